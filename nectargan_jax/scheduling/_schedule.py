@@ -1,0 +1,197 @@
+"""``Schedule``: a weight (or learning-rate) schedule as an immutable pytree.
+
+The numbers (``start_epoch``, ``end_epoch``, ``initial_value``, ``target_value``) are
+leaves, so changing them or the epoch never recompiles; the kind (a registered name or
+a custom function) and its keyword options are static. Validation runs in ``__init__``
+on concrete values only: pytree unflattening bypasses it, and traced numbers are not
+inspected.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+import inspect
+import numbers
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+import numpy as np
+
+from nectargan_jax._pytree import pytree_dataclass, static_field
+from nectargan_jax.scheduling import _functions
+
+DEFAULT_END_EPOCH = 10_000_000
+_NUMBER_FIELDS = ("start_epoch", "end_epoch", "initial_value", "target_value")
+
+
+class BaseSchedule(abc.ABC):
+    """Anything that maps an epoch to a value with jnp ops and is a pytree.
+
+    The LossManager accepts any subclass as a loss weight.
+    """
+
+    @abc.abstractmethod
+    def __call__(self, epoch: ArrayLike) -> jax.Array:
+        """The value at ``epoch`` (a scalar or an array of epochs; may be traced)."""
+
+
+def _is_concrete(value: Any) -> bool:
+    return not isinstance(value, jax.core.Tracer)
+
+
+def number_leaf(name: str, value: Any) -> jax.Array:
+    """Converts a user number (or sequence of numbers) to a float array leaf.
+
+    Rejects bools, non-numbers and, on concrete values, non-finite numbers.
+    """
+    if isinstance(value, (list, tuple)):
+        value = np.asarray(value, dtype=float)
+    if isinstance(value, bool) or isinstance(value, (np.bool_,)):
+        raise TypeError(f"{name} must be a real number, got bool {value!r}.")
+    if isinstance(value, (jax.Array, np.ndarray, np.generic)):
+        if not (jnp.issubdtype(value.dtype, jnp.integer)
+                or jnp.issubdtype(value.dtype, jnp.floating)):
+            raise TypeError(f"{name} must be a real number, got dtype {value.dtype}.")
+    elif not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}: {value!r}.")
+    leaf = jnp.asarray(value, dtype=jnp.result_type(float))
+    if _is_concrete(leaf) and not np.all(np.isfinite(np.asarray(leaf))):
+        raise ValueError(f"{name} must be finite, got {name}={value!r}.")
+    return leaf
+
+
+def _validate_kwargs(fn: Any, kwargs: tuple[tuple[str, Any], ...]) -> None:
+    try:
+        inspect.signature(fn).bind(None, None, **dict(kwargs))
+    except TypeError as err:
+        raise TypeError(
+            f"schedule options {dict(kwargs)!r} do not fit the schedule function "
+            f"{getattr(fn, '__name__', fn)!r}: {err}.") from None
+    except ValueError:
+        return  # builtins without a signature: nothing to check
+
+
+@pytree_dataclass
+class Schedule(BaseSchedule):
+    """A pure, jittable schedule of a value over epochs.
+
+    ``s(epoch)`` is ``initial_value`` at and before ``start_epoch``, ``target_value`` at and
+    after ``end_epoch``, and follows the kind's curve in between (no hidden epoch shift;
+    see ``interop`` for the reference's conventions). Built-in kinds: ``'linear'``,
+    ``'exponential'`` (options ``epsilon``, ``allow_zero_weights``, ``silent``),
+    ``'cosine'`` and ``'constant'``; ``register_schedule`` adds more, and a callable
+    ``(schedule, epoch, **kwargs) -> value`` written with jnp works the same way.
+
+    Args:
+      schedule: a registered name or a schedule function. Static.
+      start_epoch: epoch where the ramp starts (leaf).
+      end_epoch: epoch where it ends; must be greater than ``start_epoch`` (leaf).
+      initial_value: value up to ``start_epoch`` (leaf).
+      target_value: value from ``end_epoch`` on (leaf).
+      options: keyword options passed to the schedule function, as a mapping or a
+        tuple of pairs; stored as a sorted tuple of pairs (static).
+
+    Raises:
+      ValueError: unknown name, ``end_epoch <= start_epoch``, non-finite numbers,
+        negative values for ``'exponential'`` (or zero with neither
+        ``allow_zero_weights`` nor ``silent``).
+      TypeError: a kind that is neither a name nor a callable, non-numeric numbers,
+        options the function does not accept.
+
+    Examples:
+      >>> s = Schedule('linear', start_epoch=0, end_epoch=10, initial_value=1.0,
+      ...              target_value=0.0)
+      >>> float(s(5))
+      0.5
+    """
+
+    schedule: Any = static_field(default="linear")
+    start_epoch: ArrayLike = 0
+    end_epoch: ArrayLike = DEFAULT_END_EPOCH
+    initial_value: ArrayLike = 1.0
+    target_value: ArrayLike = 1.0
+    options: Any = static_field(default=())
+
+    def __post_init__(self):
+        fn = _functions.resolve_schedule_fn(self.schedule)
+        for name in _NUMBER_FIELDS:
+            object.__setattr__(self, name, number_leaf(name, getattr(self, name)))
+        options = self.options
+        if isinstance(options, Mapping):
+            options = tuple(sorted(options.items()))
+        elif isinstance(options, Sequence):
+            options = tuple(sorted(tuple(pair) for pair in options))
+        else:
+            raise TypeError(f"options must be a mapping of keyword options, got {options!r}.")
+        object.__setattr__(self, "options", options)
+        _validate_kwargs(fn, options)
+        self._check_numbers()
+
+    def _check_numbers(self) -> None:
+        """Cross-field checks, on concrete values only."""
+        values = {n: getattr(self, n) for n in _NUMBER_FIELDS}
+        if not all(_is_concrete(v) for v in values.values()):
+            return
+        start, end, initial, target = (np.asarray(values[n]) for n in _NUMBER_FIELDS)
+        if self.schedule != "constant" and np.any(end <= start):
+            raise ValueError(
+                "end_epoch must be greater than start_epoch, got "
+                f"start_epoch={start.tolist()}, end_epoch={end.tolist()}.")
+        if self.schedule == "exponential":
+            if np.any(initial < 0) or np.any(target < 0):
+                raise ValueError(
+                    "schedule='exponential' requires initial_value >= 0 and target_value >= 0, "
+                    f"got initial_value={initial.tolist()}, target_value={target.tolist()}.")
+            opts = dict(self.options)
+            strict = not opts.get("allow_zero_weights", True) and not opts.get("silent", False)
+            if strict and (np.any(initial == 0) or np.any(target == 0)):
+                raise ValueError(
+                    "schedule='exponential' with allow_zero_weights=False and silent=False "
+                    "cannot reach or leave 0, got "
+                    f"initial_value={initial.tolist()}, target_value={target.tolist()}.")
+
+    @property
+    def fn(self) -> _functions.ScheduleFn:
+        """The schedule function this Schedule evaluates."""
+        return _functions.resolve_schedule_fn(self.schedule)
+
+    @property
+    def max_value(self) -> jax.Array:
+        """``max(initial_value, target_value)``: the reference's normaliser."""
+        return jnp.maximum(self.initial_value, self.target_value)
+
+    def __call__(self, epoch: ArrayLike) -> jax.Array:
+        """The value at ``epoch`` (a scalar or an array of epochs; may be traced)."""
+        epoch = jnp.asarray(epoch, dtype=jnp.result_type(self.initial_value))
+        return self.fn(self, epoch, **dict(self.options))
+
+    def multiplier(self, epoch: ArrayLike) -> jax.Array:
+        """``self(epoch) / max(initial_value, target_value)``, the reference's LR lambda."""
+        return self(epoch) / self.max_value
+
+
+def constant(value: ArrayLike) -> Schedule:
+    """A Schedule that is ``value`` at every epoch (how an unscheduled weight is stored)."""
+    return Schedule("constant", initial_value=value, target_value=value)
+
+
+def stack(schedules: Sequence[Schedule]) -> Schedule:
+    """Stacks Schedules of one kind into one whose numbers have a leading batch axis.
+
+    The result works with ``jax.vmap(lambda s, e: s(e))`` over the batch.
+
+    Raises:
+      ValueError: the sequence is empty or mixes kinds or options.
+    """
+    schedules = list(schedules)
+    if not schedules:
+        raise ValueError("stack requires at least one schedule, got an empty sequence.")
+    structures = {jax.tree.structure(s) for s in schedules}
+    if len(structures) != 1:
+        kinds = sorted({(repr(s.schedule), repr(s.options)) for s in schedules})
+        raise ValueError(
+            f"stack requires schedules of one kind and options, got {kinds}.")
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *schedules)
