@@ -1,0 +1,222 @@
+"""LossManager: registration, computation under jax transformations, records, queries."""
+
+import jax
+from jax.experimental import checkify
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from nectargan_jax.losses import LossManager, LossSpec
+from nectargan_jax.losses._functions import l1, mse
+from nectargan_jax.scheduling import Schedule, from_optax
+import optax
+
+X = jnp.ones((1, 3, 4, 4), jnp.float32)
+ZERO = jnp.zeros((1, 3, 4, 4), jnp.float32)
+
+
+def two_losses(capacity=16, **kwargs):
+    """'a': L1 weighted 100 (tag G); 'b': MSE with linear 1 -> 0 over epochs [0, 10] (D)."""
+    return (LossManager(capacity=capacity, **kwargs)
+            .register("a", l1, 100.0, tags=("G",))
+            .register("b", mse, Schedule("linear", 0, 10, 1.0, 0.0), tags=("D",)))
+
+
+def test_register_returns_new_manager_and_keeps_the_old():
+    empty = LossManager()
+    one = empty.register("a", l1)
+    assert empty.names == () and one.names == ("a",)
+
+
+def test_each_loss_owns_its_weight_fixing_shared_default_d1():
+    # The reference shares one default Schedule: 'a' at 100 then 'b' at 1 weighs both 1.
+    lm = LossManager().register("a", l1, 100.0).register("b", l1, 1.0)
+    assert lm.loss_weights() == {"a": 100.0, "b": 1.0}
+    a, lm = lm.compute("a", X, ZERO)
+    b, lm = lm.compute("b", X, ZERO)
+    assert (float(a), float(b)) == (100.0, 1.0)
+
+
+def test_compute_weights_by_the_schedule_at_the_epoch():
+    lm = two_losses()
+    # |1 - 0| = 1 everywhere, so the weighted loss is the weight itself.
+    for epoch, expected in [(0, 1.0), (2.5, 0.75), (10, 0.0), (12, 0.0)]:
+        value, lm = lm.compute("b", X, ZERO, epoch)
+        assert float(value) == pytest.approx(expected)
+
+
+def test_compute_many_returns_total_values_and_records_applied_weights_d2():
+    lm = two_losses()
+    total, values, lm = jax.jit(lambda m, e: m.compute_many(
+        {"a": (2 * X, ZERO), "b": (2 * X, ZERO)}, e))(lm, jnp.float32(4))
+    # a: |2| * 100 = 200; b: 2^2 * (1 - 0.4) = 2.4
+    assert float(values["a"]) == pytest.approx(200.0)
+    assert float(values["b"]) == pytest.approx(2.4)
+    assert float(total) == pytest.approx(202.4)
+    records, _ = lm.drain()
+    np.testing.assert_allclose(records["b"][1], [0.6], rtol=1e-6)  # the weight applied
+    np.testing.assert_allclose(records["a"][0], [200.0])
+
+
+def test_gradients_flow_through_the_weighted_loss_not_the_records():
+    lm = two_losses()
+
+    def objective(x, m):
+        total, _, m = m.compute_many({"a": (x, ZERO), "b": (x, ZERO)}, jnp.float32(5))
+        return total, m
+
+    x = jnp.full((1, 3, 4, 4), 2.0)
+    grad, new = jax.jit(jax.grad(objective, has_aux=True))(x, lm)
+    n = x.size
+    # d/dx [100 * mean|x|] = 100/n ; d/dx [0.5 * mean x^2] = 0.5 * 2x / n = 2/n at x = 2
+    np.testing.assert_allclose(grad, np.full(x.shape, (100 + 2.0) / n), rtol=1e-5)
+    assert new.loss_values() == {"a": 200.0, "b": 2.0}
+
+
+def test_vmap_over_a_batch_of_managers_sweeps_weights():
+    lm = two_losses()
+    sweep = jax.vmap(lambda w: lm.set_weight("a", w))(jnp.array([1.0, 10.0, 100.0]))
+    step = jax.jit(jax.vmap(lambda m: m.compute("a", X, ZERO)))
+    values, sweep = step(sweep)
+    np.testing.assert_allclose(values, [1.0, 10.0, 100.0])
+    np.testing.assert_allclose(sweep.loss_values(["G"])["a"], [1.0, 10.0, 100.0])
+
+
+def test_manager_as_a_scan_carry():
+    lm = two_losses()
+
+    def body(m, epoch):
+        value, m = m.compute("b", X, ZERO, epoch)
+        return m, value
+
+    lm, values = jax.jit(lambda m: jax.lax.scan(body, m, jnp.arange(11, dtype=jnp.float32)))(lm)
+    np.testing.assert_allclose(values, np.linspace(1.0, 0.0, 11), atol=1e-6)
+    records, _ = lm.drain()
+    np.testing.assert_allclose(records["b"][1], np.linspace(1.0, 0.0, 11), atol=1e-6)
+
+
+def test_a_step_makes_no_host_transfer():
+    lm = two_losses()
+    step = jax.jit(lambda m, x, e: m.compute_many({"a": (x, ZERO), "b": (x, ZERO)}, e)[::2])
+    epoch = jnp.float32(3)
+    _, lm = step(lm, X, epoch)  # compile outside the guard
+    with jax.transfer_guard("disallow"):
+        for _ in range(5):
+            _, lm = step(lm, X, epoch)
+    assert int(lm.history.total[0]) == 6
+
+
+def test_changing_epoch_or_weight_numbers_does_not_retrace():
+    traces = []
+
+    @jax.jit
+    def step(m, e):
+        traces.append(1)
+        return m.compute("b", X, ZERO, e)
+
+    lm = two_losses()
+    for epoch in range(5):
+        _, lm = step(lm, jnp.float32(epoch))
+    lm = lm.set_weight("b", Schedule("linear", 3, 7, 5.0, 2.0))
+    _, lm = step(lm, jnp.float32(1))
+    assert len(traces) == 1
+    lm = lm.set_weight("b", Schedule("cosine", 3, 7, 5.0, 2.0))  # a new kind: new structure
+    _, lm = step(lm, jnp.float32(1))
+    assert len(traces) == 2
+
+
+def test_optax_schedule_as_a_weight():
+    lm = LossManager().register("a", l1, from_optax(optax.linear_schedule(1.0, 0.0, 100),
+                                                    steps_per_epoch=10))
+    value, _ = lm.compute("a", X, ZERO, 2.5)  # step 25 of 100: 0.75
+    assert float(value) == pytest.approx(0.75)
+
+
+def test_keep_map_keeps_the_latest_weighted_map():
+    lm = LossManager().register("a", l1, 2.0, keep_map=True)
+    x = jnp.arange(48, dtype=jnp.float32).reshape(1, 3, 4, 4)
+    value, lm = jax.jit(lambda m: m.compute("a", x, ZERO))(lm)
+    np.testing.assert_allclose(lm.loss_tensors()["a"], 2.0 * np.arange(48).reshape(x.shape))
+    assert float(value) == pytest.approx(2.0 * 23.5)
+
+
+def test_bad_input_gives_clear_errors_and_records_nothing():
+    lm = two_losses()
+    with pytest.raises(ValueError, match="already registered"):
+        lm.register("a", l1)
+    with pytest.raises(KeyError, match=r"registered losses: \['a', 'b'\]"):
+        lm.compute("c", X, ZERO)
+    with pytest.raises(ValueError, match=r"x.shape=\(1, 3, 4, 4\) and y.shape=\(1, 3, 2, 2\)"):
+        lm.compute("a", X, jnp.zeros((1, 3, 2, 2)))
+    with pytest.raises(TypeError, match="weight of loss 'c' must be a number or a Schedule"):
+        lm.register("c", l1, weight="high")
+    with pytest.raises(TypeError, match="weight of loss 'c'"):
+        lm.register("c", l1, weight=optax.linear_schedule(1.0, 0.0, 10))
+    with pytest.raises(TypeError, match="keep_map=True"):
+        lm.register("c", lambda x, y: jnp.mean(x - y), keep_map=True)
+    with pytest.raises(ValueError, match="capacity"):
+        LossManager(capacity=0)
+    assert int(lm.history.total.sum()) == 0
+
+
+def test_non_finite_values_are_reported_with_loss_and_step_when_checking():
+    lm = two_losses(check_finite=True)
+    step = checkify.checkify(jax.jit(lambda m, x: m.compute("a", x, ZERO)))
+    err, (_, lm) = step(lm, X)
+    assert err.get() is None
+    err, (_, bad) = step(lm, X * jnp.nan)
+    with pytest.raises(Exception, match="non-finite value in loss 'a' at step 1"):
+        err.throw()
+    # The caller keeps the manager from before the failed call: one record, finite.
+    records, _ = lm.drain()
+    np.testing.assert_allclose(records["a"][0], [100.0])
+
+
+def test_queries_filter_by_tags_and_round():
+    lm = (LossManager().register("g1", l1, 1 / 3, tags=("G",))
+          .register("g2", l1, 2.0, tags=("G", "extra")).register("d", l1, 1.0, tags="D"))
+    _, _, lm = lm.compute_many({n: (X, ZERO) for n in lm.names})
+    assert lm.loss_values(precision=3) == {"g1": 0.333, "g2": 2.0, "d": 1.0}
+    assert list(lm.loss_values(["G"])) == ["g1", "g2"]
+    assert list(lm.loss_values(["extra", "D"])) == ["g2", "d"]
+    assert lm.loss_values([]) == {}
+    assert list(lm.registered(["D"])) == ["d"]
+    assert lm.loss_weights(["G"], precision=1) == {"g1": 0.3, "g2": 2.0}
+    assert set(lm.loss_tensors(["D"])) == {"d"}
+
+
+def test_loss_values_before_any_computation_raise():
+    with pytest.raises(IndexError, match="'a' has not been computed yet"):
+        two_losses().loss_values()
+
+
+def test_console_strings_match_the_reference_format(capsys):
+    lm = two_losses()
+    _, _, lm = lm.compute_many({"a": (X / 3, ZERO), "b": (X, ZERO)}, 5)
+    assert lm.print_losses(3, 120, capture=True) == \
+        "(epoch: 3, iters: 120) Loss: a: 33.33 b: 0.5"
+    assert lm.print_weights(precision=1, capture=True) == "Loss weights: a: 100.0 b: 0.5"
+    assert lm.print_weights() is None
+    assert capsys.readouterr().out == "Loss weights: a: 100.0 b: 0.5\n"
+
+
+def test_keep_history_false_keeps_only_the_latest_values():
+    lm = two_losses(keep_history=False)
+    for epoch in range(3):
+        _, lm = lm.compute("b", X, ZERO, epoch)
+    records, _ = lm.drain()
+    assert records["b"][0].size == 0
+    assert lm.loss_values(["D"]) == {"b": 0.8}
+
+
+def test_with_spec_replaces_the_registered_losses():
+    def spec(weight):
+        return {"x": LossSpec(l1, weight, ("G",)), "y": LossSpec(mse)}
+
+    lm = two_losses().with_spec(spec, 3.0)
+    assert lm.names == ("x", "y")
+    assert lm.loss_weights() == {"x": 3.0, "y": 1.0}
+    with pytest.raises(TypeError, match="must be a LossSpec"):
+        LossManager().with_spec(lambda: {"x": l1})
+    with pytest.raises(TypeError, match="must return a mapping"):
+        LossManager().with_spec(lambda: [l1])
