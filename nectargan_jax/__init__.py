@@ -1,8 +1,13 @@
 """nectargan_jax: scheduled, weighted, recorded losses for JAX, Flax and optax."""
 
+from nectargan_jax import losses
 from nectargan_jax import scheduling
+from nectargan_jax.losses import LossLog
+from nectargan_jax.losses import LossManager
+from nectargan_jax.losses import LossSpec
 from nectargan_jax.scheduling import Schedule
 
 __version__ = "0.1.0"
 
-__all__ = ["Schedule", "scheduling", "__version__"]
+__all__ = ["LossLog", "LossManager", "LossSpec", "Schedule", "losses", "scheduling",
+           "__version__"]

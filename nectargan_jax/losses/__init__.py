@@ -2,7 +2,18 @@
 
 from nectargan_jax.losses._entry import LossEntry
 from nectargan_jax.losses._entry import LossSpec
+from nectargan_jax.losses._functions import bce_with_logits
+from nectargan_jax.losses._functions import l1
+from nectargan_jax.losses._functions import laplacian
+from nectargan_jax.losses._functions import mse
+from nectargan_jax.losses._functions import sobel
 from nectargan_jax.losses._history import History
+from nectargan_jax.losses._log import LossLog
 from nectargan_jax.losses._manager import LossManager
+from nectargan_jax.losses._specs import PIX2PIX_SUBSPECS
+from nectargan_jax.losses._specs import pix2pix
 
-__all__ = ["History", "LossEntry", "LossManager", "LossSpec"]
+__all__ = [
+    "History", "LossEntry", "LossLog", "LossManager", "LossSpec", "PIX2PIX_SUBSPECS",
+    "bce_with_logits", "l1", "laplacian", "mse", "pix2pix", "sobel",
+]
