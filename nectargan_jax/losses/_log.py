@@ -17,6 +17,7 @@ mid-append) is ignored.
 from __future__ import annotations
 
 from collections.abc import Mapping
+import contextlib
 import hashlib
 import json
 import os
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 
 LOG_NAME = "loss_log.json"
+_NEW_FILE_MODE = 0o644
 ROOT_KEY = "LOSSMANAGER_LOG"
 
 
@@ -35,26 +37,54 @@ def _digest(path: Path) -> str:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Writes ``data`` as indented JSON to a temporary file, then renames it over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    """Writes ``data`` as JSON (indent 4) to a temporary file, then renames it over ``path``.
+
+    The temporary file is fsync'ed before the rename and the folder after it; an
+    existing file keeps its permissions.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o777 if path.exists() else _NEW_FILE_MODE
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=4)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Makes a rename durable where the OS allows opening folders (POSIX)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def base_log(experiment_dir: Path, device: str, dataroot: str) -> dict:
-    """The reference's header: device, dataroot, entries in ``dataroot/train``, name."""
-    train = Path(dataroot) / "train" if dataroot else None
-    length = len(os.listdir(train)) if train is not None and train.is_dir() else 0
+    """The reference's header: device, dataroot, entries in ``dataroot/train`` (0 if it
+    is missing), the experiment folder's name, no losses."""
+    train = Path(dataroot) / "train"
+    length = len(os.listdir(train)) if dataroot and train.is_dir() else 0
     return {ROOT_KEY: {"device": str(device), "dataroot": str(dataroot),
                        "dataset_length": length, "experiment": experiment_dir.name,
                        "loss_functions": {}}}
+
+
+def _extend(data: dict, chunk: Mapping[str, dict]) -> None:
+    """Appends a chunk ``{name: {"loss": [...], "weights": [...]}}`` to a log in place."""
+    functions = data[ROOT_KEY]["loss_functions"]
+    for name, entry in chunk.items():
+        slot = functions.setdefault(name, {"loss": [], "weights": []})
+        slot["loss"].extend(entry["loss"])
+        slot["weights"].extend(entry["weights"])
 
 
 def _as_lists(records: Mapping[str, tuple[Any, Any]]) -> dict:
@@ -74,7 +104,7 @@ class LossLog:
     """Appends drained records to ``experiment_dir/loss_log.json``.
 
     Args:
-      experiment_dir: folder of the log (created if missing).
+      experiment_dir: folder of the log (created at the first write).
       device: recorded in the header.
       dataroot: recorded in the header; ``dataset_length`` counts ``dataroot/train``.
       compact_every_append: merge into ``loss_log.json`` at every append (the file is
@@ -84,7 +114,6 @@ class LossLog:
     def __init__(self, experiment_dir: str | os.PathLike, *, device: str = "cpu",
                  dataroot: str = "", compact_every_append: bool = False):
         self.dir = Path(experiment_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / LOG_NAME
         self.journal = self.dir / (LOG_NAME + ".journal")
         self.device, self.dataroot = device, dataroot
@@ -100,17 +129,23 @@ class LossLog:
 
         Every loss gets an entry, even with no records (two empty lists).
         """
+        chunk = _as_lists(records)
         if not self.path.exists():
             self.export_base_log()
-        line = json.dumps(_as_lists(records))
+        if self.compact_every_append:
+            data = self.read()
+            _extend(data, chunk)
+            write_json_atomic(self.path, data)
+            self.journal.unlink(missing_ok=True)
+            return
+        line = json.dumps(chunk)
         if not self._journal_is_current():
             self.journal.write_text(json.dumps({"extends": _digest(self.path)}) + "\n")
         with open(self.journal, "a") as f:
             f.write(line + "\n")
             f.flush()
             os.fsync(f.fileno())
-        if self.compact_every_append or \
-                self.journal.stat().st_size > self.path.stat().st_size:
+        if self.journal.stat().st_size > self.path.stat().st_size:
             self.compact()
 
     def _journal_is_current(self) -> bool:
@@ -140,12 +175,8 @@ class LossLog:
         """The whole log, journal included, in the file's structure."""
         data = json.loads(self.path.read_text()) if self.path.exists() else \
             base_log(self.dir, self.device, self.dataroot)
-        functions = data[ROOT_KEY]["loss_functions"]
         for chunk in self._journal_records():
-            for name, entry in chunk.items():
-                slot = functions.setdefault(name, {"loss": [], "weights": []})
-                slot["loss"].extend(entry["loss"])
-                slot["weights"].extend(entry["weights"])
+            _extend(data, chunk)
         return data
 
     def compact(self) -> None:

@@ -137,11 +137,16 @@ class LossManager:
 
     # Computation (pure, jittable) -----------------------------------------------------
 
+    def _check_pair(self, name: str, x: ArrayLike, y: ArrayLike) -> int:
+        """Row of ``name``, after checking its inputs' shapes (static, so also traced)."""
+        i = self.index(name)
+        if jnp.shape(x) != jnp.shape(y):
+            raise ValueError(f"loss {name!r}: x and y must have the same shape, got "
+                             f"x.shape={jnp.shape(x)} and y.shape={jnp.shape(y)}.")
+        return i
+
     def _evaluate(self, i: int, x: ArrayLike, y: ArrayLike, epoch: ArrayLike):
         entry = self.entries[i]
-        if jnp.shape(x) != jnp.shape(y):
-            raise ValueError(f"loss {entry.name!r}: x and y must have the same shape, got "
-                             f"x.shape={jnp.shape(x)} and y.shape={jnp.shape(y)}.")
         weight = entry.weight(epoch)
         if entry.keep_map:
             loss_map = entry.fn(x, y, reduction="none") * weight
@@ -155,17 +160,23 @@ class LossManager:
                            step=self.history.total[i])
         return weighted, weight, loss_map
 
-    def _record(self, rows: Sequence[int], values: Sequence[jax.Array],
-                weights: Sequence[jax.Array], maps: Mapping[str, jax.Array]) -> LossManager:
-        history = self.history.record(rows, jnp.stack(values), jnp.stack(weights),
-                                      self.keep_history)
+    def _objective(self, inputs: dict[str, tuple[jax.Array, jax.Array]], epoch: jax.Array
+                   ) -> tuple[jax.Array, dict[str, jax.Array], LossManager]:
+        """The pure body of ``compute_many``: evaluate, weight, record."""
+        rows = [self.index(name) for name in inputs]
+        values, weights, maps = {}, [], {}
+        for i, (name, (x, y)) in zip(rows, inputs.items()):
+            values[name], weight, loss_map = self._evaluate(i, x, y, epoch)
+            weights.append(weight)
+            if loss_map is not None:
+                maps[name] = jax.lax.stop_gradient(loss_map)
+        history = self.history.record(rows, jnp.stack(list(values.values())),
+                                      jnp.stack(weights), self.keep_history)
         if maps:
-            kept = dict(history.maps)
-            kept.update({k: jax.lax.stop_gradient(v) for k, v in maps.items()})
-            history = history.replace(maps=kept)
+            history = history.replace(maps={**history.maps, **maps})
         if self.keep_history:
             history = spill_full_rows(history, self.sink)
-        return self.replace(history=history)
+        return sum(values.values()), values, self.replace(history=history)
 
     def compute(self, name: str, x: ArrayLike, y: ArrayLike,
                 epoch: ArrayLike = 0) -> tuple[jax.Array, LossManager]:
@@ -179,15 +190,16 @@ class LossManager:
           KeyError: unknown name (the message lists the registered ones).
           ValueError: ``x`` and ``y`` shapes differ.
         """
-        i = self.index(name)
-        weighted, weight, loss_map = self._evaluate(i, x, y, epoch)
-        maps = {} if loss_map is None else {name: loss_map}
-        return weighted, self._record([i], [weighted], [weight], maps)
+        _, values, manager = self.compute_many({name: (x, y)}, epoch)
+        return values[name], manager
 
     def compute_many(self, inputs: Mapping[str, tuple[ArrayLike, ArrayLike]],
                      epoch: ArrayLike = 0
                      ) -> tuple[jax.Array, dict[str, jax.Array], LossManager]:
         """Computes, weights and records several losses in one go (a whole objective).
+
+        The work runs as one compiled call (inlined when the caller is itself jitted),
+        so eager use is fast too.
 
         Args:
           inputs: ``{name: (x, y)}`` for each loss to compute.
@@ -195,16 +207,21 @@ class LossManager:
 
         Returns:
           ``(total, {name: weighted_loss}, new_manager)``.
+
+        Raises:
+          KeyError: unknown name (the message lists the registered ones).
+          ValueError: shapes of ``x`` and ``y`` differ.
         """
-        rows = [self.index(name) for name in inputs]
-        values, weights, maps = {}, [], {}
-        for i, (name, (x, y)) in zip(rows, inputs.items()):
-            values[name], weight, loss_map = self._evaluate(i, x, y, epoch)
-            weights.append(weight)
-            if loss_map is not None:
-                maps[name] = loss_map
-        total = sum(values.values())
-        return total, values, self._record(rows, list(values.values()), weights, maps)
+        inputs = {name: tuple(pair) for name, pair in inputs.items()}
+        for name, (x, y) in inputs.items():
+            self._check_pair(name, x, y)
+        traced = any(isinstance(leaf, jax.core.Tracer)
+                     for leaf in jax.tree.leaves((self, inputs, epoch)))
+        if self.check_finite and not traced:
+            error, out = _checked_objective(self, inputs, epoch)
+            error.throw()
+            return out
+        return _objective(self, inputs, epoch)
 
     # Host side ------------------------------------------------------------------------
 
@@ -292,3 +309,7 @@ class LossManager:
         """``"Loss weights: {name}: {weight} ..."``, printed or returned."""
         return _report.emit(_report.format_weights(self.loss_weights(precision=precision)),
                             capture)
+
+
+_objective = jax.jit(LossManager._objective)
+_checked_objective = jax.jit(checkify.checkify(LossManager._objective))
