@@ -126,9 +126,9 @@ def interop_step(manager, fake, real, d_real, d_fake, epoch):
             + c("D_fake", d_fake, zeros, epoch))
 
 
-def median_time(fn, repeats, sync):
-    fn()
-    sync(fn())
+def median_time(fn, repeats, sync, warmup=3):
+    for _ in range(warmup):
+        sync(fn())
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()

@@ -1,6 +1,8 @@
 """Loss specs: the pix2pix spec's losses, weights, tags and errors."""
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from nectargan_jax.losses import LossManager, bce_with_logits, l1, mse, pix2pix
@@ -38,3 +40,31 @@ def test_lambdas_may_be_schedules():
 def test_unknown_subspec_is_an_error():
     with pytest.raises(ValueError, match="subspec must be one of"):
         pix2pix("fancy")
+
+
+def random_vgg_npz(path):
+    """A torchvision-style VGG19 feature state dict with random weights, as .npz."""
+    rng = np.random.default_rng(0)
+    channels = {0: (64, 3), 2: (64, 64), 5: (128, 64), 7: (128, 128), 10: (256, 128),
+                12: (256, 256), 14: (256, 256)}
+    arrays = {}
+    for i, (out_c, in_c) in channels.items():
+        arrays[f"features.{i}.weight"] = rng.normal(0, 0.05, (out_c, in_c, 3, 3)).astype("f4")
+        arrays[f"features.{i}.bias"] = np.zeros(out_c, "f4")
+    np.savez(path, **arrays)
+    return path
+
+
+def test_vgg_subspecs_need_weights_and_then_compute_under_jit(tmp_path):
+    with pytest.raises((ValueError, FileNotFoundError), match="VGG19 state-dict"):
+        pix2pix("+vgg")
+    weights = random_vgg_npz(tmp_path / "vgg19.npz")
+    lm = LossManager().with_spec(pix2pix, "extended+vgg", lambda_vgg=2.0, vgg_weights=weights)
+    assert lm.names == EXTENDED + ("G_VGG",)
+    assert LossManager().with_spec(pix2pix, "+vgg", vgg_weights=weights).names == \
+        BASIC + ("G_VGG",)
+    x = jnp.ones((1, 3, 16, 16))
+    step = jax.jit(lambda m, x, y: m.compute("G_VGG", x, y))
+    same, lm = step(lm, x, x)
+    different, lm = step(lm, x, jnp.zeros_like(x))
+    assert float(same) == 0.0 and float(different) > 0.0

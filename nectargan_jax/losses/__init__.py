@@ -12,8 +12,13 @@ from nectargan_jax.losses._log import LossLog
 from nectargan_jax.losses._manager import LossManager
 from nectargan_jax.losses._specs import PIX2PIX_SUBSPECS
 from nectargan_jax.losses._specs import pix2pix
+from nectargan_jax.losses._vgg import VGG19Features
+from nectargan_jax.losses._vgg import VGGPerceptual
+from nectargan_jax.losses._vgg import load_vgg19_features
+from nectargan_jax.losses._vgg import vgg_perceptual_loss
 
 __all__ = [
     "History", "LossEntry", "LossLog", "LossManager", "LossSpec", "PIX2PIX_SUBSPECS",
-    "bce_with_logits", "l1", "laplacian", "mse", "pix2pix", "sobel",
+    "VGG19Features", "VGGPerceptual", "bce_with_logits", "l1", "laplacian",
+    "load_vgg19_features", "mse", "pix2pix", "sobel", "vgg_perceptual_loss",
 ]

@@ -5,9 +5,10 @@ Every function takes ``(x, y, *, reduction='mean')`` and returns a scalar for
 ``reduction='none'``. Shapes and ``reduction`` are checked in Python on static shapes,
 so the checks also run under ``jax.jit``.
 
-The Sobel and Laplacian stencils are written as shifted slices of the zero-padded
-grayscale image, which XLA fuses into one loop; on XLA:CPU a single-channel 3x3
-``lax.conv_general_dilated`` is several times slower (``benchmarks/bench_stencils.py``).
+The Sobel and Laplacian stencils are sums of shifted slices of the zero-padded grayscale
+image, plain elementwise work that XLA fuses; on XLA:CPU the same stencils as
+single-channel 3x3 ``lax.conv_general_dilated`` calls are several times slower, forward
+and backward (``benchmarks/bench_stencils.py``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ def _check_same_shape(x: jax.Array, y: jax.Array, x_name: str, y_name: str) -> N
         )
 
 
+def _abs(d: jax.Array) -> jax.Array:
+    """``|d|`` with torch's gradient ``sign(d)``, 0 at ``d = 0`` (``jnp.abs`` gives 1)."""
+    return d * jnp.sign(d)
+
+
 def _reduce(values: jax.Array, reduction: str) -> jax.Array:
     return jnp.mean(values) if reduction == "mean" else values
 
@@ -51,7 +57,12 @@ def _image_pair(x: ArrayLike, y: ArrayLike, reduction: str) -> tuple[jax.Array, 
 
 def _padded_gray(x: jax.Array) -> jax.Array:
     """Channel mean with one row/column of zeros on each side: (N,C,H,W) -> (N,1,H+2,W+2)."""
-    gray = jnp.mean(x, axis=1, keepdims=True)
+    # C - 1 additions of channel slices fuse into the stencil; XLA:CPU runs jnp.mean over
+    # the short channel axis as a separate library reduction, up to 25x slower.
+    gray = x[:, 0:1]
+    for c in range(1, x.shape[1]):
+        gray = gray + x[:, c : c + 1]
+    gray = gray / x.shape[1]
     return jnp.pad(gray, ((0, 0), (0, 0), (1, 1), (1, 1)))
 
 
@@ -81,7 +92,8 @@ def _laplacian_response(p: jax.Array) -> jax.Array:
 def l1(x: ArrayLike, y: ArrayLike, *, reduction: str = "mean") -> jax.Array:
     """Mean absolute error, as ``torch.nn.L1Loss``.
 
-    ``loss = mean(|x - y|)``.
+    ``loss = mean(|x - y|)``; like torch, the gradient of ``|d|`` is ``sign(d)``, 0 where
+    ``x == y``.
 
     Args:
         x: Predictions, any shape.
@@ -102,7 +114,7 @@ def l1(x: ArrayLike, y: ArrayLike, *, reduction: str = "mean") -> jax.Array:
     _check_reduction(reduction)
     x, y = jnp.asarray(x), jnp.asarray(y)
     _check_same_shape(x, y, "x", "y")
-    return _reduce(jnp.abs(x - y), reduction)
+    return _reduce(_abs(x - y), reduction)
 
 
 def mse(x: ArrayLike, y: ArrayLike, *, reduction: str = "mean") -> jax.Array:
@@ -173,7 +185,8 @@ def sobel(x: ArrayLike, y: ArrayLike, *, reduction: str = "mean") -> jax.Array:
     With ``g = mean over channels``, ``*`` a 3x3 cross-correlation with zero padding 1,
     ``Kx = [[1,0,-1],[2,0,-2],[1,0,-1]]`` and ``Ky = [[1,2,1],[0,0,0],[-1,-2,-1]]``:
     ``M(x) = sqrt((g(x) * Kx)^2 + (g(x) * Ky)^2 + 1e-6)`` and
-    ``loss = mean(|M(x) - M(y)|)``.
+    ``loss = mean(|M(x) - M(y)|)``, with the gradient of ``|d|`` taken as ``sign(d)``
+    (0 at ``d = 0``), as torch does.
 
     Args:
         x: Images, shape ``(N, C, H, W)``.
@@ -196,14 +209,15 @@ def sobel(x: ArrayLike, y: ArrayLike, *, reduction: str = "mean") -> jax.Array:
         (1, 1, 8, 8)
     """
     px, py = _image_pair(x, y, reduction)
-    return _reduce(jnp.abs(_sobel_magnitude(px) - _sobel_magnitude(py)), reduction)
+    return _reduce(_abs(_sobel_magnitude(px) - _sobel_magnitude(py)), reduction)
 
 
 def laplacian(x: ArrayLike, y: ArrayLike, *, reduction: str = "mean") -> jax.Array:
     """Mean absolute difference of the Laplacian responses of two images.
 
     With ``g = mean over channels``, ``*`` a 3x3 cross-correlation with zero padding 1
-    and ``K = [[0,1,0],[1,-4,1],[0,1,0]]``: ``loss = mean(|g(x) * K - g(y) * K|)``.
+    and ``K = [[0,1,0],[1,-4,1],[0,1,0]]``: ``loss = mean(|g(x) * K - g(y) * K|)``, with
+    the gradient of ``|d|`` taken as ``sign(d)`` (0 at ``d = 0``), as torch does.
 
     Args:
         x: Images, shape ``(N, C, H, W)``.
@@ -227,4 +241,4 @@ def laplacian(x: ArrayLike, y: ArrayLike, *, reduction: str = "mean") -> jax.Arr
                [0., 1., 0.]], dtype=float32)
     """
     px, py = _image_pair(x, y, reduction)
-    return _reduce(jnp.abs(_laplacian_response(px) - _laplacian_response(py)), reduction)
+    return _reduce(_abs(_laplacian_response(px) - _laplacian_response(py)), reduction)

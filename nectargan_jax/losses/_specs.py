@@ -7,6 +7,7 @@ from typing import Any
 
 from nectargan_jax.losses._entry import LossSpec
 from nectargan_jax.losses._functions import bce_with_logits, l1, laplacian, mse, sobel
+from nectargan_jax.losses._vgg import vgg_perceptual_loss
 
 PIX2PIX_SUBSPECS = ("basic", "extended", "basic+vgg", "extended+vgg", "+vgg")
 
@@ -56,6 +57,5 @@ def pix2pix(
         spec["G_SOBEL"] = LossSpec(sobel, lambda_sobel, ("G",))
         spec["G_LAP"] = LossSpec(laplacian, lambda_laplacian, ("G",))
     if subspec.endswith("+vgg"):
-        from nectargan_jax.losses._vgg import vgg_perceptual_loss
         spec["G_VGG"] = LossSpec(vgg_perceptual_loss(vgg_weights), lambda_vgg, ("G",))
     return spec
