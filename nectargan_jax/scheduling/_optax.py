@@ -9,11 +9,13 @@ per epoch) and ``'step'`` moves it every step (``epoch = count / steps_per_epoch
 from __future__ import annotations
 
 from collections.abc import Callable
+import numbers
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
+import numpy as np
 import optax
 
 from nectargan_jax._pytree import pytree_dataclass, static_field
@@ -22,11 +24,14 @@ from nectargan_jax.scheduling._schedule import BaseSchedule
 _STEPPINGS = ("epoch", "step")
 
 
-def _check_steps_per_epoch(steps_per_epoch: Any) -> None:
-    if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int) \
-            or steps_per_epoch < 1:
-        raise ValueError(
-            f"steps_per_epoch must be a positive int, got {steps_per_epoch=}.")
+def _check_steps_per_epoch(steps_per_epoch: Any) -> int:
+    """``steps_per_epoch`` as a Python int; TypeError for non-integers, ValueError if < 1."""
+    if isinstance(steps_per_epoch, (bool, np.bool_)) or \
+            not isinstance(steps_per_epoch, numbers.Integral):
+        raise TypeError(f"steps_per_epoch must be a positive int, got {steps_per_epoch=}.")
+    if steps_per_epoch < 1:
+        raise ValueError(f"steps_per_epoch must be a positive int, got {steps_per_epoch=}.")
+    return int(steps_per_epoch)
 
 
 @pytree_dataclass
@@ -52,8 +57,8 @@ def from_optax(fn: Callable[[ArrayLike], ArrayLike], steps_per_epoch: int = 1) -
       steps_per_epoch: optimizer steps per epoch; the epoch may be fractional.
 
     Raises:
-      TypeError: ``fn`` is not callable.
-      ValueError: ``steps_per_epoch`` is not a positive int.
+      TypeError: ``fn`` is not callable, or ``steps_per_epoch`` is not an int.
+      ValueError: ``steps_per_epoch`` < 1.
 
     Examples:
       >>> import optax
@@ -63,8 +68,7 @@ def from_optax(fn: Callable[[ArrayLike], ArrayLike], steps_per_epoch: int = 1) -
     """
     if not callable(fn):
         raise TypeError(f"from_optax requires a callable optax schedule, got {fn!r}.")
-    _check_steps_per_epoch(steps_per_epoch)
-    return OptaxSchedule(fn, steps_per_epoch)
+    return OptaxSchedule(fn, _check_steps_per_epoch(steps_per_epoch))
 
 
 @pytree_dataclass
@@ -95,8 +99,8 @@ def to_optax(schedule: BaseSchedule, steps_per_epoch: int = 1,
         ``'step'`` (fractional epochs, changes every step).
 
     Raises:
-      TypeError: ``schedule`` is not a schedule.
-      ValueError: bad ``steps_per_epoch`` or ``stepping``.
+      TypeError: ``schedule`` is not a schedule, or ``steps_per_epoch`` is not an int.
+      ValueError: ``steps_per_epoch`` < 1, or an unknown ``stepping``.
 
     Examples:
       >>> from nectargan_jax.scheduling import Schedule
@@ -106,7 +110,7 @@ def to_optax(schedule: BaseSchedule, steps_per_epoch: int = 1,
     """
     if not isinstance(schedule, BaseSchedule):
         raise TypeError(f"to_optax requires a Schedule, got {schedule!r}.")
-    _check_steps_per_epoch(steps_per_epoch)
+    steps_per_epoch = _check_steps_per_epoch(steps_per_epoch)
     if stepping not in _STEPPINGS:
         raise ValueError(f"stepping must be one of {_STEPPINGS}, got {stepping=}.")
     return AsOptaxSchedule(schedule, steps_per_epoch, stepping)

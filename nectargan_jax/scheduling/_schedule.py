@@ -38,18 +38,22 @@ class BaseSchedule(abc.ABC):
         """The value at ``epoch`` (a scalar or an array of epochs; may be traced)."""
 
 
-def _is_concrete(value: Any) -> bool:
-    return not isinstance(value, jax.core.Tracer)
+def _float_dtype() -> np.dtype:
+    return np.dtype(jnp.result_type(float))
 
 
-def number_leaf(name: str, value: Any) -> jax.Array:
-    """Converts a user number (or sequence of numbers) to a float array leaf.
+def number_array(name: str, value: Any) -> np.ndarray | jax.Array:
+    """Checks a user number (or sequence of numbers) and returns it as a float array.
 
-    Rejects bools, non-numbers and, on concrete values, non-finite numbers.
+    Concrete values come back as NumPy arrays (validated on the host: bools, non-numbers
+    and non-finite numbers are rejected); traced values come back as they are.
     """
     if isinstance(value, (list, tuple)):
+        for item in value:
+            if isinstance(item, (bool, np.bool_)) or not isinstance(item, numbers.Real):
+                raise TypeError(f"{name} must hold real numbers, got {item!r} in {value!r}.")
         value = np.asarray(value, dtype=float)
-    if isinstance(value, bool) or isinstance(value, (np.bool_,)):
+    if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a real number, got bool {value!r}.")
     if isinstance(value, (jax.Array, np.ndarray, np.generic)):
         if not (jnp.issubdtype(value.dtype, jnp.integer)
@@ -57,10 +61,25 @@ def number_leaf(name: str, value: Any) -> jax.Array:
             raise TypeError(f"{name} must be a real number, got dtype {value.dtype}.")
     elif not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}: {value!r}.")
-    leaf = jnp.asarray(value, dtype=jnp.result_type(float))
-    if _is_concrete(leaf) and not np.all(np.isfinite(np.asarray(leaf))):
-        raise ValueError(f"{name} must be finite, got {name}={value!r}.")
-    return leaf
+    if isinstance(value, jax.core.Tracer):
+        return value.astype(_float_dtype())
+    array = np.asarray(value, dtype=_float_dtype())
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must be finite, got {name}={_show(array, ~np.isfinite(array))}.")
+    return array
+
+
+def number_leaf(name: str, value: Any) -> jax.Array:
+    """``number_array`` as a device array (a pytree leaf)."""
+    return jnp.asarray(number_array(name, value))
+
+
+def _show(array: np.ndarray, bad: np.ndarray) -> str:
+    """The value, or for a batch the first offending entry and its index."""
+    if array.ndim == 0:
+        return repr(array.item())
+    index = tuple(int(i) for i in np.argwhere(bad)[0])
+    return f"{array[index].item()!r} (at index {index} of shape {array.shape})"
 
 
 def _validate_kwargs(fn: Any, kwargs: tuple[tuple[str, Any], ...]) -> None:
@@ -94,6 +113,10 @@ class Schedule(BaseSchedule):
       options: keyword options passed to the schedule function, as a mapping or a
         tuple of pairs; stored as a sorted tuple of pairs (static).
 
+    Attributes:
+      fn: the schedule function, resolved when the Schedule is built (static, so a
+        later ``register_schedule(..., overwrite=True)`` affects new Schedules only).
+
     Raises:
       ValueError: unknown name, ``end_epoch <= start_epoch``, non-finite numbers,
         negative values for ``'exponential'`` (or zero with neither
@@ -114,11 +137,12 @@ class Schedule(BaseSchedule):
     initial_value: ArrayLike = 1.0
     target_value: ArrayLike = 1.0
     options: Any = static_field(default=())
+    fn: Any = static_field(init=False, repr=False)
 
     def __post_init__(self):
         fn = _functions.resolve_schedule_fn(self.schedule)
-        for name in _NUMBER_FIELDS:
-            object.__setattr__(self, name, number_leaf(name, getattr(self, name)))
+        object.__setattr__(self, "fn", fn)
+        values = {name: number_array(name, getattr(self, name)) for name in _NUMBER_FIELDS}
         options = self.options
         if isinstance(options, Mapping):
             options = tuple(sorted(options.items()))
@@ -128,35 +152,41 @@ class Schedule(BaseSchedule):
             raise TypeError(f"options must be a mapping of keyword options, got {options!r}.")
         object.__setattr__(self, "options", options)
         _validate_kwargs(fn, options)
-        self._check_numbers()
+        concrete = [n for n, v in values.items() if isinstance(v, np.ndarray)]
+        if len(concrete) == len(values):
+            self._check_numbers(**values)
+        for name, leaf in zip(concrete, jax.device_put([values[n] for n in concrete])):
+            values[name] = leaf
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
 
-    def _check_numbers(self) -> None:
-        """Cross-field checks, on concrete values only."""
-        values = {n: getattr(self, n) for n in _NUMBER_FIELDS}
-        if not all(_is_concrete(v) for v in values.values()):
+    def _check_numbers(self, start_epoch: np.ndarray, end_epoch: np.ndarray,
+                       initial_value: np.ndarray, target_value: np.ndarray) -> None:
+        """Cross-field checks, on concrete (host) values only."""
+        def pair(a: str, av: np.ndarray, b: str, bv: np.ndarray, bad: np.ndarray) -> str:
+            av, bv, bad = np.broadcast_arrays(av, bv, bad)
+            return f"{a}={_show(av, bad)}, {b}={_show(bv, bad)}"
+
+        if self.schedule != "constant" and np.any(end_epoch <= start_epoch):
+            bad = end_epoch <= start_epoch
+            raise ValueError("end_epoch must be greater than start_epoch, got " + pair(
+                "start_epoch", start_epoch, "end_epoch", end_epoch, bad) + ".")
+        if self.schedule != "exponential":
             return
-        start, end, initial, target = (np.asarray(values[n]) for n in _NUMBER_FIELDS)
-        if self.schedule != "constant" and np.any(end <= start):
+        negative = (initial_value < 0) | (target_value < 0)
+        if np.any(negative):
             raise ValueError(
-                "end_epoch must be greater than start_epoch, got "
-                f"start_epoch={start.tolist()}, end_epoch={end.tolist()}.")
-        if self.schedule == "exponential":
-            if np.any(initial < 0) or np.any(target < 0):
-                raise ValueError(
-                    "schedule='exponential' requires initial_value >= 0 and target_value >= 0, "
-                    f"got initial_value={initial.tolist()}, target_value={target.tolist()}.")
-            opts = dict(self.options)
-            strict = not opts.get("allow_zero_weights", True) and not opts.get("silent", False)
-            if strict and (np.any(initial == 0) or np.any(target == 0)):
-                raise ValueError(
-                    "schedule='exponential' with allow_zero_weights=False and silent=False "
-                    "cannot reach or leave 0, got "
-                    f"initial_value={initial.tolist()}, target_value={target.tolist()}.")
-
-    @property
-    def fn(self) -> _functions.ScheduleFn:
-        """The schedule function this Schedule evaluates."""
-        return _functions.resolve_schedule_fn(self.schedule)
+                "schedule='exponential' requires initial_value >= 0 and target_value >= 0, "
+                "got " + pair("initial_value", initial_value, "target_value", target_value,
+                              negative) + ".")
+        opts = dict(self.options)
+        strict = not opts.get("allow_zero_weights", True) and not opts.get("silent", False)
+        zero = (initial_value == 0) | (target_value == 0)
+        if strict and np.any(zero):
+            raise ValueError(
+                "schedule='exponential' with allow_zero_weights=False and silent=False "
+                "cannot reach or leave 0, got " + pair(
+                    "initial_value", initial_value, "target_value", target_value, zero) + ".")
 
     @property
     def max_value(self) -> jax.Array:
@@ -169,7 +199,10 @@ class Schedule(BaseSchedule):
         return self.fn(self, epoch, **dict(self.options))
 
     def multiplier(self, epoch: ArrayLike) -> jax.Array:
-        """``self(epoch) / max(initial_value, target_value)``, the reference's LR lambda."""
+        """``self(epoch) / max(initial_value, target_value)``, the reference's LR lambda.
+
+        NaN when both values are 0 (the reference divides by zero there).
+        """
         return self(epoch) / self.max_value
 
 
