@@ -18,20 +18,15 @@ Prints the times and the ratio conv / slices, all measured in this one run.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 import statistics
-import sys
 import time
 
-# Measure this checkout's package, installed or not.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-from jax import lax  # noqa: E402
-
-from nectargan_jax.losses._functions import laplacian, sobel  # noqa: E402
+from nectargan_jax.losses._functions import laplacian, sobel
 
 SOBEL_X = jnp.array([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]])
 SOBEL_Y = jnp.array([[1.0, 2.0, 1.0], [0.0, 0.0, 0.0], [-1.0, -2.0, -1.0]])

@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from nectargan_jax.losses import LossManager
 from nectargan_jax.losses._functions import l1
@@ -82,3 +83,28 @@ def test_a_replayed_step_does_not_duplicate_spilled_records():
     m, _ = jstep(before, jnp.float32(CAPACITY - 1))  # the same step again
     records, _ = m.drain()
     np.testing.assert_allclose(records["a"][0], 2.0 * np.arange(CAPACITY))
+
+
+def test_overflow_error_mode_has_no_callback_and_reports_dropped_records():
+    m = LossManager(capacity=CAPACITY, overflow="error").register("a", l1, 2.0)
+    x = jnp.ones((1, 1, 2, 2))
+
+    def one(m):
+        return m.compute("a", x, ZERO)[1]
+
+    assert "callback" not in str(jax.make_jaxpr(one)(m))
+    assert "callback" in str(jax.make_jaxpr(one)(manager().replace(overflow="spill")))
+    jone = jax.jit(one)
+    for _ in range(CAPACITY):
+        m = jone(m)
+    records, m = m.drain()
+    np.testing.assert_allclose(records["a"][0], np.full(CAPACITY, 2.0))
+    for _ in range(CAPACITY + 3):
+        m = jone(m)
+    with pytest.raises(OverflowError, match=r"loss 'a' dropped 3 records: more than capacity=8"):
+        m.drain()
+
+
+def test_unknown_overflow_mode_is_rejected():
+    with pytest.raises(ValueError, match=r"overflow must be one of \('spill', 'error'\)"):
+        LossManager(overflow="grow")

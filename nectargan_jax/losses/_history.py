@@ -28,7 +28,8 @@ class History:
     Attributes:
       losses: recorded weighted losses, ``shape=(n, capacity), dtype=float32``.
       weights: weights applied, ``shape=(n, capacity), dtype=float32``.
-      fill: records in each row not yet drained, ``shape=(n,), dtype=int32``.
+      fill: records made into each row since the last drain (more than ``capacity``
+        only if records were dropped), ``shape=(n,), dtype=int32``.
       total: records ever made per loss, ``shape=(n,), dtype=int32``.
       latest_loss: last weighted loss per loss (NaN before the first),
         ``shape=(n,), dtype=float32``.
@@ -68,7 +69,11 @@ class History:
 
     def record(self, rows: Sequence[int], values: jax.Array, weights: jax.Array,
                keep_history: bool) -> History:
-        """Writes one value and weight for each row in ``rows`` (static indices)."""
+        """Writes one value and weight for each row in ``rows`` (static indices).
+
+        A full row takes no more values (they are dropped, and ``fill`` keeps counting
+        them); ``spill_full_rows`` empties full rows before that can happen.
+        """
         idx = jnp.asarray(rows, jnp.int32)
         values = jax.lax.stop_gradient(values).astype(jnp.float32)
         weights = jax.lax.stop_gradient(weights).astype(jnp.float32)
@@ -81,8 +86,8 @@ class History:
             return updated
         pos = self.fill[idx]
         return updated.replace(
-            losses=self.losses.at[idx, pos].set(values),
-            weights=self.weights.at[idx, pos].set(weights),
+            losses=self.losses.at[idx, pos].set(values, mode="drop"),
+            weights=self.weights.at[idx, pos].set(weights, mode="drop"),
             fill=self.fill.at[idx].add(1),
         )
 

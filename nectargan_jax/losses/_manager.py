@@ -26,6 +26,7 @@ from nectargan_jax.losses._entry import LossEntry, LossFn, LossSpec
 from nectargan_jax.losses._history import History, HistorySink, spill_full_rows
 
 Records = dict[str, tuple[np.ndarray, np.ndarray]]
+OVERFLOWS = ("spill", "error")
 
 
 @pytree_dataclass
@@ -33,8 +34,14 @@ class LossManager:
     """An immutable collection of named losses with weights, tags and history.
 
     Args:
-      capacity: records kept on the device per loss between two drains; when a row
-        fills up inside a step it is handed to the host once, so nothing is lost.
+      capacity: records kept on the device per loss between two drains.
+      overflow: what happens when a loss records more than ``capacity`` values between
+        two drains. ``'spill'`` (default): the step hands the full row to the host in
+        one callback and starts it over, so nothing is lost however long a ``lax.scan``
+        runs. ``'error'``: the step holds no host callback (on XLA:CPU a program with
+        one runs slower even when the callback never fires), extra values are dropped
+        and the next ``drain`` raises ``OverflowError`` saying how many; pick a
+        ``capacity`` of at least the steps between two drains.
       keep_history: record every value (True), or keep only the latest values
         (False, the reference's ``enable_logging=False``).
       check_finite: check every weighted loss for NaN/Inf with
@@ -53,6 +60,7 @@ class LossManager:
     capacity: int = static_field(default=1024)
     keep_history: bool = static_field(default=True)
     check_finite: bool = static_field(default=False)
+    overflow: str = static_field(default="spill")
     entries: tuple[LossEntry, ...] = ()
     history: History | None = None
     sink: HistorySink = static_field(default_factory=HistorySink)
@@ -60,7 +68,11 @@ class LossManager:
     def __post_init__(self):
         if isinstance(self.capacity, bool) or not isinstance(self.capacity, int) \
                 or self.capacity < 1:
-            raise ValueError(f"capacity must be a positive int, got capacity={self.capacity!r}.")
+            raise ValueError(
+                f"capacity must be a positive int, got capacity={self.capacity!r}.")
+        if self.overflow not in OVERFLOWS:
+            raise ValueError(
+                f"overflow must be one of {OVERFLOWS}, got overflow={self.overflow!r}.")
         object.__setattr__(self, "entries", tuple(self.entries))
         if self.history is None:
             object.__setattr__(self, "history", History.empty(
@@ -117,7 +129,7 @@ class LossManager:
         if not isinstance(declared, Mapping):
             raise TypeError(f"a loss spec must return a mapping name -> LossSpec, got "
                             f"{type(declared).__name__}.")
-        fresh = LossManager(self.capacity, self.keep_history, self.check_finite)
+        fresh = self.replace(entries=(), history=None, sink=HistorySink())
         for name, item in declared.items():
             if not isinstance(item, LossSpec):
                 raise TypeError(f"spec entry {name!r} must be a LossSpec, got {item!r}.")
@@ -170,11 +182,14 @@ class LossManager:
             weights.append(weight)
             if loss_map is not None:
                 maps[name] = jax.lax.stop_gradient(loss_map)
+        # Each loss value feeds both the total and the records; the barrier keeps XLA from
+        # duplicating a loss's whole reduction into each consumer's fusion.
+        values = jax.lax.optimization_barrier(values)
         history = self.history.record(rows, jnp.stack(list(values.values())),
                                       jnp.stack(weights), self.keep_history)
         if maps:
             history = history.replace(maps={**history.maps, **maps})
-        if self.keep_history:
+        if self.keep_history and self.overflow == "spill":
             history = spill_full_rows(history, self.sink)
         return sum(values.values()), values, self.replace(history=history)
 
@@ -231,8 +246,20 @@ class LossManager:
         Returns:
           ``({name: (losses, weights)}, new_manager)``: NumPy arrays whose last axis is
           the record order (leading axes are a vmapped batch of managers).
+
+        Raises:
+          OverflowError: with ``overflow='error'``, a loss recorded more than
+            ``capacity`` values since the last drain (the message says how many were
+            dropped).
         """
         fill = np.asarray(self.history.fill)
+        dropped = fill - self.capacity
+        if np.any(dropped > 0):
+            name = self.names[int(np.argwhere(dropped > 0)[0][-1])]
+            raise OverflowError(
+                f"loss {name!r} dropped {int(dropped.max())} records: more than "
+                f"capacity={self.capacity} since the last drain. Drain more often, raise "
+                "capacity, or use overflow='spill'.")
         total = np.asarray(self.history.total)
         losses = np.asarray(self.history.losses)
         weights = np.asarray(self.history.weights)
