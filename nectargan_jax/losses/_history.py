@@ -16,6 +16,7 @@ import threading
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 import numpy as np
 
 from nectargan_jax._pytree import pytree_dataclass
@@ -47,9 +48,9 @@ class History:
     maps: dict
 
     @classmethod
-    def empty(cls, n: int, capacity: int, initial_weights: Sequence[float] = ()) -> History:
-        """Fresh records for ``n`` losses."""
-        weights = jnp.asarray(list(initial_weights) or [jnp.nan] * n, jnp.float32).reshape(n)
+    def empty(cls, n: int, capacity: int, initial_weights: Sequence[ArrayLike]) -> History:
+        """Fresh records for ``n`` losses whose weights start at ``initial_weights``."""
+        weights = jnp.asarray(list(initial_weights), jnp.float32).reshape(n)
         return cls(
             losses=jnp.zeros((n, capacity), jnp.float32),
             weights=jnp.zeros((n, capacity), jnp.float32),
