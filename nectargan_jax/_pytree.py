@@ -10,6 +10,7 @@ tracers, sentinels or shape structs that JAX puts into leaves.
 from __future__ import annotations
 
 import dataclasses
+import operator
 from typing import Any, TypeVar
 
 import jax
@@ -22,6 +23,14 @@ def static_field(**kwargs: Any) -> Any:
     return dataclasses.field(metadata={"static": True}, **kwargs)
 
 
+def _getter(names: tuple[str, ...]):
+    """A fast ``obj -> tuple of attributes`` (flattening runs on every jitted call)."""
+    if len(names) == 1:
+        get = operator.attrgetter(names[0])
+        return lambda obj: (get(obj),)
+    return operator.attrgetter(*names) if names else (lambda obj: ())
+
+
 def pytree_dataclass(cls: type[_T]) -> type[_T]:
     """Makes ``cls`` a frozen dataclass registered as a pytree, with ``.replace``."""
     cls = dataclasses.dataclass(frozen=True, eq=False)(cls)
@@ -29,20 +38,18 @@ def pytree_dataclass(cls: type[_T]) -> type[_T]:
     data = tuple(f.name for f in fields if not f.metadata.get("static"))
     meta = tuple(f.name for f in fields if f.metadata.get("static"))
     keys = tuple(jax.tree_util.GetAttrKey(name) for name in data)
+    get_data, get_meta = _getter(data), _getter(meta)
 
     def flatten_with_keys(obj):
-        return ([(k, getattr(obj, n)) for k, n in zip(keys, data)],
-                tuple(getattr(obj, n) for n in meta))
+        return list(zip(keys, get_data(obj))), get_meta(obj)
 
     def flatten(obj):
-        return ([getattr(obj, n) for n in data], tuple(getattr(obj, n) for n in meta))
+        return get_data(obj), get_meta(obj)
 
     def unflatten(aux, children):
         obj = object.__new__(cls)
-        for name, value in zip(data, children):
-            object.__setattr__(obj, name, value)
-        for name, value in zip(meta, aux):
-            object.__setattr__(obj, name, value)
+        obj.__dict__.update(zip(data, children))  # frozen: __setattr__ is blocked
+        obj.__dict__.update(zip(meta, aux))
         return obj
 
     jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten)
