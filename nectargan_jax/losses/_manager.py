@@ -173,8 +173,12 @@ class LossManager:
         return weighted, weight, loss_map
 
     def _objective(self, inputs: dict[str, tuple[jax.Array, jax.Array]], epoch: jax.Array
-                   ) -> tuple[jax.Array, dict[str, jax.Array], LossManager]:
-        """The pure body of ``compute_many``: evaluate, weight, record."""
+                   ) -> tuple[jax.Array, dict[str, jax.Array], History]:
+        """The pure body of ``compute_many``: evaluate, weight, record.
+
+        Returns the new history only: the caller puts it into a manager whose other
+        leaves are its own inputs, so a jitted step forwards them instead of copying.
+        """
         rows = [self.index(name) for name in inputs]
         values, weights, maps = {}, [], {}
         for i, (name, (x, y)) in zip(rows, inputs.items()):
@@ -191,7 +195,7 @@ class LossManager:
             history = history.replace(maps={**history.maps, **maps})
         if self.keep_history and self.overflow == "spill":
             history = spill_full_rows(history, self.sink)
-        return sum(values.values()), values, self.replace(history=history)
+        return sum(values.values()), values, history
 
     def compute(self, name: str, x: ArrayLike, y: ArrayLike,
                 epoch: ArrayLike = 0) -> tuple[jax.Array, LossManager]:
@@ -233,10 +237,11 @@ class LossManager:
         traced = any(isinstance(leaf, jax.core.Tracer)
                      for leaf in jax.tree.leaves((self, inputs, epoch)))
         if self.check_finite and not traced:
-            error, out = _checked_objective(self, inputs, epoch)
+            error, (total, values, history) = _checked_objective(self, inputs, epoch)
             error.throw()
-            return out
-        return _objective(self, inputs, epoch)
+        else:
+            total, values, history = _objective(self, inputs, epoch)
+        return total, values, self.replace(history=history)
 
     # Host side ------------------------------------------------------------------------
 
