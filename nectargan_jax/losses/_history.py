@@ -72,25 +72,39 @@ class History:
                keep_history: bool) -> History:
         """Writes one value and weight for each row in ``rows`` (static indices).
 
-        A full row takes no more values (they are dropped, and ``fill`` keeps counting
-        them); ``spill_full_rows`` empties full rows before that can happen.
+        Every write is elementwise (a static mask, and ``where`` against the fill
+        position), so the whole record fuses into a couple of loops: XLA runs each
+        scatter as a separate, slow operation. A full row takes no more values (they
+        are dropped, and ``fill`` keeps counting them); ``spill_full_rows`` empties
+        full rows before that can happen.
         """
-        idx = jnp.asarray(rows, jnp.int32)
-        values = jax.lax.stop_gradient(values).astype(jnp.float32)
-        weights = jax.lax.stop_gradient(weights).astype(jnp.float32)
+        n = self.total.shape[-1]
+        written = np.zeros(n, bool)
+        written[list(rows)] = True
+        values = _spread(rows, n, jax.lax.stop_gradient(values).astype(jnp.float32))
+        weights = _spread(rows, n, jax.lax.stop_gradient(weights).astype(jnp.float32))
         updated = self.replace(
-            total=self.total.at[idx].add(1),
-            latest_loss=self.latest_loss.at[idx].set(values),
-            latest_weight=self.latest_weight.at[idx].set(weights),
+            total=self.total + written,
+            latest_loss=jnp.where(written, values, self.latest_loss),
+            latest_weight=jnp.where(written, weights, self.latest_weight),
         )
         if not keep_history:
             return updated
-        pos = self.fill[idx]
+        slot = written[:, None] & (jnp.arange(self.losses.shape[-1]) == self.fill[..., None])
         return updated.replace(
-            losses=self.losses.at[idx, pos].set(values, mode="drop"),
-            weights=self.weights.at[idx, pos].set(weights, mode="drop"),
-            fill=self.fill.at[idx].add(1),
+            losses=jnp.where(slot, values[..., None], self.losses),
+            weights=jnp.where(slot, weights[..., None], self.weights),
+            fill=self.fill + written,
         )
+
+
+def _spread(rows: Sequence[int], n: int, values: jax.Array) -> jax.Array:
+    """A length-``n`` vector with ``values[k]`` at ``rows[k]`` (0 elsewhere; static rows)."""
+    if list(rows) == list(range(n)):
+        return values
+    position = {row: k for k, row in enumerate(rows)}
+    zero = jnp.zeros((), values.dtype)
+    return jnp.stack([values[position[i]] if i in position else zero for i in range(n)])
 
 
 class HistorySink:
