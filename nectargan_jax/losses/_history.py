@@ -90,7 +90,8 @@ class History:
         )
         if not keep_history:
             return updated
-        slot = written[:, None] & (jnp.arange(self.losses.shape[-1]) == self.fill[..., None])
+        column = jnp.arange(self.losses.shape[-1])[None, :]
+        slot = written[:, None] & (column == self.fill[:, None])
         return updated.replace(
             losses=jnp.where(slot, values[..., None], self.losses),
             weights=jnp.where(slot, weights[..., None], self.weights),
