@@ -58,5 +58,6 @@ def pytree_dataclass(cls: type[_T]) -> type[_T]:
         """Returns a copy with ``updates`` applied (validated like a new object)."""
         return dataclasses.replace(self, **updates)
 
-    cls.replace = replace
+    if "replace" not in cls.__dict__:
+        cls.replace = replace
     return cls

@@ -24,49 +24,60 @@ from nectargan_jax._pytree import pytree_dataclass
 
 @pytree_dataclass
 class History:
-    """Device-side records of ``n`` losses (all fields are leaves).
+    """Device-side records of ``n`` losses, packed into three leaves (a jitted step
+    pays for every leaf it takes in and hands back), read through named views.
 
     Attributes:
-      losses: recorded weighted losses, ``shape=(n, capacity), dtype=float32``.
-      weights: weights applied, ``shape=(n, capacity), dtype=float32``.
-      fill: records made into each row since the last drain (more than ``capacity``
-        only if records were dropped), ``shape=(n,), dtype=int32``.
-      total: records ever made per loss, ``shape=(n,), dtype=int32``.
-      latest_loss: last weighted loss per loss (NaN before the first),
-        ``shape=(n,), dtype=float32``.
-      latest_weight: last weight applied per loss, ``shape=(n,), dtype=float32``.
+      records: ``shape=(n, capacity, 2), dtype=float32``: per loss, the recorded
+        weighted losses (``losses``, ``[..., 0]``) and the weights applied
+        (``weights``, ``[..., 1]``).
+      counts: ``shape=(n, 2), dtype=int32``: ``fill``, records made into each row since
+        the last drain (more than ``capacity`` only if records were dropped), and
+        ``total``, records ever made per loss.
+      latest: ``shape=(n, 2), dtype=float32``: ``latest_loss``, the last weighted loss
+        (NaN before the first), and ``latest_weight``, the last weight applied.
       maps: last weighted per-element loss map, for losses registered with
         ``keep_map=True``, keyed by name.
     """
 
-    losses: jax.Array
-    weights: jax.Array
-    fill: jax.Array
-    total: jax.Array
-    latest_loss: jax.Array
-    latest_weight: jax.Array
+    records: jax.Array
+    counts: jax.Array
+    latest: jax.Array
     maps: dict
+
+    losses = property(lambda self: self.records[..., 0], doc="Recorded weighted losses.")
+    weights = property(lambda self: self.records[..., 1], doc="Recorded weights applied.")
+    fill = property(lambda self: self.counts[..., 0], doc="Records since the last drain.")
+    total = property(lambda self: self.counts[..., 1], doc="Records ever made.")
+    latest_loss = property(lambda self: self.latest[..., 0], doc="Last weighted loss.")
+    latest_weight = property(lambda self: self.latest[..., 1], doc="Last weight applied.")
+
+    @property
+    def capacity(self) -> int:
+        """Records a row holds."""
+        return self.records.shape[-2]
 
     @classmethod
     def empty(cls, n: int, capacity: int, initial_weights: Sequence[ArrayLike]) -> History:
         """Fresh records for ``n`` losses whose weights start at ``initial_weights``."""
         weights = jnp.asarray(list(initial_weights), jnp.float32).reshape(n)
         return cls(
-            losses=jnp.zeros((n, capacity), jnp.float32),
-            weights=jnp.zeros((n, capacity), jnp.float32),
-            fill=jnp.zeros((n,), jnp.int32),
-            total=jnp.zeros((n,), jnp.int32),
-            latest_loss=jnp.full((n,), jnp.nan, jnp.float32),
-            latest_weight=weights,
+            records=jnp.zeros((n, capacity, 2), jnp.float32),
+            counts=jnp.zeros((n, 2), jnp.int32),
+            latest=jnp.stack([jnp.full((n,), jnp.nan, jnp.float32), weights], axis=-1),
             maps={},
         )
 
     def append_row(self, initial_weight: float) -> History:
         """The same records with one more (empty) row, for a newly registered loss."""
-        extra = History.empty(1, self.losses.shape[-1], [initial_weight])
+        extra = History.empty(1, self.capacity, [initial_weight])
         joined = jax.tree.map(lambda a, b: jnp.concatenate([a, b]),
                               self.replace(maps={}), extra.replace(maps={}))
         return joined.replace(maps=dict(self.maps))
+
+    def with_fill(self, fill: jax.Array) -> History:
+        """The same records with ``fill`` replaced (e.g. emptied by a drain)."""
+        return self.replace(counts=self.counts.at[..., 0].set(fill))
 
     def record(self, rows: Sequence[int], values: jax.Array, weights: jax.Array,
                keep_history: bool) -> History:
@@ -78,33 +89,31 @@ class History:
         are dropped, and ``fill`` keeps counting them); ``spill_full_rows`` empties
         full rows before that can happen.
         """
-        n = self.total.shape[-1]
-        written = np.zeros(n, bool)
+        n = self.counts.shape[-2]
+        written = np.zeros((n, 1), bool)
         written[list(rows)] = True
-        values = _spread(rows, n, jax.lax.stop_gradient(values).astype(jnp.float32))
-        weights = _spread(rows, n, jax.lax.stop_gradient(weights).astype(jnp.float32))
-        updated = self.replace(
-            total=self.total + written,
-            latest_loss=jnp.where(written, values, self.latest_loss),
-            latest_weight=jnp.where(written, weights, self.latest_weight),
-        )
+        pair = jnp.stack([jax.lax.stop_gradient(values), jax.lax.stop_gradient(weights)],
+                         axis=-1).astype(jnp.float32)
+        pair = _spread(rows, n, pair)
+        latest = jnp.where(written, pair, self.latest)
         if not keep_history:
-            return updated
-        column = jnp.arange(self.losses.shape[-1])[None, :]
-        slot = written[:, None] & (column == self.fill[:, None])
-        return updated.replace(
-            losses=jnp.where(slot, values[..., None], self.losses),
-            weights=jnp.where(slot, weights[..., None], self.weights),
-            fill=self.fill + written,
+            return self.replace(counts=self.counts + written * np.array([[0, 1]]),
+                                latest=latest)
+        column = jnp.arange(self.capacity)[None, :, None]
+        slot = written[:, :, None] & (column == self.fill[:, None, None])
+        return self.replace(
+            records=jnp.where(slot, pair[:, None, :], self.records),
+            counts=self.counts + written,
+            latest=latest,
         )
 
 
 def _spread(rows: Sequence[int], n: int, values: jax.Array) -> jax.Array:
-    """A length-``n`` vector with ``values[k]`` at ``rows[k]`` (0 elsewhere; static rows)."""
+    """``n`` rows with ``values[k]`` at row ``rows[k]`` (0 elsewhere; static rows)."""
     if list(rows) == list(range(n)):
         return values
     position = {row: k for k, row in enumerate(rows)}
-    zero = jnp.zeros((), values.dtype)
+    zero = jnp.zeros(values.shape[1:], values.dtype)
     return jnp.stack([values[position[i]] if i in position else zero for i in range(n)])
 
 
@@ -151,14 +160,13 @@ def spill_full_rows(history: History, sink: HistorySink) -> History:
 
     The callback runs only on the steps where some row is full.
     """
-    capacity = history.losses.shape[-1]
-    full = history.fill >= capacity
+    capacity = history.capacity
 
     def spill(h: History) -> History:
+        full = h.fill >= capacity
         shapes = jax.ShapeDtypeStruct(h.fill.shape[:-1], jnp.int32)
         ack = jax.pure_callback(sink.receive, shapes, h.losses, h.weights, h.fill, h.total,
-                                h.fill >= capacity, vmap_method="expand_dims")
-        fill = jnp.where(h.fill >= capacity, 0, h.fill) + ack[..., None]
-        return h.replace(fill=fill)
+                                full, vmap_method="expand_dims")
+        return h.with_fill(jnp.where(full, 0, h.fill) + ack[..., None])
 
-    return jax.lax.cond(jnp.any(full), spill, lambda h: h, history)
+    return jax.lax.cond(jnp.any(history.fill >= capacity), spill, lambda h: h, history)

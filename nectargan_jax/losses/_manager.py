@@ -286,7 +286,7 @@ class LossManager:
             records[name] = (
                 np.stack([pl for pl, _ in per_member]).reshape(batch_shape + (n_rec,)),
                 np.stack([pw for _, pw in per_member]).reshape(batch_shape + (n_rec,)))
-        emptied = self.history.replace(fill=jnp.zeros_like(self.history.fill))
+        emptied = self.history.with_fill(jnp.zeros_like(self.history.fill))
         return records, self.replace(history=emptied)
 
     def flush(self, log: Any) -> LossManager:

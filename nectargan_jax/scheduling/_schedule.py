@@ -10,6 +10,7 @@ inspected.
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Mapping, Sequence
 import inspect
 import numbers
@@ -114,6 +115,10 @@ class Schedule(BaseSchedule):
         tuple of pairs; stored as a sorted tuple of pairs (static).
 
     Attributes:
+      numbers: the pytree's one leaf, ``[start_epoch, end_epoch, initial_value,
+        target_value]`` stacked on the last axis (``shape=(..., 4)``; leading axes for a
+        stacked batch). One leaf instead of four: a jitted step pays for every leaf it
+        takes in and hands back. The four names read it.
       fn: the schedule function, resolved when the Schedule is built (static, so a
         later ``register_schedule(..., overwrite=True)`` affects new Schedules only).
 
@@ -132,17 +137,19 @@ class Schedule(BaseSchedule):
     """
 
     schedule: Any = static_field(default="linear")
-    start_epoch: ArrayLike = 0
-    end_epoch: ArrayLike = DEFAULT_END_EPOCH
-    initial_value: ArrayLike = 1.0
-    target_value: ArrayLike = 1.0
+    start_epoch: dataclasses.InitVar[ArrayLike] = 0
+    end_epoch: dataclasses.InitVar[ArrayLike] = DEFAULT_END_EPOCH
+    initial_value: dataclasses.InitVar[ArrayLike] = 1.0
+    target_value: dataclasses.InitVar[ArrayLike] = 1.0
     options: Any = static_field(default=())
-    fn: Any = static_field(init=False, repr=False)
+    numbers: jax.Array = dataclasses.field(init=False)
+    fn: Any = static_field(init=False)
 
-    def __post_init__(self):
+    def __post_init__(self, start_epoch, end_epoch, initial_value, target_value):
         fn = _functions.resolve_schedule_fn(self.schedule)
         object.__setattr__(self, "fn", fn)
-        values = {name: number_array(name, getattr(self, name)) for name in _NUMBER_FIELDS}
+        given = (start_epoch, end_epoch, initial_value, target_value)
+        values = {name: number_array(name, v) for name, v in zip(_NUMBER_FIELDS, given)}
         options = self.options
         if isinstance(options, Mapping):
             options = tuple(sorted(options.items()))
@@ -152,13 +159,12 @@ class Schedule(BaseSchedule):
             raise TypeError(f"options must be a mapping of keyword options, got {options!r}.")
         object.__setattr__(self, "options", options)
         _validate_kwargs(fn, options)
-        concrete = [n for n, v in values.items() if isinstance(v, np.ndarray)]
-        if len(concrete) == len(values):
+        if all(isinstance(v, np.ndarray) for v in values.values()):
             self._check_numbers(**values)
-        for name, leaf in zip(concrete, jax.device_put([values[n] for n in concrete])):
-            values[name] = leaf
-        for name, value in values.items():
-            object.__setattr__(self, name, value)
+            numbers = jnp.asarray(np.stack(np.broadcast_arrays(*values.values()), axis=-1))
+        else:
+            numbers = jnp.stack(jnp.broadcast_arrays(*values.values()), axis=-1)
+        object.__setattr__(self, "numbers", numbers)
 
     def _check_numbers(self, start_epoch: np.ndarray, end_epoch: np.ndarray,
                        initial_value: np.ndarray, target_value: np.ndarray) -> None:
@@ -188,6 +194,17 @@ class Schedule(BaseSchedule):
                 "cannot reach or leave 0, got " + pair(
                     "initial_value", initial_value, "target_value", target_value, zero) + ".")
 
+    def __repr__(self) -> str:
+        numbers = ", ".join(f"{n}={getattr(self, n)!r}" for n in _NUMBER_FIELDS)
+        return f"Schedule(schedule={self.schedule!r}, {numbers}, options={self.options!r})"
+
+    def replace(self, **updates: Any) -> Schedule:
+        """A copy with ``updates`` (any constructor argument), validated like a new one."""
+        arguments = {n: getattr(self, n) for n in _NUMBER_FIELDS}
+        arguments.update(schedule=self.schedule, options=self.options)
+        arguments.update(updates)
+        return Schedule(**arguments)
+
     @property
     def max_value(self) -> jax.Array:
         """``max(initial_value, target_value)``: the reference's normaliser."""
@@ -204,6 +221,15 @@ class Schedule(BaseSchedule):
         NaN when both values are 0 (the reference divides by zero there).
         """
         return self(epoch) / self.max_value
+
+
+def _number_property(index: int, name: str) -> property:
+    return property(lambda self: self.numbers[..., index],
+                    doc=f"``{name}``: entry {index} of the last axis of ``numbers``.")
+
+
+for _index, _name in enumerate(_NUMBER_FIELDS):
+    setattr(Schedule, _name, _number_property(_index, _name))
 
 
 def constant(value: ArrayLike) -> Schedule:
