@@ -83,11 +83,11 @@ class History:
                keep_history: bool) -> History:
         """Writes one value and weight for each row in ``rows`` (static indices).
 
-        Every write is elementwise (a static mask, and ``where`` against the fill
-        position), so the whole record fuses into a couple of loops: XLA runs each
-        scatter as a separate, slow operation. A full row takes no more values (they
-        are dropped, and ``fill`` keeps counting them); ``spill_full_rows`` empties
-        full rows before that can happen.
+        The counters and latest values are elementwise updates under a static mask
+        (they fuse); the records take one scatter of the new (value, weight) pairs,
+        in place when the manager is donated, so a step costs the same whatever the
+        capacity. A full row takes no more values (they are dropped, and ``fill`` keeps
+        counting them); ``spill_full_rows`` empties full rows before that can happen.
         """
         n = self.counts.shape[-2]
         written = np.zeros((n, 1), bool)
@@ -99,10 +99,9 @@ class History:
         if not keep_history:
             return self.replace(counts=self.counts + written * np.array([[0, 1]]),
                                 latest=latest)
-        column = jnp.arange(self.capacity)[None, :, None]
-        slot = written[:, :, None] & (column == self.fill[:, None, None])
+        index = jnp.asarray(rows, jnp.int32)
         return self.replace(
-            records=jnp.where(slot, pair[:, None, :], self.records),
+            records=self.records.at[index, self.fill[index]].set(pair[index], mode="drop"),
             counts=self.counts + written,
             latest=latest,
         )
