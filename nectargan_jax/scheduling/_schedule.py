@@ -1,7 +1,7 @@
 """``Schedule``: a weight (or learning-rate) schedule as an immutable pytree.
 
-The numbers (``start_epoch``, ``end_epoch``, ``initial_value``, ``target_value``) are
-leaves, so changing them or the epoch never recompiles; the kind (a registered name or
+The numbers (``start_epoch``, ``end_epoch``, ``initial_value``, ``target_value``) form
+the pytree's leaf, so changing them or the epoch never recompiles; the kind (a registered name or
 a custom function) and its keyword options are static. Validation runs in ``__init__``
 on concrete values only: pytree unflattening bypasses it, and traced numbers are not
 inspected.
@@ -107,10 +107,10 @@ class Schedule(BaseSchedule):
 
     Args:
       schedule: a registered name or a schedule function. Static.
-      start_epoch: epoch where the ramp starts (leaf).
-      end_epoch: epoch where it ends; must be greater than ``start_epoch`` (leaf).
-      initial_value: value up to ``start_epoch`` (leaf).
-      target_value: value from ``end_epoch`` on (leaf).
+      start_epoch: epoch where the ramp starts.
+      end_epoch: epoch where it ends; must be greater than ``start_epoch``.
+      initial_value: value up to ``start_epoch``.
+      target_value: value from ``end_epoch`` on.
       options: keyword options passed to the schedule function, as a mapping or a
         tuple of pairs; stored as a sorted tuple of pairs (static).
 
