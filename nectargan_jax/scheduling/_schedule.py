@@ -1,8 +1,8 @@
 """``Schedule``: a weight (or learning-rate) schedule as an immutable pytree.
 
 The numbers (``start_epoch``, ``end_epoch``, ``initial_value``, ``target_value``) form
-the pytree's leaf, so changing them or the epoch never recompiles; the kind (a registered name or
-a custom function) and its keyword options are static. Validation runs in ``__init__``
+the pytree's one leaf, so changing them or the epoch never recompiles; the kind (a
+registered name or a custom function) and its keyword options are static. Validation runs in ``__init__``
 on concrete values only: pytree unflattening bypasses it, and traced numbers are not
 inspected.
 """
