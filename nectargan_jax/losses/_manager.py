@@ -176,26 +176,26 @@ class LossManager:
                    ) -> tuple[jax.Array, dict[str, jax.Array], History]:
         """The pure body of ``compute_many``: evaluate, weight, record.
 
-        Returns the new history only: the caller puts it into a manager whose other
-        leaves are its own inputs, so a jitted step forwards them instead of copying.
+        Returns the new history only; ``compute_many`` puts it into the new manager.
+        Losses are evaluated and recorded in registration order, whatever the order of
+        ``inputs``, so that recording a whole objective needs no reordering.
         """
-        rows = [self.index(name) for name in inputs]
+        rows = sorted(self.index(name) for name in inputs)
         values, weights, maps = {}, [], {}
-        for i, (name, (x, y)) in zip(rows, inputs.items()):
+        for i in rows:
+            name = self.entries[i].name
+            x, y = inputs[name]
             values[name], weight, loss_map = self._evaluate(i, x, y, epoch)
             weights.append(weight)
             if loss_map is not None:
                 maps[name] = jax.lax.stop_gradient(loss_map)
-        # Each loss value feeds both the total and the records; the barrier keeps XLA from
-        # duplicating a loss's whole reduction into each consumer's fusion.
-        values = jax.lax.optimization_barrier(values)
         history = self.history.record(rows, jnp.stack(list(values.values())),
                                       jnp.stack(weights), self.keep_history)
         if maps:
             history = history.replace(maps={**history.maps, **maps})
         if self.keep_history and self.overflow == "spill":
             history = spill_full_rows(history, self.sink)
-        return sum(values.values()), values, history
+        return sum(values.values()), {name: values[name] for name in inputs}, history
 
     def compute(self, name: str, x: ArrayLike, y: ArrayLike,
                 epoch: ArrayLike = 0) -> tuple[jax.Array, LossManager]:
