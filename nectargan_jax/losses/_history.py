@@ -1,8 +1,8 @@
 """Per-loss history recorded on the device, and the host sink that catches overflow.
 
-Each registered loss owns one row of two fixed-shape buffers (weighted loss values and
-the weights applied), written with ``.at[row, fill].set(...)`` inside the step. When a
-row fills up, the step hands the full buffers to the host sink in one callback and
+Each registered loss owns one row of a fixed-shape buffer of (weighted loss, weight
+applied) pairs, written with ``.at[row, fill].set(...)`` inside the step. When a row
+fills up, the step hands the full buffer to the host sink in one callback and
 starts the row over: a ``lax.cond`` makes that happen once per ``capacity`` records,
 never per step. ``drain`` returns the sink's chunks followed by what is still on the
 device, in order, so no value is ever lost however many steps run between two drains
@@ -92,16 +92,15 @@ class History:
         n = self.counts.shape[-2]
         written = np.zeros((n, 1), bool)
         written[list(rows)] = True
-        pair = jnp.stack([jax.lax.stop_gradient(values), jax.lax.stop_gradient(weights)],
-                         axis=-1).astype(jnp.float32)
-        pair = _spread(rows, n, pair)
-        latest = jnp.where(written, pair, self.latest)
+        pairs = jnp.stack([jax.lax.stop_gradient(values), jax.lax.stop_gradient(weights)],
+                          axis=-1).astype(jnp.float32)
+        latest = jnp.where(written, _spread(rows, n, pairs), self.latest)
         if not keep_history:
             return self.replace(counts=self.counts + written * np.array([[0, 1]]),
                                 latest=latest)
         index = jnp.asarray(rows, jnp.int32)
         return self.replace(
-            records=self.records.at[index, self.fill[index]].set(pair[index], mode="drop"),
+            records=self.records.at[index, self.fill[index]].set(pairs, mode="drop"),
             counts=self.counts + written,
             latest=latest,
         )
