@@ -124,8 +124,9 @@ def to_core_manager(manager: LossManager) -> core_losses.LossManager:
     Each loss keeps its name, tags and weight (a constant for an unscheduled loss, the
     ``to_core_schedule`` of its schedule otherwise); its torch module becomes the core
     function: ``L1Loss`` -> ``l1``, ``MSELoss`` -> ``mse``, ``BCEWithLogitsLoss`` ->
-    ``bce_with_logits``, ``Sobel`` -> ``sobel``, ``Laplacian`` -> ``laplacian``. History
-    and log are not carried over.
+    ``bce_with_logits``, ``Sobel`` -> ``sobel``, ``Laplacian`` -> ``laplacian``.
+    ``history_buffer_size`` becomes the core's ``capacity`` and ``enable_logging`` its
+    ``keep_history``; recorded history and the log are not carried over.
 
     Args:
         manager: an interop ``LossManager``.
@@ -139,7 +140,8 @@ def to_core_manager(manager: LossManager) -> core_losses.LossManager:
         ValueError: a module configured unlike the core function (reduction other than
             ``'mean'``, BCE weights).
     """
-    converted = core_losses.LossManager()
+    converted = core_losses.LossManager(capacity=manager.history_buffer_size,
+                                        keep_history=manager.enable_logging)
     for name, entry in manager.loss_fns.items():
         converted = converted.register(name, _core_loss_fn(name, entry.function),
                                        weight=_core_weight(entry), tags=tuple(entry.tags))

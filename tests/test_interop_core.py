@@ -175,6 +175,14 @@ def test_to_core_manager_keeps_names_tags_weights_and_values(tmp_path):
             ours = manager.compute_loss_xy(name, x, y, epoch=epoch).item()
             assert ours == pytest.approx(float(theirs[name]), rel=1e-5, abs=1e-7), (name, epoch)
     assert float(core.weight("G_L1", 5)) == pytest.approx(50.0)
+    assert (core.capacity, core.keep_history) == (50000, True)
+
+
+def test_to_core_manager_keeps_the_buffer_size_and_logging_mode(tmp_path):
+    manager = LossManager(None, tmp_path, enable_logging=False, history_buffer_size=16)
+    manager.register_loss_fn("L1", torch.nn.L1Loss())
+    core = to_core_manager(manager)
+    assert (core.capacity, core.keep_history) == (16, False)
 
 
 def test_to_core_manager_rejects_modules_without_core_equivalent(tmp_path):
