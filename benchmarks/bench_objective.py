@@ -82,29 +82,8 @@ def hand_written(fake, real, d_real, d_fake, epoch):
             + bce_with_logits(d_fake, zeros))
 
 
-def torch_stencil_losses():
-    sobel_x = torch.tensor([[1.0, 0, -1], [2, 0, -2], [1, 0, -1]]).view(1, 1, 3, 3)
-    sobel_y = torch.tensor([[1.0, 2, 1], [0, 0, 0], [-1, -2, -1]]).view(1, 1, 3, 3)
-    lap = torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]]).view(1, 1, 3, 3)
-
-    def sobel_t(x, y):
-        def mag(z):
-            g = z.mean(1, keepdim=True)
-            gx = torch.nn.functional.conv2d(g, sobel_x.to(z.device), padding=1)
-            gy = torch.nn.functional.conv2d(g, sobel_y.to(z.device), padding=1)
-            return torch.sqrt(gx * gx + gy * gy + 1e-6)
-        return (mag(x) - mag(y)).abs().mean()
-
-    def lap_t(x, y):
-        def resp(z):
-            return torch.nn.functional.conv2d(z.mean(1, keepdim=True), lap.to(z.device),
-                                              padding=1)
-        return (resp(x) - resp(y)).abs().mean()
-
-    return sobel_t, lap_t
-
-
 def torch_plain(fake, real, d_real, d_fake, epoch, sobel_t, lap_t):
+    """The weighted sum in plain PyTorch (Sobel/Laplacian: interop's torch modules)."""
     bce = torch.nn.functional.binary_cross_entropy_with_logits
     ones, zeros = torch.ones_like(d_real), torch.zeros_like(d_real)
     w = {n: linear_weight(*SCHEDULED[n], epoch) for n in SCHEDULED}
@@ -174,7 +153,7 @@ def run(batch, repeats, scan_steps, tmp_dir):
         return total
 
     step_b = jax.jit(hand_written)
-    sobel_t, lap_t = torch_stencil_losses()
+    sobel_t, lap_t = interop.Sobel().to(device), interop.Laplacian().to(device)
     im = make_interop_manager(tmp_dir)
 
     def scan_many(lm, fake, real, d_real, d_fake, epoch):
