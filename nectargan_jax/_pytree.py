@@ -1,26 +1,92 @@
 """The one pytree mechanism of the project: frozen dataclasses with static fields.
 
-Fields marked with :func:`static_field` go to the pytree's aux data (they must be
-hashable: tuples, strings, numbers, functions); every other field is a child. Unlike
-``jax.tree_util.register_dataclass``, unflattening bypasses ``__init__``, so validation
-and conversion in ``__post_init__`` run only when a user builds an object, never on the
-tracers, sentinels or shape structs that JAX puts into leaves.
+Fields marked with :func:`static_field` go to the pytree's aux data; every other field
+is a child. Aux data is structure, never state: a static field must be hashable and
+compare by value (tuples, strings, numbers, module-level functions), and may hold no
+array, directly or inside a tuple, a ``functools.partial``, a closure or a pytree.
+Construction checks this (``TypeError`` naming the field), so two objects built the
+same way have equal aux data and share one compiled program.
+
+Unlike ``jax.tree_util.register_dataclass``, unflattening bypasses ``__init__``, so
+validation and conversion in ``__post_init__`` run only when a user builds an object,
+never on the tracers, sentinels or shape structs that JAX puts into leaves.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import dataclasses
+import functools
 import operator
+import types
 from typing import Any, TypeVar
 
 import jax
+import numpy as np
 
 _T = TypeVar("_T")
+_MAX_DEPTH = 4
 
 
 def static_field(**kwargs: Any) -> Any:
     """A dataclass field stored in the pytree's aux data (hashable, never traced)."""
     return dataclasses.field(metadata={"static": True}, **kwargs)
+
+
+def find_array(value: Any, depth: int = 0) -> str | None:
+    """Where ``value`` holds an array (``'[1]'``, ``'closure of f'``...), or None.
+
+    Looks through containers, ``functools.partial`` arguments, closure cells and pytree
+    leaves, a few levels deep: what a static field must never hold.
+    """
+    if isinstance(value, (jax.Array, np.ndarray, np.generic)):
+        return f"an array of shape {np.shape(value)}"
+    if depth >= _MAX_DEPTH or isinstance(value, (str, bytes, int, float, complex, type)):
+        return None
+    if isinstance(value, Mapping):
+        items = [(f"[{k!r}]", v) for k, v in value.items()]
+    elif isinstance(value, (tuple, list, set, frozenset)):
+        items = [(f"[{i}]", v) for i, v in enumerate(value)]
+    elif isinstance(value, functools.partial):
+        items = [("partial argument", v) for v in (value.func, *value.args,
+                                                   *value.keywords.values())]
+    elif isinstance(value, types.FunctionType):
+        cells = value.__closure__ or ()
+        items = [(f"closure of {value.__name__}", c.cell_contents) for c in cells
+                 if _cell_is_set(c)]
+    else:
+        leaves = jax.tree.leaves(value)
+        if leaves == [value]:
+            return None
+        items = [("pytree leaf", leaf) for leaf in leaves]
+    for where, item in items:
+        found = find_array(item, depth + 1)
+        if found is not None:
+            return f"{where}: {found}"
+    return None
+
+
+def _cell_is_set(cell: types.CellType) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018 (an empty cell raises)
+    except ValueError:
+        return False
+    return True
+
+
+def check_static(owner: str, name: str, value: Any) -> None:
+    """Raises ``TypeError`` unless ``value`` can be aux data: no arrays, hashable."""
+    found = find_array(value)
+    if found is not None:
+        raise TypeError(
+            f"{owner}.{name} is static pytree data and must not hold arrays (state is a "
+            f"leaf, or JAX would bake it into the compiled program); it holds {found}.")
+    try:
+        hash(value)
+    except TypeError:
+        raise TypeError(
+            f"{owner}.{name} is static pytree data and must be hashable (use tuples, not "
+            f"lists or dicts), got {type(value).__name__}: {value!r}.") from None
 
 
 def _getter(names: tuple[str, ...]):
@@ -32,7 +98,10 @@ def _getter(names: tuple[str, ...]):
 
 
 def pytree_dataclass(cls: type[_T]) -> type[_T]:
-    """Makes ``cls`` a frozen dataclass registered as a pytree, with ``.replace``."""
+    """Makes ``cls`` a frozen dataclass registered as a pytree, with ``.replace``.
+
+    Static fields are checked with :func:`check_static` after ``__init__``.
+    """
     cls = dataclasses.dataclass(frozen=True, eq=False)(cls)
     fields = dataclasses.fields(cls)
     data = tuple(f.name for f in fields if not f.metadata.get("static"))
@@ -53,6 +122,16 @@ def pytree_dataclass(cls: type[_T]) -> type[_T]:
         return obj
 
     jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten)
+
+    init = cls.__init__
+
+    @functools.wraps(init)
+    def checked_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        for name in meta:
+            check_static(cls.__name__, name, getattr(self, name))
+
+    cls.__init__ = checked_init
 
     def replace(self, **updates):
         """Returns a copy with ``updates`` applied (validated like a new object)."""
