@@ -165,6 +165,9 @@ def test_a_loss_with_parameters_uses_its_current_parameters_jitted_and_eager():
     m.entries[0].module.scale[...] = jnp.float32(5.0)  # the weights change
     assert float(jitted(m)) == 5.0 and float(m.compute("s", x, ZERO)[0]) == 5.0
     assert len(jax.tree.leaves(m.entries[0])) == 2  # the weight and the scale
+    _, m = jax.jit(lambda m: m.compute("s", x, ZERO))(m)  # a manager rebuilt from leaves
+    m.entries[0].module.scale[...] = jnp.float32(7.0)
+    assert float(jitted(m)) == 7.0 and float(m.compute("s", x, ZERO)[0]) == 7.0
 
 
 def test_static_fields_refuse_arrays_and_unhashable_values():

@@ -105,9 +105,15 @@ class History:
         if not keep_history:
             return self.replace(counts=self.counts + written * np.array([[0, 1]]),
                                 latest=latest, maps=new_maps)
-        index = np.asarray(rows, np.int32)
+        records = self.records
+        for k, row in enumerate(rows):
+            slot = jnp.minimum(self.fill[row], self.capacity - 1)
+            keep = self.fill[row] < self.capacity
+            old = jax.lax.dynamic_slice(records, (row, slot, 0), (1, 1, 2))
+            new = jnp.where(keep, pairs[k].reshape(1, 1, 2), old)
+            records = jax.lax.dynamic_update_slice(records, new, (row, slot, 0))
         return self.replace(
-            records=self.records.at[index, self.fill[index]].set(pairs, mode="drop"),
+            records=records,
             counts=self.counts + written,
             latest=latest,
             maps=new_maps,

@@ -76,7 +76,7 @@ def _check_inputs(objective: Objective, inputs: Any) -> dict[str, tuple[Any, Any
     return checked
 
 
-@pytree_dataclass
+@pytree_dataclass(flat=True)
 class LossManager:
     """An immutable collection of named losses with weights, tags and history.
 
