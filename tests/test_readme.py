@@ -6,6 +6,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 
 
@@ -27,5 +29,5 @@ def test_the_flax_nnx_example_trains_logs_and_checkpoints(tmp_path):
     log = json.loads((tmp_path / "runs/nnx/loss_log.json").read_text())
     functions = log["LOSSMANAGER_LOG"]["loss_functions"]
     assert list(functions) == ["G_GAN", "G_L1", "D_real", "D_fake"]
-    assert functions["G_L1"]["weights"] == [100.0] * 8 + [70.0] * 8 + [40.0] * 8
+    assert functions["G_L1"]["weights"] == pytest.approx([100.0] * 8 + [70.0] * 8 + [40.0] * 8)
     assert all(len(f["loss"]) == 24 for f in functions.values())
