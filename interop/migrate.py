@@ -125,7 +125,7 @@ def to_core_manager(manager: LossManager) -> core_losses.LossManager:
     ``to_core_schedule`` of its schedule otherwise); its torch module becomes the core
     function: ``L1Loss`` -> ``l1``, ``MSELoss`` -> ``mse``, ``BCEWithLogitsLoss`` ->
     ``bce_with_logits``, ``Sobel`` -> ``sobel``, ``Laplacian`` -> ``laplacian``.
-    ``history_buffer_size`` becomes the core's ``capacity`` and ``enable_logging`` its
+    ``buffer_size`` becomes the core's ``capacity`` and ``enable_logging`` its
     ``keep_history``; recorded history and the log are not carried over.
 
     Args:
@@ -140,7 +140,7 @@ def to_core_manager(manager: LossManager) -> core_losses.LossManager:
         ValueError: a module configured unlike the core function (reduction other than
             ``'mean'``, BCE weights).
     """
-    converted = core_losses.LossManager(capacity=manager.history_buffer_size,
+    converted = core_losses.LossManager(capacity=manager.buffer_size,
                                         keep_history=manager.enable_logging)
     for name, entry in manager.loss_fns.items():
         converted = converted.register(name, _core_loss_fn(name, entry.function),
