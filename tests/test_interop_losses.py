@@ -58,6 +58,12 @@ def test_images_of_the_wrong_rank_or_shapes_are_a_value_error(module, shapes, vg
         module()(fake, real)
 
 
+@pytest.mark.parametrize("module", [Sobel, Laplacian])
+def test_non_tensor_images_are_a_type_error(module):
+    with pytest.raises(TypeError, match=rf"{module.__name__}: real must be a torch.Tensor, got list"):
+        module()(torch.zeros(1, 1, 3, 3), [[0.0]])
+
+
 # VGGPerceptual -------------------------------------------------------------------------------
 
 

@@ -136,15 +136,17 @@ class ConfigManager:
         path = Path(config_file)
         if not path.is_file():
             raise FileNotFoundError(f"ConfigManager: no config file at {os.fspath(path)!r}.")
+        name = os.fspath(path)
         try:
             content = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:
-            raise ValueError(f"the config file {os.fspath(path)!r} is not valid JSON: {err}") from err
-        if not isinstance(content, Mapping) or not isinstance(content.get("config"), Mapping):
-            raise ValueError(
-                f"the config file {os.fspath(path)!r} must hold a JSON object "
-                '{"config": {...}}, got '
-                f"{type(content).__name__} with keys {sorted(content) if isinstance(content, Mapping) else []}.")
+            raise ValueError(f"the config file {name!r} is not valid JSON: {err}") from err
+        if not isinstance(content, Mapping):
+            raise ValueError(f'the config file {name!r} must hold a JSON object {{"config": '
+                             f"{{...}}}}, got {type(content).__name__}.")
+        if not isinstance(content.get("config"), Mapping):
+            raise ValueError(f'the config file {name!r} must hold a JSON object {{"config": '
+                             f"{{...}}}}, got one with the keys {sorted(content)}.")
         return dict(content["config"])
 
     @staticmethod

@@ -37,10 +37,12 @@ def _grayscale(images: torch.Tensor) -> torch.Tensor:
 def _check_images(module: str, fake: torch.Tensor, real: torch.Tensor) -> None:
     """Raises unless ``fake`` and ``real`` are 4-D ``(N, C, H, W)`` tensors of one shape."""
     for name, images in (("fake", fake), ("real", real)):
-        if not isinstance(images, torch.Tensor) or images.dim() != 4:
-            raise ValueError(
-                f"{module}: {name} must be a 4-D (N, C, H, W) tensor, got "
-                f"{tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__}.")
+        if not isinstance(images, torch.Tensor):
+            raise TypeError(
+                f"{module}: {name} must be a torch.Tensor, got {type(images).__name__}.")
+        if images.dim() != 4:
+            raise ValueError(f"{module}: {name} must be a 4-D (N, C, H, W) tensor, got shape "
+                             f"{tuple(images.shape)}.")
     if fake.shape != real.shape:
         raise ValueError(
             f"{module}: fake and real must have the same shape, got {tuple(fake.shape)} and "
