@@ -125,7 +125,7 @@ def to_core_manager(manager: LossManager) -> core_losses.LossManager:
     ``to_core_schedule`` of its schedule otherwise); its torch module becomes the core
     function: ``L1Loss`` -> ``l1``, ``MSELoss`` -> ``mse``, ``BCEWithLogitsLoss`` ->
     ``bce_with_logits``, ``Sobel`` -> ``sobel``, ``Laplacian`` -> ``laplacian``.
-    ``buffer_size`` becomes the core's ``capacity`` and ``enable_logging`` its
+    ``history_buffer_size`` becomes the core's ``capacity`` and ``enable_logging`` its
     ``keep_history``; recorded history and the log are not carried over.
 
     Args:

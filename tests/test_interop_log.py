@@ -9,8 +9,8 @@ import re
 import pytest
 import torch
 
-from interop import LossManager, Schedule
 from interop_configs import reference_config
+from interop import LossManager, Schedule
 from nectargan_jax.losses import _log
 
 

@@ -198,7 +198,7 @@ class ConfigManager:
             json.dump({"config": self.raw}, f, indent=4)
 
 
-def resolve_config(config: Any) -> Any:
+def config_data(config: Any) -> Any:
     """The attribute-access config for anything a LossManager or spec accepts.
 
     Args:
@@ -220,7 +220,7 @@ def read_setting(config: Any, dotted: str, caller: str) -> Any:
     """``config``'s value at the attribute path ``dotted``, which must not be None.
 
     Args:
-        config: the resolved config (see ``resolve_config``).
+        config: the resolved config (see ``config_data``).
         dotted: the path, e.g. ``'dataloader.load.crop_size'``.
         caller: who reads it, for the message (e.g. ``'LossManager'``).
 

@@ -29,12 +29,13 @@ import warnings
 
 import torch
 
-from interop.config.config_manager import read_setting, resolve_config
+from interop.config.config_manager import config_data
 from nectargan_jax.losses import _report
 from nectargan_jax.losses._log import LossLog
 from interop.losses.lm_data import LMHistory, LMLoss
 from interop.scheduling.data import Schedule, is_default
 from interop.scheduling.schedules import schedule_map
+from interop.config.config_manager import read_setting
 
 Spec = Callable[..., dict[str, LMLoss]]
 
@@ -86,7 +87,7 @@ class LossManager:
 
     def __init__(self, config: Any, experiment_dir: str | os.PathLike,
                  enable_logging: bool = True, history_buffer_size: int = 50000) -> None:
-        self.config = resolve_config(config)
+        self.config = config_data(config)
         self.device = read_setting(self.config, "common.device", "LossManager")
         channels, size = (_positive_int(self.config, f"dataloader.load.{name}")
                           for name in ("input_nc", "crop_size"))

@@ -11,7 +11,7 @@ from typing import Any
 
 from torch import nn
 
-from interop.config.config_manager import read_setting, resolve_config
+from interop.config.config_manager import config_data, read_setting
 from interop.losses.lm_data import LMLoss
 from interop.losses.losses import Laplacian, Sobel, VGGPerceptual
 
@@ -60,7 +60,7 @@ def pix2pix(config: Any, subspec: str = "basic") -> dict[str, LMLoss]:
     """
     if subspec not in SUBSPECS:
         raise ValueError(f"Unknown pix2pix subspec {subspec!r}; accepted: {SUBSPECS}.")
-    cfg = resolve_config(config)
+    cfg = config_data(config)
     bce = nn.BCEWithLogitsLoss
     table = [("G_GAN", bce, "lambda_gan", "G"), ("G_L1", nn.L1Loss, "lambda_l1", "G"),
              ("D_real", bce, None, "D"), ("D_fake", bce, None, "D")]
