@@ -40,10 +40,12 @@ from interop.config.config_manager import read_setting
 Spec = Callable[..., dict[str, LMLoss]]
 
 
-def _positive_int(config: Any, dotted: str) -> int:
-    value = read_setting(config, dotted, "LossManager")
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"LossManager: config.{dotted} must be a positive int, got {value!r}.")
+def _check_positive_int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"LossManager: {what} must be a positive int, got "
+                        f"{type(value).__name__}: {value!r}.")
+    if value < 1:
+        raise ValueError(f"LossManager: {what} must be a positive int, got {value!r}.")
     return value
 
 
@@ -71,8 +73,9 @@ class LossManager:
         loss_log: ``experiment_dir / 'loss_log.json'``, the log's path.
 
     Raises:
-        ValueError: the config lacks a setting read, ``input_nc`` or ``crop_size`` is not
-            a positive int, or ``history_buffer_size`` is not a positive int.
+        ValueError: the config lacks a setting read, or ``input_nc``, ``crop_size`` or
+            ``history_buffer_size`` is below 1.
+        TypeError: ``input_nc``, ``crop_size`` or ``history_buffer_size`` is not an int.
 
     Examples:
         >>> import tempfile, torch
@@ -89,8 +92,10 @@ class LossManager:
                  enable_logging: bool = True, history_buffer_size: int = 50000) -> None:
         self.config = config_data(config)
         self.device = read_setting(self.config, "common.device", "LossManager")
-        channels, size = (_positive_int(self.config, f"dataloader.load.{name}")
-                          for name in ("input_nc", "crop_size"))
+        channels, size = (
+            _check_positive_int(read_setting(self.config, f"dataloader.load.{name}",
+                                             "LossManager"), f"config.dataloader.load.{name}")
+            for name in ("input_nc", "crop_size"))
         self.dummy = torch.zeros(1, channels, size, size, device=self.device)
         self.dataroot = read_setting(self.config, "dataloader.dataroot", "LossManager")
         self.experiment_dir = Path(experiment_dir)
@@ -109,11 +114,7 @@ class LossManager:
 
     @buffer_size.setter
     def buffer_size(self, size: int) -> None:
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ValueError(
-                f"LossManager.buffer_size (history_buffer_size) must be a positive int, "
-                f"got {size!r}.")
-        self._buffer_size = size
+        self._buffer_size = _check_positive_int(size, "buffer_size (history_buffer_size)")
 
     # Registration ------------------------------------------------------------------
 
