@@ -111,9 +111,10 @@ def torch_plain(fake, real, d_real, d_fake, epoch, sobel_t, lap_t):
 
 
 def make_interop_manager(tmp_dir):
-    config = {"common": {"device": "cuda" if torch.cuda.is_available() else "cpu"}}
+    config = interop.ConfigManager().data
+    config.common.device = "cuda" if torch.cuda.is_available() else "cpu"
     manager = interop.LossManager(config, tmp_dir)
-    manager.init_from_spec(interop.pix2pix, interop.ConfigManager(config).data, "extended")
+    manager.init_from_spec(interop.pix2pix, config, "extended")
     for name, (start, end, initial, target) in SCHEDULED.items():
         # The reference shifts by -1 (epochs count from 1): +1 gives the same numbers.
         manager.loss_fns[name].schedule = interop.Schedule(
