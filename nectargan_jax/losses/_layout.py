@@ -118,6 +118,8 @@ class ImageLoss:
         >>> import jax.numpy as jnp
         >>> from nectargan_jax.losses import laplacian
         >>> loss = ImageLoss(laplacian, 'NCHW')
+        >>> loss
+        ImageLoss(laplacian, 'NCHW')
         >>> loss == ImageLoss(laplacian, 'NCHW'), loss == ImageLoss(laplacian, 'NHWC')
         (True, False)
         >>> float(loss(jnp.zeros((1, 3, 4, 4)), jnp.ones((1, 3, 4, 4))))
@@ -131,6 +133,9 @@ class ImageLoss:
         if not callable(self.fn):
             raise TypeError(f"ImageLoss needs a callable loss function, got fn={self.fn!r}.")
         check_layout(self.layout)
+
+    def __repr__(self) -> str:
+        return f"ImageLoss({getattr(self.fn, '__name__', self.fn)}, {self.layout!r})"
 
     def __call__(self, x: ArrayLike, y: ArrayLike, *, reduction: str = "mean") -> jax.Array:
         """``fn(x, y, layout=layout, reduction=reduction)``."""
