@@ -30,8 +30,8 @@ import warnings
 import torch
 
 from interop.config.config_manager import config_data
-from nectargan_jax.losses import _report
-from nectargan_jax.losses._log import LossLog
+from nectargan_jax.losses import reporting
+from nectargan_jax.losses import LossLog
 from interop.losses.lm_data import LMHistory, LMLoss
 from interop.scheduling.data import Schedule, is_default
 from interop.scheduling.schedules import schedule_map
@@ -299,12 +299,12 @@ class LossManager:
         Returns:
             The string with ``capture``, else None.
         """
-        return _report.emit(_report.format_losses(
+        return reporting.emit(reporting.format_losses(
             epoch, iter, self.get_loss_values(precision=precision)), capture)
 
     def print_weights(self, precision: int = 2, capture: bool = False) -> str | None:
         """``"Loss weights: {name}: {weight} ..."``, printed or returned with ``capture``."""
-        return _report.emit(_report.format_weights(
+        return reporting.emit(reporting.format_weights(
             self.get_loss_weights(precision=precision)), capture)
 
     # Log ------------------------------------------------------------------------------
@@ -357,4 +357,4 @@ class LossManager:
         if silent:
             return None
         elapsed = time.perf_counter() - start
-        return _report.emit(f"LossManager: Logs updated. Time taken: {elapsed:.3f} seconds", capture)
+        return reporting.emit(f"LossManager: Logs updated. Time taken: {elapsed:.3f} seconds", capture)
