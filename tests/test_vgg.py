@@ -4,6 +4,7 @@ Torch computes on NCHW batches; the NHWC module gets the same images transposed,
 features and gradients are transposed back before comparing.
 """
 
+import copy
 import functools
 import re
 import sys
@@ -268,3 +269,23 @@ def test_same_weights_give_equal_graphdefs_and_one_compile(weight_files):
         value_b = apply(graph_b, state_b, x, y)
     assert log.count("apply") == 1
     assert float(value_a) == float(value_b) > 0.0
+
+
+def test_a_manager_uses_the_current_vgg_weights_jitted_and_eager(torch_vgg, weight_files):
+    """The network's weights are leaves of the manager: changing them changes the loss
+    (a manager that kept the network in its static data returned the old value)."""
+    from nectargan_jax.losses import LossManager
+
+    x, y = _images(3), _images(4)
+    manager = LossManager().register("G_VGG", vgg_perceptual_loss(weight_files["pth"]))
+    jitted = jax.jit(lambda m: m.compute("G_VGG", to_layout(x, "NHWC"), to_layout(y, "NHWC"))[0])
+    assert float(jitted(manager)) > 0
+    doubled = copy.deepcopy(torch_vgg)
+    with torch.no_grad():
+        doubled.features[0].weight.mul_(2.0)
+        expected = _torch_perceptual(doubled, torch.tensor(x), torch.tensor(y)).item()
+    kernel = manager.entries[0].module.features.kernels[0]
+    kernel[...] = 2.0 * kernel[...]
+    np.testing.assert_allclose(jitted(manager), expected, rtol=1e-5)
+    eager, _ = manager.compute("G_VGG", to_layout(x, "NHWC"), to_layout(y, "NHWC"))
+    np.testing.assert_allclose(eager, expected, rtol=1e-5)
