@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 import dataclasses
+from typing import Any
 
 import torch
 
 from interop.scheduling.data import Schedule, is_default
+from interop.scheduling.schedules import check_real
 
 
 @dataclasses.dataclass
@@ -26,6 +28,43 @@ class LMHistory:
 
     losses: list[float] = dataclasses.field(default_factory=list)
     weights: list[float] = dataclasses.field(default_factory=list)
+
+
+def check_loss_fields(caller: str, name: Any, function: Any, loss_weight: Any,
+                      schedule: Any, tags: Any, labels: tuple[str, str] = ("name", "function")
+                      ) -> None:
+    """Validates what registering a loss takes; messages name ``caller`` and the loss.
+
+    Args:
+        caller: ``'LMLoss'`` or ``'register_loss_fn'``.
+        name, function, loss_weight, schedule, tags: the loss's fields.
+        labels: the caller's names for ``name`` and ``function``.
+
+    Raises:
+        TypeError: a name that is not a string, a function that is not callable, a
+            weight that is not a real number, a schedule that is not an interop
+            ``Schedule`` (nor None), tags that are not a list of strings (a string
+            included: the reference would store its characters as tags).
+        ValueError: an empty name, or a weight that is not finite.
+    """
+    name_label, function_label = labels
+    if not isinstance(name, str):
+        raise TypeError(f"{caller}: {name_label} must be a non-empty string, got "
+                        f"{type(name).__name__}: {name!r}.")
+    if not name:
+        raise ValueError(f"{caller}: {name_label} must be a non-empty string, got ''.")
+    if not callable(function):
+        raise TypeError(f"{caller}: {function_label} of {name!r} must be callable "
+                        f"(x, y) -> torch.Tensor, got {type(function).__name__}: {function!r}.")
+    check_real(caller, f"loss_weight of {name!r}", loss_weight)
+    if schedule is not None and not isinstance(schedule, Schedule):
+        raise TypeError(f"{caller}: schedule of {name!r} must be an interop Schedule or None, "
+                        f"got {type(schedule).__name__}: {schedule!r}.")
+    if tags is not None and (not isinstance(tags, (list, tuple))
+                             or not all(isinstance(t, str) for t in tags)):
+        hint = f" (did you mean [{tags!r}]?)" if isinstance(tags, str) else ""
+        raise TypeError(f"{caller}: tags of {name!r} must be a list of strings, got "
+                        f"{type(tags).__name__}: {tags!r}{hint}.")
 
 
 def _empty_tensor() -> torch.Tensor:
@@ -49,6 +88,9 @@ class LMLoss:
         history: the buffered values (a new empty ``LMHistory`` if omitted).
         tags: tags for the LossManager's queries (a new list if omitted).
 
+    Raises:
+        TypeError, ValueError: see ``check_loss_fields``.
+
     Examples:
         >>> import torch
         >>> loss = LMLoss('l1', torch.nn.L1Loss(), loss_weight=100.0)
@@ -67,6 +109,8 @@ class LMLoss:
     tags: list[str] = dataclasses.field(default_factory=list)
 
     def __post_init__(self) -> None:
+        check_loss_fields("LMLoss", self.name, self.function, self.loss_weight, self.schedule,
+                          self.tags)
         if is_default(self.schedule):
             self.schedule.current_value = self.loss_weight
         else:

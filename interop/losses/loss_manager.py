@@ -32,9 +32,9 @@ import torch
 from interop.config.config_manager import config_data
 from nectargan_jax.losses import reporting
 from nectargan_jax.losses import LossLog
-from interop.losses.lm_data import LMHistory, LMLoss
+from interop.losses.lm_data import LMHistory, LMLoss, check_loss_fields
 from interop.scheduling.data import Schedule, is_default
-from interop.scheduling.schedules import schedule_map
+from interop.scheduling.schedules import check_epoch, schedule_map
 from interop.config.config_manager import read_setting
 
 Spec = Callable[..., dict[str, LMLoss]]
@@ -90,6 +90,13 @@ class LossManager:
 
     def __init__(self, config: Any, experiment_dir: str | os.PathLike,
                  enable_logging: bool = True, history_buffer_size: int = 50000) -> None:
+        if not isinstance(experiment_dir, (str, os.PathLike)):
+            raise TypeError(f"LossManager: experiment_dir must be a path (str or os.PathLike), "
+                            f"got {type(experiment_dir).__name__}: {experiment_dir!r}.")
+        if not isinstance(enable_logging, bool):
+            raise TypeError(f"LossManager: enable_logging must be a bool, got "
+                            f"{type(enable_logging).__name__}: {enable_logging!r}.")
+        _check_positive_int(history_buffer_size, "buffer_size (history_buffer_size)")
         self.config = config_data(config)
         self.device = read_setting(self.config, "common.device", "LossManager")
         channels, size = (
@@ -134,8 +141,14 @@ class LossManager:
             tags: tags for the queries; copied into the loss's own list.
 
         Raises:
-            ValueError: ``loss_name`` is already registered.
+            ValueError: ``loss_name`` is already registered or empty, or ``loss_weight``
+                is not finite.
+            TypeError: ``loss_name`` is not a string, ``loss_fn`` is not callable,
+                ``loss_weight`` is not a real number, ``schedule`` is not an interop
+                ``Schedule`` (nor None), or ``tags`` is not a list of strings.
         """
+        check_loss_fields("register_loss_fn", loss_name, loss_fn, loss_weight, schedule, tags,
+                          labels=("loss_name", "loss_fn"))
         if loss_name in self.loss_fns:
             raise ValueError(
                 f"Loss name {loss_name!r} is already registered; registered losses: "
@@ -229,12 +242,21 @@ class LossManager:
         Raises:
             KeyError: ``loss_name`` is not registered (the message lists the names), or
                 the schedule's name is not in ``schedule_map``.
-            TypeError: ``loss_kwargs`` is not a dict.
+            TypeError: ``loss_kwargs`` or its ``'weight_kwargs'`` is not a dict, the loss
+                function returned something other than a tensor, or ``epoch`` is not a
+                real number.
+            ValueError: ``epoch`` is not finite.
         """
+        check_epoch("compute_loss_xy", epoch)
         if loss_kwargs is not None and not isinstance(loss_kwargs, Mapping):
             raise TypeError(
                 "compute_loss_xy: loss_kwargs must be a dict such as {'weight_kwargs': "
                 f"{{...}}}}, got {type(loss_kwargs).__name__}: {loss_kwargs!r}.")
+        weight_kwargs = loss_kwargs.get("weight_kwargs", {}) if loss_kwargs else {}
+        if not isinstance(weight_kwargs, Mapping):
+            raise TypeError(
+                "compute_loss_xy: loss_kwargs['weight_kwargs'] must be a dict of the schedule "
+                f"function's options, got {type(weight_kwargs).__name__}: {weight_kwargs!r}.")
         try:
             entry = self.loss_fns[loss_name]
         except KeyError:
@@ -242,7 +264,9 @@ class LossManager:
                 f"Unknown loss {loss_name!r}; registered losses: {list(self.loss_fns)}."
             ) from None
         loss = entry.function(x, y)
-        weight_kwargs = loss_kwargs.get("weight_kwargs", {}) if loss_kwargs else {}
+        if not isinstance(loss, torch.Tensor):
+            raise TypeError(f"compute_loss_xy: loss {loss_name!r} returned "
+                            f"{type(loss).__name__}, not a torch.Tensor.")
         weight = self._weight(entry.schedule, epoch, weight_kwargs)
         weighted = loss * weight
         self._record(loss_name, entry, weighted, weight)
@@ -278,6 +302,11 @@ class LossManager:
     def _select(self, query: Iterable[str] | None) -> dict[str, LMLoss]:
         if query is None:
             return dict(self.loss_fns)
+        if not isinstance(query, (list, tuple, set, frozenset)) or not all(
+                isinstance(tag, str) for tag in query):
+            hint = f" (did you mean [{query!r}]?)" if isinstance(query, str) else ""
+            raise TypeError(f"query must be None or a list of tags, got "
+                            f"{type(query).__name__}: {query!r}{hint}.")
         wanted = set(query)
         return {n: e for n, e in self.loss_fns.items() if any(t in wanted for t in e.tags)}
 
@@ -319,6 +348,7 @@ class LossManager:
         Raises:
             IndexError: a selected loss never ran.
         """
+        reporting.check_precision(precision)
         return {n: round(self._latest_value(n, e), precision)
                 for n, e in self._select(query).items()}
 
@@ -329,6 +359,7 @@ class LossManager:
     def get_loss_weights(self, query: list[str] | None = None,
                          precision: int = 2) -> dict[str, float]:
         """Each selected loss's ``schedule.current_value``, rounded to ``precision``."""
+        reporting.check_precision(precision)
         return {n: round(e.schedule.current_value, precision)
                 for n, e in self._select(query).items()}
 

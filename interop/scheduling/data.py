@@ -20,7 +20,7 @@ import dataclasses
 from typing import Any, ClassVar
 
 from interop.scheduling.schedules import ScheduleDefs, ScheduleFn, check_exponential_values
-from interop.scheduling.schedules import schedule_map
+from interop.scheduling.schedules import check_real, schedule_map
 
 DEFAULT_END_EPOCH = 10_000_000
 
@@ -44,8 +44,11 @@ class Schedule:
             "no argument given" apart from any value, None included.
 
     Raises:
-        ValueError: ``end_epoch <= start_epoch``, or an exponential schedule with a
-            negative value.
+        ValueError: ``end_epoch <= start_epoch``, an exponential schedule with a
+            negative value, a non-finite number, or a schedule name not in
+            ``schedule_map`` (the reference fails at the first evaluation).
+        TypeError: a number that is not a real number (a bool included), or a schedule
+            that is neither a name nor a callable.
 
     Examples:
         >>> s = Schedule(start_epoch=100, end_epoch=200, initial_value=2.0)
@@ -65,11 +68,29 @@ class Schedule:
     current_value: float = 1.0
 
     def __post_init__(self) -> None:
+        self._check_fields()
         if any(getattr(self, f.name) != f.default for f in dataclasses.fields(self)):
             self.current_value = self.initial_value
             self.start_epoch -= 1
             self.end_epoch -= 1
         self._validate()
+
+    def _check_fields(self) -> None:
+        """Types and finiteness of the fields as given, before the epoch shift."""
+        kind = self.schedule
+        if isinstance(kind, str):
+            if kind not in schedule_map:
+                raise ValueError(
+                    f"Schedule: schedule={kind!r} is not in schedule_map; accepted: "
+                    f"{', '.join(map(repr, schedule_map))}, or a callable "
+                    "(schedule, epoch, **kwargs) -> float.")
+        elif not callable(kind):
+            raise TypeError(
+                "Schedule: schedule must be a name in schedule_map or a callable (schedule, "
+                f"epoch, **kwargs) -> float, got {type(kind).__name__}: {kind!r}.")
+        for name in ("start_epoch", "end_epoch", "initial_value", "target_value",
+                     "current_value"):
+            check_real("Schedule", name, getattr(self, name))
 
     def _validate(self) -> None:
         if self.end_epoch <= self.start_epoch:

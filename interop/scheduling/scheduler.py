@@ -7,7 +7,7 @@ integer ``initial_value``/``target_value`` fail there; they work here.
 from __future__ import annotations
 
 from interop.scheduling.data import Schedule, is_default
-from interop.scheduling.schedules import ScheduleFn, schedule_map
+from interop.scheduling.schedules import ScheduleFn, check_epoch, schedule_map
 
 
 class Scheduler:
@@ -25,7 +25,8 @@ class Scheduler:
         max_value: ``max(schedule.initial_value, schedule.target_value)``.
 
     Raises:
-        TypeError: ``schedule.schedule`` is neither a callable nor a ``schedule_map`` key.
+        TypeError: ``schedule`` is not an interop ``Schedule``, or ``schedule.schedule``
+            is neither a callable nor a ``schedule_map`` key.
 
     Examples:
         >>> s = Schedule(start_epoch=1, end_epoch=11, initial_value=2.0, target_value=0.0)
@@ -36,6 +37,9 @@ class Scheduler:
     """
 
     def __init__(self, schedule: Schedule) -> None:
+        if not isinstance(schedule, Schedule):
+            raise TypeError(f"{type(self).__name__}: schedule must be an interop Schedule, "
+                            f"got {type(schedule).__name__}: {schedule!r}.")
         self.schedule = schedule
         fn = schedule.schedule
         if callable(fn):
@@ -64,7 +68,9 @@ class Scheduler:
 
         Raises:
             ZeroDivisionError: ``initial_value`` and ``target_value`` are both 0.
+            TypeError, ValueError: ``epoch`` is not a finite real number.
         """
+        check_epoch("eval_schedule", epoch)
         s = self.schedule
         if is_default(s):
             return s.current_value

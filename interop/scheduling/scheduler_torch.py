@@ -26,6 +26,10 @@ class TorchScheduler(Scheduler):
             multiplier (``base_lr * eval_schedule(step_count)``).
         schedule: the Schedule; ``None`` gives a new default ``Schedule()`` (constant).
 
+    Raises:
+        TypeError: ``optimizer`` is not a torch optimizer, or ``schedule`` is neither an
+            interop ``Schedule`` nor None.
+
     Attributes:
         scheduler: the ``torch.optim.lr_scheduler.LambdaLR``.
         schedule: the Schedule (see ``Scheduler``).
@@ -43,6 +47,12 @@ class TorchScheduler(Scheduler):
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, schedule: Schedule | None = None) -> None:
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(f"TorchScheduler: optimizer must be a torch.optim.Optimizer, got "
+                            f"{type(optimizer).__name__}: {optimizer!r}.")
+        if schedule is not None and not isinstance(schedule, Schedule):
+            raise TypeError(f"TorchScheduler: schedule must be an interop Schedule or None, "
+                            f"got {type(schedule).__name__}: {schedule!r}.")
         super().__init__(Schedule() if schedule is None else schedule)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lr_lambda=self.eval_schedule)

@@ -19,6 +19,8 @@ numbers and fails later with a ``TypeError``).
 from __future__ import annotations
 
 from collections.abc import Callable
+import math
+import numbers
 from typing import Any
 
 from interop.scheduling._core import core_value
@@ -29,6 +31,34 @@ ScheduleFn = Callable[..., float]
 def _numbers(schedule: Any) -> tuple[float, float, float, float]:
     return (float(schedule.start_epoch), float(schedule.end_epoch),
             float(schedule.initial_value), float(schedule.target_value))
+
+
+def check_real(caller: str, what: str, value: Any) -> None:
+    """``value`` must be a finite real number (not a bool).
+
+    Raises:
+        TypeError: not a real number; the message names ``caller`` and ``what``.
+        ValueError: NaN or an infinity.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{caller}: {what} must be a real number, got "
+                        f"{type(value).__name__}: {value!r}.")
+    if not math.isfinite(value):
+        raise ValueError(f"{caller}: {what} must be finite, got {value!r}.")
+
+
+def check_epoch(caller: str, epoch: Any) -> None:
+    """``epoch`` must be a finite real number (an int or a float, not a bool).
+
+    Raises:
+        TypeError: not a real number.
+        ValueError: NaN or an infinity.
+    """
+    if isinstance(epoch, bool) or not isinstance(epoch, numbers.Real):
+        raise TypeError(f"{caller}: epoch must be a real number, got "
+                        f"{type(epoch).__name__}: {epoch!r}.")
+    if not math.isfinite(epoch):
+        raise ValueError(f"{caller}: epoch must be finite, got epoch={epoch!r}.")
 
 
 def check_exponential_values(initial: float, target: float) -> None:
@@ -64,7 +94,8 @@ class ScheduleDefs:
             The value at ``epoch``.
 
         Raises:
-            ValueError: ``end_epoch <= start_epoch`` or non-finite numbers.
+            ValueError: ``end_epoch <= start_epoch`` or non-finite numbers or epoch.
+            TypeError: an epoch that is not a real number.
 
         Examples:
             >>> from interop.scheduling.data import Schedule
@@ -72,6 +103,7 @@ class ScheduleDefs:
             >>> round(ScheduleDefs.linear(s, 0), 6)
             0.9
         """
+        check_epoch("ScheduleDefs.linear", epoch)
         return core_value("linear", *_numbers(schedule), float(epoch))
 
     @staticmethod
@@ -95,8 +127,9 @@ class ScheduleDefs:
             The value at ``epoch``.
 
         Raises:
-            ValueError: a negative value, ``end_epoch <= start_epoch`` or non-finite
-                numbers.
+            ValueError: a negative value, ``end_epoch <= start_epoch``, non-finite
+                numbers or epoch, or an ``epsilon`` that is not positive.
+            TypeError: an epoch that is not a real number, or switches that are not bools.
             ZeroDivisionError: a zero value with ``allow_zero_weights=False`` and
                 ``silent=False`` (as the reference).
 
@@ -106,6 +139,7 @@ class ScheduleDefs:
             >>> round(ScheduleDefs.exponential(s, 0), 5)
             0.12589
         """
+        check_epoch("ScheduleDefs.exponential", epoch)
         start, end, initial, target = _numbers(schedule)
         check_exponential_values(initial, target)
         if (initial == 0 or target == 0) and not allow_zero_weights and not silent:

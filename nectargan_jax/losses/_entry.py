@@ -62,10 +62,23 @@ def as_weight(name: str, weight: Any) -> BaseSchedule:
             f"weight of loss {name!r} must be a number or a Schedule (use "
             "nectargan_jax.scheduling.from_optax for an optax schedule), got "
             f"{type(weight).__name__}: {weight!r}.")
-    try:
-        return constant(weight)
-    except (TypeError, ValueError) as error:
-        raise type(error)(f"weight of loss {name!r}: {error}") from None
+    if isinstance(weight, (np.ndarray, np.generic, jax.Array)) and not (
+            jnp.issubdtype(weight.dtype, jnp.floating)
+            or jnp.issubdtype(weight.dtype, jnp.integer)):
+        raise TypeError(f"weight of loss {name!r} must be a real number, got dtype "
+                        f"{weight.dtype}.")
+    if not isinstance(weight, jax.core.Tracer) and not np.all(np.isfinite(weight)):
+        raise ValueError(f"weight of loss {name!r} must be finite, got weight={weight!r}.")
+    return constant(weight)
+
+
+def _check_scalar_weight(name: str, weight: BaseSchedule) -> None:
+    """A Schedule weight of one loss holds one set of numbers (vmap batches managers)."""
+    numbers = getattr(weight, "numbers", None)
+    if numbers is not None and numbers.shape[:-1] != ():
+        raise ValueError(f"weight of loss {name!r} must be a scalar (a number or an unstacked "
+                         f"Schedule), got a weight of shape {numbers.shape[:-1]}; batch "
+                         "whole managers with jax.vmap instead.")
 
 
 def as_tags(name: str, tags: Any) -> tuple[str, ...]:
@@ -145,6 +158,7 @@ class LossEntry:
                 f"loss {name!r}: keep_map needs a function that accepts "
                 "reduction='none' and returns the per-element map.")
         weight, tags = as_weight(name, weight), as_tags(name, tags)
+        _check_scalar_weight(name, weight)
         if _is_pytree_callable(fn):
             return cls(name, None, _owned(weight), _owned(fn), tags, map_shape)
         return cls(name, fn, _owned(weight), None, tags, map_shape)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
+import numpy as np
 
 from nectargan_jax.losses._layout import channel_axis, check_image_batch, check_layout
 
@@ -43,6 +44,43 @@ def _check_same_shape(x: jax.Array, y: jax.Array, x_name: str, y_name: str) -> N
         )
 
 
+def as_real_array(caller: str, name: str, value: ArrayLike) -> jax.Array:
+    """``value`` as a JAX array of real numbers (floating or integer dtype).
+
+    Raises:
+        TypeError: A value that is not an array of real numbers (a string, None, a
+            complex or boolean array); the message names ``caller`` and ``name``.
+    """
+    if not isinstance(value, jax.Array):  # tracers are jax.Arrays: never on the host
+        try:
+            value = np.asarray(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"{caller}: {name} must be a real array, got "
+                            f"{type(value).__name__}.") from None
+        if value.dtype.kind not in "fiu":
+            shown = (f"{type(value.item()).__name__}: {value.item()!r}" if value.ndim == 0
+                     else f"dtype {value.dtype}")
+            raise TypeError(f"{caller}: {name} must be a real array, got {shown}.")
+    elif not (jnp.issubdtype(value.dtype, jnp.floating)
+              or jnp.issubdtype(value.dtype, jnp.integer)):
+        raise TypeError(f"{caller}: {name} must be a real array, got dtype {value.dtype}.")
+    return jnp.asarray(value)
+
+
+def _real_pair(caller: str, x: ArrayLike, y: ArrayLike,
+               names: tuple[str, str] = ("x", "y")) -> tuple[jax.Array, jax.Array]:
+    """Both arguments as real arrays of one shape."""
+    x, y = as_real_array(caller, names[0], x), as_real_array(caller, names[1], y)
+    _check_same_shape(x, y, *names)
+    return x, y
+
+
+def _check_not_empty(caller: str, x: jax.Array, names: tuple[str, str] = ("x", "y")) -> None:
+    if x.size == 0:
+        raise ValueError(f"{caller}: {names[0]} and {names[1]} must not be empty (a mean over "
+                         f"no elements is NaN), got shape {x.shape}.")
+
+
 def _abs(d: jax.Array) -> jax.Array:
     """``|d|`` with torch's gradient ``sign(d)``, 0 at ``d = 0`` (``jnp.abs`` gives 1)."""
     return d * jnp.sign(d)
@@ -52,13 +90,12 @@ def _reduce(values: jax.Array, reduction: str) -> jax.Array:
     return jnp.mean(values) if reduction == "mean" else values
 
 
-def _image_pair(x: ArrayLike, y: ArrayLike, layout: str,
+def _image_pair(caller: str, x: ArrayLike, y: ArrayLike, layout: str,
                 reduction: str) -> tuple[jax.Array, jax.Array]:
     """Validates an image pair in ``layout`` and returns both zero-padded grayscale images."""
     _check_reduction(reduction)
     check_layout(layout)
-    x, y = jnp.asarray(x), jnp.asarray(y)
-    _check_same_shape(x, y, "x", "y")
+    x, y = _real_pair(caller, x, y)
     check_image_batch("x", x.shape, layout)
     return _padded_gray(x, layout), _padded_gray(y, layout)
 
@@ -131,7 +168,9 @@ def l1(x: ArrayLike, y: ArrayLike, *, reduction: str = "mean") -> jax.Array:
         A scalar for ``'mean'``, otherwise an array shaped like ``x``.
 
     Raises:
-        ValueError: If ``x`` and ``y`` differ in shape or ``reduction`` is unknown.
+        ValueError: If ``x`` and ``y`` differ in shape or are empty, or ``reduction`` is
+            unknown.
+        TypeError: If ``x`` or ``y`` is not an array of real numbers.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -139,8 +178,8 @@ def l1(x: ArrayLike, y: ArrayLike, *, reduction: str = "mean") -> jax.Array:
         1.5
     """
     _check_reduction(reduction)
-    x, y = jnp.asarray(x), jnp.asarray(y)
-    _check_same_shape(x, y, "x", "y")
+    x, y = _real_pair("l1", x, y)
+    _check_not_empty("l1", x)
     return _reduce(_abs(x - y), reduction)
 
 
@@ -158,7 +197,9 @@ def mse(x: ArrayLike, y: ArrayLike, *, reduction: str = "mean") -> jax.Array:
         A scalar for ``'mean'``, otherwise an array shaped like ``x``.
 
     Raises:
-        ValueError: If ``x`` and ``y`` differ in shape or ``reduction`` is unknown.
+        ValueError: If ``x`` and ``y`` differ in shape or are empty, or ``reduction`` is
+            unknown.
+        TypeError: If ``x`` or ``y`` is not an array of real numbers.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -166,8 +207,8 @@ def mse(x: ArrayLike, y: ArrayLike, *, reduction: str = "mean") -> jax.Array:
         2.5
     """
     _check_reduction(reduction)
-    x, y = jnp.asarray(x), jnp.asarray(y)
-    _check_same_shape(x, y, "x", "y")
+    x, y = _real_pair("mse", x, y)
+    _check_not_empty("mse", x)
     return _reduce(jnp.square(x - y), reduction)
 
 
@@ -189,8 +230,9 @@ def bce_with_logits(
         A scalar for ``'mean'``, otherwise an array shaped like ``logits``.
 
     Raises:
-        ValueError: If ``logits`` and ``targets`` differ in shape or ``reduction`` is
-            unknown.
+        TypeError: If ``logits`` or ``targets`` is not an array of real numbers.
+        ValueError: If ``logits`` and ``targets`` differ in shape or are empty, or
+            ``reduction`` is unknown.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -198,8 +240,8 @@ def bce_with_logits(
         0.693147
     """
     _check_reduction(reduction)
-    z, t = jnp.asarray(logits), jnp.asarray(targets)
-    _check_same_shape(z, t, "logits", "targets")
+    z, t = _real_pair("bce_with_logits", logits, targets, ("logits", "targets"))
+    _check_not_empty("bce_with_logits", z, ("logits", "targets"))
     # Each branch is torch's formula on its half-line; splitting on the sign instead of
     # writing max(z, 0) and |z| avoids their kinks, which would bias the gradient at z = 0.
     loss = jnp.where(z >= 0, (1 - t) * z + jax.nn.softplus(-z), jax.nn.softplus(z) - z * t)
@@ -228,6 +270,7 @@ def sobel(x: ArrayLike, y: ArrayLike, *, layout: str = "NHWC",
         ``(N, 1, H, W)`` (NCHW).
 
     Raises:
+        TypeError: If ``x`` or ``y`` is not an array of real numbers.
         ValueError: If ``x`` and ``y`` differ in shape, ``x`` cannot be an image batch in
             ``layout`` (not 4-D, an empty axis, more channels than rows or columns), or
             ``layout`` or ``reduction`` is unknown.
@@ -244,7 +287,7 @@ def sobel(x: ArrayLike, y: ArrayLike, *, layout: str = "NHWC",
         ...
         ValueError: x.shape=(1, 8, 8, 3) cannot be an NCHW image batch: ... layout='NHWC'?
     """
-    px, py = _image_pair(x, y, layout, reduction)
+    px, py = _image_pair("sobel", x, y, layout, reduction)
     return _image_map(_abs(_sobel_magnitude(px) - _sobel_magnitude(py)), layout, reduction)
 
 
@@ -269,6 +312,7 @@ def laplacian(x: ArrayLike, y: ArrayLike, *, layout: str = "NHWC",
         ``(N, 1, H, W)`` (NCHW).
 
     Raises:
+        TypeError: If ``x`` or ``y`` is not an array of real numbers.
         ValueError: If ``x`` and ``y`` differ in shape, ``x`` cannot be an image batch in
             ``layout`` (not 4-D, an empty axis, more channels than rows or columns), or
             ``layout`` or ``reduction`` is unknown.
@@ -281,6 +325,6 @@ def laplacian(x: ArrayLike, y: ArrayLike, *, layout: str = "NHWC",
                [1., 4., 1.],
                [0., 1., 0.]], dtype=float32)
     """
-    px, py = _image_pair(x, y, layout, reduction)
+    px, py = _image_pair("laplacian", x, y, layout, reduction)
     return _image_map(_abs(_laplacian_response(px) - _laplacian_response(py)), layout,
                       reduction)

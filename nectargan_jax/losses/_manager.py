@@ -108,8 +108,11 @@ class LossManager:
     history: History | None = None
 
     def __post_init__(self):
-        if isinstance(self.capacity, bool) or not isinstance(self.capacity, numbers.Integral) \
-                or self.capacity < 1:
+        if isinstance(self.capacity, (bool, np.bool_)) or not isinstance(
+                self.capacity, numbers.Integral):
+            raise TypeError(f"capacity must be a positive int, got "
+                            f"{type(self.capacity).__name__}: {self.capacity!r}.")
+        if self.capacity < 1:
             raise ValueError(
                 f"capacity must be a positive int, got capacity={self.capacity!r}.")
         object.__setattr__(self, "capacity", int(self.capacity))
@@ -339,6 +342,7 @@ class LossManager:
         Raises:
           IndexError: a matching loss has not been computed yet.
         """
+        reporting.check_precision(precision)
         latest = np.asarray(self.history.latest_loss)
         total = np.asarray(self.history.total)
         out = {}
@@ -357,6 +361,7 @@ class LossManager:
     def loss_weights(self, query: Query = None, precision: int = 2) -> dict[str, Any]:
         """Weight applied most recently to each matching loss (its epoch-0 weight before
         the first computation), rounded to ``precision``."""
+        reporting.check_precision(precision)
         latest = np.asarray(self.history.latest_weight)
         return {self.names[i]: reporting.rounded(latest[..., i], precision)
                 for i in self._select(query)}
@@ -367,6 +372,7 @@ class LossManager:
 
         A loss that has not been computed yet shows ``n/a``.
         """
+        reporting.check_precision(precision)
         latest = np.asarray(self.history.latest_loss)
         total = np.asarray(self.history.total)
         values = {self.names[i]: "n/a" if np.any(total[..., i] == 0)

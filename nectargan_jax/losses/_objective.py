@@ -81,6 +81,11 @@ class Objective:
             weight = entry.weight(epoch)
             if entry.keep_map:
                 loss_map = _array(entry.name, entry.function(x, y, reduction="none")) * weight
+                if loss_map.shape != entry.map_shape:
+                    raise ValueError(
+                        f"loss {entry.name!r}: the function returned a map of shape "
+                        f"{loss_map.shape}, but the loss was registered with "
+                        f"keep_map={entry.map_shape}.")
                 value = jnp.mean(loss_map)
                 maps[i] = loss_map
             else:

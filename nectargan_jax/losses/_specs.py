@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from nectargan_jax.losses._entry import LossSpec
+from nectargan_jax.losses._entry import LossSpec, as_weight
 from nectargan_jax.losses._functions import bce_with_logits, l1, laplacian, mse, sobel
 from nectargan_jax.losses._layout import ImageLoss, check_layout
 from nectargan_jax.losses._vgg import vgg_perceptual_loss
@@ -47,7 +47,9 @@ def pix2pix(
 
     Raises:
       ValueError: an unknown subspec (the reference silently falls back to 'basic') or
-        layout.
+        layout; a lambda that is not finite or not a scalar (checked for every lambda,
+        used by the subspec or not, so a typo fails here and not later).
+      TypeError: a lambda that is neither a real number nor a schedule.
 
     Examples:
       >>> from nectargan_jax.losses import LossManager
@@ -57,6 +59,15 @@ def pix2pix(
     if subspec not in PIX2PIX_SUBSPECS:
         raise ValueError(f"subspec must be one of {PIX2PIX_SUBSPECS}, got {subspec=}.")
     check_layout(layout)
+    lambdas = {"lambda_gan": ("G_GAN", lambda_gan), "lambda_l1": ("G_L1", lambda_l1),
+               "lambda_l2": ("G_L2", lambda_l2), "lambda_sobel": ("G_SOBEL", lambda_sobel),
+               "lambda_laplacian": ("G_LAP", lambda_laplacian),
+               "lambda_vgg": ("G_VGG", lambda_vgg)}
+    for argument, (loss, value) in lambdas.items():
+        try:
+            as_weight(loss, value)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"pix2pix: {argument} (the weight of {loss!r}): {error}") from None
     spec = {
         "G_GAN": LossSpec(bce_with_logits, lambda_gan, ("G",)),
         "G_L1": LossSpec(l1, lambda_l1, ("G",)),

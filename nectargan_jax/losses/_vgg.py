@@ -12,6 +12,8 @@ part of the module's static graph definition (``nnx.split(module)[0]``) and neve
 from __future__ import annotations
 
 import os
+import pickle
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from flax import nnx
 from jax import lax
 from jax.typing import ArrayLike
 
-from nectargan_jax.losses._functions import l1
+from nectargan_jax.losses._functions import as_real_array, l1
 from nectargan_jax.losses._layout import channel_axis, check_image_batch, check_layout
 
 __all__ = [
@@ -232,7 +234,7 @@ class VGGPerceptual(nnx.Module):
                 "VGGPerceptual supports only reduction='mean' (its feature maps have "
                 f"different shapes per slice), got {reduction=!r}."
             )
-        x, y = jnp.asarray(x), jnp.asarray(y)
+        x, y = as_real_array("VGGPerceptual", "x", x), as_real_array("VGGPerceptual", "y", y)
         if x.shape != y.shape:
             raise ValueError(
                 f"x and y must have the same shape, got x.shape={x.shape} and y.shape={y.shape}."
@@ -258,8 +260,8 @@ def load_vgg19_features(path: str | os.PathLike[str] | None, *,
         The frozen feature extractor.
 
     Raises:
-        ValueError: If ``path`` is None or does not end in .pth, .pt or .npz, or
-            ``layout`` is unknown.
+        ValueError: If ``path`` is None, does not end in .pth, .pt or .npz or is not a
+            readable file of that kind, or ``layout`` is unknown.
         FileNotFoundError: If there is no file at ``path``.
         ImportError: If ``path`` is a .pth/.pt file and PyTorch is not installed.
         KeyError: If the state dict lacks one of the VGG19 feature weights used.
@@ -276,7 +278,11 @@ def load_vgg19_features(path: str | os.PathLike[str] | None, *,
             f"The VGG19 weights file must end in one of {_SUFFIXES}, got '{path}'."
         )
     if suffix == ".npz":
-        with np.load(path) as state_dict:
+        try:
+            state_dict = np.load(path)
+        except (OSError, ValueError, zipfile.BadZipFile) as error:
+            raise _unreadable(path, error) from None
+        with state_dict:
             return VGG19Features.from_state_dict(state_dict, layout=layout)
     try:
         import torch
@@ -285,9 +291,21 @@ def load_vgg19_features(path: str | os.PathLike[str] | None, *,
             f"Reading '{path}' needs PyTorch (pip install torch); or save the state dict "
             "as .npz with the same keys, which needs only NumPy."
         ) from error
-    return VGG19Features.from_state_dict(
-        torch.load(path, map_location="cpu", weights_only=True), layout=layout
-    )
+    try:
+        state_dict = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as error:
+        raise _unreadable(path, error) from None
+    if not isinstance(state_dict, Mapping):
+        raise ValueError(f"The VGG19 weights file '{path}' holds a "
+                         f"{type(state_dict).__name__}, not a state dict. {_WEIGHTS_HINT}")
+    return VGG19Features.from_state_dict(state_dict, layout=layout)
+
+
+def _unreadable(path: Path, error: Exception) -> ValueError:
+    """The error for a weights file that exists but cannot be read."""
+    return ValueError(f"The VGG19 weights file '{path}' is not a readable {path.suffix} "
+                      f"file ({type(error).__name__}: {str(error).splitlines()[0][:200]}). "
+                      f"{_WEIGHTS_HINT}")
 
 
 def vgg_perceptual_loss(weights_path: str | os.PathLike[str] | None, *,

@@ -8,6 +8,8 @@ is a separate value).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+import numbers
+from typing import Any
 
 import numpy as np
 
@@ -85,6 +87,21 @@ def select(tags_by_name: Mapping[str, tuple[str, ...]],
         raise KeyError(f"query {query!r} matches no loss; known tags: {known}, losses: "
                        f"{list(tags_by_name)} (a query selects losses by tag).")
     return chosen
+
+
+def check_precision(precision: Any) -> int:
+    """``precision`` (digits after the point) as a non-negative int.
+
+    Raises:
+      TypeError: not an int (a bool included).
+      ValueError: negative.
+    """
+    if isinstance(precision, (bool, np.bool_)) or not isinstance(precision, numbers.Integral):
+        raise TypeError(f"precision must be a non-negative int, got "
+                        f"{type(precision).__name__}: {precision!r}.")
+    if precision < 0:
+        raise ValueError(f"precision must be a non-negative int, got {precision!r}.")
+    return int(precision)
 
 
 def rounded(value: np.ndarray, precision: int) -> float | np.ndarray:

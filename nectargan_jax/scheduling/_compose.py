@@ -10,7 +10,7 @@ from jax.typing import ArrayLike
 import numpy as np
 
 from nectargan_jax._pytree import pytree_dataclass
-from nectargan_jax.scheduling._schedule import BaseSchedule, number_leaf
+from nectargan_jax.scheduling._schedule import BaseSchedule, check_epoch, number_leaf
 
 
 def _require_schedule(name: str, value: object) -> None:
@@ -31,6 +31,7 @@ class JoinedSchedule(BaseSchedule):
     boundaries: ArrayLike
 
     def __call__(self, epoch: ArrayLike) -> jax.Array:
+        check_epoch(epoch)
         epoch = jnp.asarray(epoch, dtype=jnp.result_type(self.boundaries))
         offsets = [jnp.zeros((), self.boundaries.dtype)] + list(self.boundaries)
         values = [s(epoch - off) for s, off in zip(self.schedules, offsets)]
@@ -51,8 +52,10 @@ def join_schedules(schedules: Sequence[BaseSchedule],
       A pytree schedule; the boundaries are leaves.
 
     Raises:
-      TypeError: an element is not a schedule.
-      ValueError: wrong number of boundaries, or boundaries not strictly increasing.
+      TypeError: ``schedules`` or ``boundaries`` is not a sequence, an element is not a
+        schedule, or a boundary is not a real number.
+      ValueError: wrong number of boundaries, or boundaries not finite and strictly
+        increasing.
 
     Examples:
       >>> from nectargan_jax.scheduling import Schedule, constant
@@ -60,6 +63,11 @@ def join_schedules(schedules: Sequence[BaseSchedule],
       >>> [float(s(e)) for e in (0, 5, 10, 15)]
       [2.0, 2.0, 1.0, 0.0]
     """
+    for name, given in (("schedules", schedules), ("boundaries", boundaries)):
+        if not isinstance(given, Sequence) or isinstance(given, str):
+            what = "schedules" if name == "schedules" else "real numbers"
+            raise TypeError(f"{name} must be a sequence of {what}, got "
+                            f"{type(given).__name__}: {given!r}.")
     schedules = tuple(schedules)
     if not schedules:
         raise ValueError("join_schedules requires at least one schedule.")
@@ -90,6 +98,7 @@ class WarmupSchedule(BaseSchedule):
     init_value: ArrayLike
 
     def __call__(self, epoch: ArrayLike) -> jax.Array:
+        check_epoch(epoch)
         epoch = jnp.asarray(epoch, dtype=jnp.result_type(self.warmup_epochs))
         peak = self.schedule(self.warmup_epochs)
         p = jnp.clip(epoch / self.warmup_epochs, 0.0, 1.0)

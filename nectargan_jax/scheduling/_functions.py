@@ -125,6 +125,7 @@ _REGISTRY: dict[str, ScheduleFn] = {
         "exponential": exponential,
         "cosine": cosine,
 }
+BUILT_IN = frozenset(_REGISTRY.values())
 
 
 def register_schedule(name: str, fn: ScheduleFn, *, overwrite: bool = False) -> None:
@@ -136,9 +137,13 @@ def register_schedule(name: str, fn: ScheduleFn, *, overwrite: bool = False) -> 
         overwrite: replace an existing entry instead of raising.
 
     Raises:
-        TypeError: ``name`` is not a string or ``fn`` is not callable.
+        TypeError: ``name`` is not a string, ``fn`` is not callable or ``overwrite`` is
+            not a bool.
         ValueError: ``name`` is taken and ``overwrite`` is False.
     """
+    if not isinstance(overwrite, bool):
+        raise TypeError(f"overwrite must be a bool, got {type(overwrite).__name__}: "
+                        f"{overwrite!r}.")
     if not isinstance(name, str) or not name:
         raise TypeError(f"register_schedule requires a non-empty string name, got {name!r}.")
     if not callable(fn):

@@ -9,6 +9,7 @@ per epoch) and ``'step'`` moves it every step (``epoch = count / steps_per_epoch
 from __future__ import annotations
 
 from collections.abc import Callable
+import inspect
 import numbers
 from typing import Any
 
@@ -20,7 +21,7 @@ import optax
 from flax import nnx
 
 from nectargan_jax._pytree import pytree_dataclass, static_field
-from nectargan_jax.scheduling._schedule import BaseSchedule
+from nectargan_jax.scheduling._schedule import BaseSchedule, check_epoch
 
 _STEPPINGS = ("epoch", "step")
 
@@ -47,6 +48,7 @@ class OptaxSchedule(BaseSchedule):
     steps_per_epoch: int = static_field(default=1)
 
     def __call__(self, epoch: ArrayLike) -> jax.Array:
+        check_epoch(epoch)
         return jnp.asarray(self.fn(jnp.asarray(epoch) * self.steps_per_epoch))
 
 
@@ -81,6 +83,7 @@ class AsOptaxSchedule:
     stepping: str = static_field(default="epoch")
 
     def __call__(self, count: ArrayLike) -> jax.Array:
+        check_epoch(count, "count")
         count = jnp.asarray(count)
         if self.stepping == "epoch":
             epoch = count // self.steps_per_epoch
@@ -117,6 +120,30 @@ def to_optax(schedule: BaseSchedule, steps_per_epoch: int = 1,
     return AsOptaxSchedule(schedule, steps_per_epoch, stepping)
 
 
+def _check_optimizer(optimizer: Any, kwargs: dict[str, Any]) -> None:
+    """``optimizer`` must be a factory taking ``learning_rate`` and ``kwargs``."""
+    if not callable(optimizer):
+        hint = f" (pass optax.{optimizer}, not a string)" if isinstance(optimizer, str) else ""
+        raise TypeError(f"optimizer must be an optax optimizer factory such as optax.adam, "
+                        f"got {type(optimizer).__name__}: {optimizer!r}{hint}.")
+    name = getattr(optimizer, "__name__", repr(optimizer))
+    if "learning_rate" in kwargs:
+        raise TypeError(f"learning_rate must not be given to scheduled_optimizer: it comes "
+                        f"from the schedule, got learning_rate={kwargs['learning_rate']!r}.")
+    try:
+        signature = inspect.signature(optimizer)
+    except (TypeError, ValueError):
+        return
+    if "learning_rate" not in signature.parameters:
+        raise TypeError(f"optimizer {name!r} takes no learning_rate argument, so a schedule "
+                        "cannot drive it; pass a factory such as optax.adam or optax.sgd.")
+    try:
+        signature.bind(learning_rate=None, **kwargs)
+    except TypeError as err:
+        raise TypeError(f"optimizer_kwargs {kwargs!r} do not fit optimizer {name!r}: "
+                        f"{err}.") from None
+
+
 def scheduled_optimizer(
     optimizer: Callable[..., optax.GradientTransformation],
     schedule: BaseSchedule,
@@ -137,12 +164,19 @@ def scheduled_optimizer(
       stepping: ``'epoch'`` or ``'step'`` (see :func:`to_optax`).
       **optimizer_kwargs: other arguments of ``optimizer`` (e.g. ``b1=0.5``).
 
+    Raises:
+      TypeError: ``optimizer`` is not an optax optimizer factory taking
+        ``learning_rate`` (a name such as ``'adam'`` included), ``optimizer_kwargs`` do
+        not fit it or include ``learning_rate``; see :func:`to_optax` for the rest.
+      ValueError: see :func:`to_optax`.
+
     Examples:
       >>> import optax
       >>> from nectargan_jax.scheduling import Schedule
       >>> tx = scheduled_optimizer(optax.adam, Schedule('linear', 100, 200, 2e-4, 0.0),
       ...                          b1=0.5, b2=0.999)
     """
+    _check_optimizer(optimizer, optimizer_kwargs)
     lr = to_optax(schedule, steps_per_epoch, stepping)
     return optax.inject_hyperparams(optimizer)(learning_rate=lr, **optimizer_kwargs)
 

@@ -75,6 +75,18 @@ def number_leaf(name: str, value: Any) -> jax.Array:
     return jnp.asarray(number_array(name, value))
 
 
+def check_epoch(value: Any, name: str = "epoch") -> None:
+    """Rejects an epoch (or array of epochs) that is not made of finite real numbers.
+
+    A traced epoch passes unchecked: its value is unknown while tracing.
+
+    Raises:
+      TypeError: a bool, a string, None, a complex or boolean array...
+      ValueError: NaN or an infinity (the message shows the first one).
+    """
+    number_array(name, value)
+
+
 def _show(array: np.ndarray, bad: np.ndarray) -> str:
     """The value, or for a batch the first offending entry and its index."""
     if array.ndim == 0:
@@ -92,6 +104,77 @@ def _validate_kwargs(fn: Any, kwargs: tuple[tuple[str, Any], ...]) -> None:
             f"{getattr(fn, '__name__', fn)!r}: {err}.") from None
     except ValueError:
         return  # builtins without a signature: nothing to check
+
+
+def _option_pairs(options: Any) -> tuple[tuple[str, Any], ...]:
+    """Options as a sorted tuple of ``(name, value)`` pairs."""
+    if isinstance(options, Mapping):
+        pairs = tuple(options.items())
+    elif isinstance(options, Sequence) and not isinstance(options, str) and all(
+            isinstance(p, (tuple, list)) and len(p) == 2 for p in options):
+        pairs = tuple(tuple(p) for p in options)
+    else:
+        raise TypeError(f"options must be a mapping of keyword options (or a sequence of "
+                        f"(name, value) pairs), got {options!r}.")
+    for key, _ in pairs:
+        if not isinstance(key, str):
+            raise TypeError(f"options must be named by strings, got {key!r} in {options!r}.")
+    return tuple(sorted(pairs))
+
+
+def _check_exponential_options(options: dict[str, Any]) -> None:
+    """``epsilon`` is a positive finite number; the two switches are bools."""
+    if "epsilon" in options:
+        epsilon = options["epsilon"]
+        if isinstance(epsilon, (bool, np.bool_)) or not isinstance(epsilon, numbers.Real):
+            raise TypeError(f"epsilon must be a positive finite number, got "
+                            f"{type(epsilon).__name__}: {epsilon!r}.")
+        if not (np.isfinite(epsilon) and epsilon > 0):
+            raise ValueError(f"epsilon must be a positive finite number, got epsilon={epsilon!r}.")
+    for flag in ("allow_zero_weights", "silent"):
+        if flag in options and not isinstance(options[flag], (bool, np.bool_)):
+            raise TypeError(f"{flag} must be a bool, got {type(options[flag]).__name__}: "
+                            f"{options[flag]!r}.")
+
+
+def _check_broadcastable(values: Mapping[str, Any]) -> None:
+    """The four numbers must broadcast to one batch shape."""
+    try:
+        np.broadcast_shapes(*(np.shape(v) for v in values.values()))
+    except ValueError:
+        shapes = ", ".join(f"{n} shape {np.shape(v)}" for n, v in values.items())
+        raise ValueError(f"start_epoch, end_epoch, initial_value and target_value must "
+                         f"broadcast to one shape, got {shapes}.") from None
+
+
+def _trial_trace(schedule: Schedule) -> None:
+    """Traces a user's schedule function once, so Python control flow on traced values
+    (``if epoch > start``, ``min(...)``, ``float(...)``) fails here and not under jit."""
+    fn = schedule.fn
+    name = getattr(fn, "__name__", repr(fn))
+    returned = []
+
+    def body(s, epoch):
+        out = fn(s, epoch, **dict(s.options))
+        returned.append(out)
+        return jnp.zeros(())
+
+    try:
+        jax.eval_shape(body, schedule, jax.ShapeDtypeStruct((), _float_dtype()))
+    except jax.errors.ConcretizationTypeError as err:
+        raise TypeError(
+            f"schedule function {name!r} uses a traced value in Python control flow (an "
+            "if, min/max, float() or bool() on the epoch or the schedule's numbers), so it "
+            "cannot run under jit; write it with jnp ops such as jnp.where, jnp.clip, "
+            f"jnp.minimum. JAX said: {str(err).splitlines()[0]}") from None
+    out = returned[0]
+    dtype = getattr(out, "dtype", None)
+    if dtype is None and isinstance(out, numbers.Real) and not isinstance(out, bool):
+        return
+    if dtype is None or not (jnp.issubdtype(dtype, jnp.floating)
+                             or jnp.issubdtype(dtype, jnp.integer)):
+        raise TypeError(f"schedule function {name!r} must return a real number or array "
+                        f"(made with jnp ops), got {type(out).__name__}: {out!r}.")
 
 
 @pytree_dataclass
@@ -128,7 +211,10 @@ class Schedule(BaseSchedule):
         negative values for ``'exponential'`` (or zero with neither
         ``allow_zero_weights`` nor ``silent``).
       TypeError: a kind that is neither a name nor a callable, non-numeric numbers,
-        options the function does not accept.
+        options the function does not accept (``'exponential'``: ``epsilon`` must be a
+        positive finite number, the switches bools), or a custom function that branches
+        in Python on a traced value or returns something other than real numbers (found
+        by tracing it once when the Schedule is built).
 
     Examples:
       >>> s = Schedule('linear', start_epoch=0, end_epoch=10, initial_value=1.0,
@@ -151,21 +237,20 @@ class Schedule(BaseSchedule):
         object.__setattr__(self, "fn", fn)
         given = (start_epoch, end_epoch, initial_value, target_value)
         values = {name: number_array(name, v) for name, v in zip(_NUMBER_FIELDS, given)}
-        options = self.options
-        if isinstance(options, Mapping):
-            options = tuple(sorted(options.items()))
-        elif isinstance(options, Sequence):
-            options = tuple(sorted(tuple(pair) for pair in options))
-        else:
-            raise TypeError(f"options must be a mapping of keyword options, got {options!r}.")
+        options = _option_pairs(self.options)
         object.__setattr__(self, "options", options)
         _validate_kwargs(fn, options)
+        if fn is _functions.exponential:
+            _check_exponential_options(dict(options))
+        _check_broadcastable(values)
         if all(isinstance(v, np.ndarray) for v in values.values()):
             self._check_numbers(**values)
             numbers = jnp.asarray(np.stack(np.broadcast_arrays(*values.values()), axis=-1))
         else:
             numbers = jnp.stack(jnp.broadcast_arrays(*values.values()), axis=-1)
         object.__setattr__(self, "numbers", numbers)
+        if fn not in _functions.BUILT_IN:
+            _trial_trace(self)
 
     def _check_numbers(self, start_epoch: np.ndarray, end_epoch: np.ndarray,
                        initial_value: np.ndarray, target_value: np.ndarray) -> None:
@@ -212,7 +297,20 @@ class Schedule(BaseSchedule):
         return jnp.maximum(self.initial_value, self.target_value)
 
     def __call__(self, epoch: ArrayLike) -> jax.Array:
-        """The value at ``epoch`` (a scalar or an array of epochs; may be traced)."""
+        """The value at ``epoch`` (a scalar or an array of epochs; may be traced).
+
+        Raises:
+          TypeError, ValueError: a concrete epoch that is not made of finite real numbers
+            (a traced one is not inspected), or epochs whose shape does not broadcast
+            with a stacked schedule's batch shape.
+        """
+        check_epoch(epoch)
+        batch = self.numbers.shape[:-1]
+        try:
+            np.broadcast_shapes(np.shape(epoch), batch)
+        except ValueError:
+            raise ValueError(f"epoch of shape {np.shape(epoch)} does not broadcast with this "
+                             f"schedule's batch shape {batch}.") from None
         epoch = jnp.asarray(epoch, dtype=jnp.result_type(self.initial_value))
         return self.fn(self, epoch, **dict(self.options))
 
@@ -239,14 +337,24 @@ def stack(schedules: Sequence[Schedule]) -> Schedule:
     The result works with ``jax.vmap(lambda s, e: s(e))`` over the batch.
 
     Raises:
-      ValueError: the sequence is empty or mixes kinds or options.
+      TypeError: ``schedules`` is not a sequence of Schedules.
+      ValueError: the sequence is empty or mixes kinds, options or shapes.
     """
+    if not isinstance(schedules, Sequence) or isinstance(schedules, str):
+        raise TypeError(f"schedules must be a sequence of Schedules, got "
+                        f"{type(schedules).__name__}: {schedules!r}.")
     schedules = list(schedules)
     if not schedules:
         raise ValueError("stack requires at least one schedule, got an empty sequence.")
+    for i, s in enumerate(schedules):
+        if not isinstance(s, Schedule):
+            raise TypeError(f"schedules[{i}] must be a Schedule, got {type(s).__name__}: {s!r}.")
     structures = {jax.tree.structure(s) for s in schedules}
     if len(structures) != 1:
         kinds = sorted({(repr(s.schedule), repr(s.options)) for s in schedules})
         raise ValueError(
             f"stack requires schedules of one kind and options, got {kinds}.")
+    shapes = sorted({s.numbers.shape[:-1] for s in schedules})
+    if len(shapes) != 1:
+        raise ValueError(f"stack requires schedules of one shape, got shapes {shapes}.")
     return jax.tree.map(lambda *xs: jnp.stack(xs), *schedules)
