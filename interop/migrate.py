@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import jax
-import jax.numpy as jnp
 import torch
 
 from interop.losses.lm_data import LMLoss
@@ -38,19 +36,6 @@ def _core_kind(schedule: Schedule) -> str | Callable[..., Any]:
             f"Invalid schedule type: {type(fn).__name__} ({fn!r}); valid types are a name "
             "in schedule_map or a callable.")
     return _BUILTIN_KINDS.get(fn, fn)
-
-
-def _check_traceable(schedule: core.Schedule, fn: Callable[..., Any]) -> None:
-    epoch = jax.ShapeDtypeStruct((), jnp.result_type(float))
-    try:
-        jax.eval_shape(schedule, epoch)
-    except Exception as err:
-        raise TypeError(
-            f"The custom schedule function {getattr(fn, '__name__', fn)!r} is not "
-            "core-compatible: a core schedule function must be written with jax.numpy, "
-            "(schedule, epoch, **kwargs) -> array, and work with a traced epoch (no "
-            f"Python branching on values). Tracing it failed with {type(err).__name__}: "
-            f"{err}") from err
 
 
 def to_core_schedule(schedule: Schedule, **options: Any) -> core.Schedule:
@@ -78,13 +63,19 @@ def to_core_schedule(schedule: Schedule, **options: Any) -> core.Schedule:
     if is_default(schedule):
         return core.constant(float(schedule.current_value))
     kind = _core_kind(schedule)
-    converted = core.Schedule(
-        kind, start_epoch=schedule.start_epoch, end_epoch=schedule.end_epoch,
-        initial_value=schedule.initial_value, target_value=schedule.target_value,
-        options=options)
-    if not isinstance(kind, str):
-        _check_traceable(converted, kind)
-    return converted
+    numbers = dict(start_epoch=schedule.start_epoch, end_epoch=schedule.end_epoch,
+                   initial_value=schedule.initial_value, target_value=schedule.target_value)
+    if isinstance(kind, str):
+        return core.Schedule(kind, options=options, **numbers)
+    try:  # the core traces a custom function once when the Schedule is built
+        return core.Schedule(kind, options=options, **numbers)
+    except Exception as err:
+        raise TypeError(
+            f"The custom schedule function {getattr(kind, '__name__', kind)!r} is not "
+            "core-compatible: a core schedule function must be written with jax.numpy, "
+            "(schedule, epoch, **kwargs) -> array, and work with a traced epoch (no "
+            f"Python branching on values). Building it failed with {type(err).__name__}: "
+            f"{err}") from err
 
 
 def _core_loss_fn(name: str, function: Any) -> Callable[..., Any]:

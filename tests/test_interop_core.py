@@ -148,8 +148,10 @@ def test_python_callable_schedules_are_a_clear_error():
 
 
 def test_unknown_schedule_name_cannot_convert():
+    schedule = Schedule(end_epoch=10)
+    schedule.schedule = "cosine"  # Schedule(schedule='cosine') itself is a ValueError
     with pytest.raises(KeyError, match="'cosine'"):
-        to_core_schedule(Schedule(schedule="cosine", end_epoch=10))
+        to_core_schedule(schedule)
 
 
 # to_core_manager ------------------------------------------------------------------------------

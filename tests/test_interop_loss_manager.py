@@ -281,14 +281,19 @@ def test_callable_schedule_gets_the_schedule_epoch_and_kwargs(manager):
 
 
 def test_unknown_schedule_name_is_a_key_error(manager):
-    manager.register_loss_fn("L1", torch.nn.L1Loss(),
-                             schedule=Schedule(schedule="cosine", end_epoch=5))
+    # Schedule(schedule='cosine') is a ValueError when built; a name changed afterwards
+    # still gets the reference's KeyError at the first compute.
+    schedule = Schedule(end_epoch=5)
+    manager.register_loss_fn("L1", torch.nn.L1Loss(), schedule=schedule)
+    schedule.schedule = "cosine"
     with pytest.raises(KeyError, match=r"'cosine'.*\['linear', 'exponential'\]"):
         manager.compute_loss_xy("L1", *pair())
 
 
 def test_schedule_that_is_neither_name_nor_callable_is_a_type_error(manager):
-    manager.register_loss_fn("L1", torch.nn.L1Loss(), schedule=Schedule(schedule=3, end_epoch=5))
+    schedule = Schedule(end_epoch=5)
+    manager.register_loss_fn("L1", torch.nn.L1Loss(), schedule=schedule)
+    schedule.schedule = 3  # Schedule(schedule=3) is a TypeError when built
     with pytest.raises(TypeError, match="Invalid schedule type"):
         manager.compute_loss_xy("L1", *pair())
 

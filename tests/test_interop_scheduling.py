@@ -222,8 +222,10 @@ def test_scheduler_runs_callable_schedules():
 
 @pytest.mark.parametrize("kind", ["cosine", 42, None])
 def test_scheduler_rejects_unknown_schedule_types(kind):
+    schedule = Schedule(end_epoch=10)
+    schedule.schedule = kind  # Schedule(schedule=kind) itself raises when built
     with pytest.raises(TypeError, match="Invalid schedule type"):
-        Scheduler(Schedule(schedule=kind, end_epoch=10))
+        Scheduler(schedule)
 
 
 def test_scheduler_integer_values_work():
