@@ -8,7 +8,9 @@ from nectargan_jax.losses._functions import laplacian
 from nectargan_jax.losses._functions import mse
 from nectargan_jax.losses._functions import sobel
 from nectargan_jax.losses._history import History
+from nectargan_jax.losses._log import LogRecovery
 from nectargan_jax.losses._log import LossLog
+from nectargan_jax.losses._log_format import DamagedLogError
 from nectargan_jax.losses._manager import LossManager
 from nectargan_jax.losses._specs import PIX2PIX_SUBSPECS
 from nectargan_jax.losses._specs import pix2pix
@@ -18,7 +20,7 @@ from nectargan_jax.losses._vgg import load_vgg19_features
 from nectargan_jax.losses._vgg import vgg_perceptual_loss
 
 __all__ = [
-    "History", "LossEntry", "LossLog", "LossManager", "LossSpec", "PIX2PIX_SUBSPECS",
+    "DamagedLogError", "History", "LogRecovery", "LossEntry", "LossLog", "LossManager", "LossSpec", "PIX2PIX_SUBSPECS",
     "VGG19Features", "VGGPerceptual", "bce_with_logits", "l1", "laplacian",
     "load_vgg19_features", "mse", "pix2pix", "sobel", "vgg_perceptual_loss",
 ]

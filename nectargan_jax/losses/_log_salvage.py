@@ -1,0 +1,97 @@
+"""Every readable record of a damaged ``loss_log.json``, for ``LossLog.recover``.
+
+A file cut short (a writer killed mid-write, a full disk) or garbled somewhere is read
+up to its first error: the longest part before it that closes into valid JSON is kept,
+and each loss keeps the records whose loss and weight (and step) were all read.
+"""
+
+from __future__ import annotations
+
+import collections
+import copy
+import json
+from typing import Any
+
+from nectargan_jax.losses._log_format import COLUMNS
+from nectargan_jax.losses._log_format import HEADER_KEYS
+from nectargan_jax.losses._log_format import ROOT_KEY
+from nectargan_jax.losses._log_format import is_number
+
+_CLOSERS = {"{": "}", "[": "]"}
+_TRIES = 8  # closing the prefix at its last few value boundaries always suffices
+
+
+def _readable_prefix(text: str) -> Any:
+    """The JSON value of ``text``, or of its longest readable prefix closed, or None.
+
+    Examples:
+      >>> _readable_prefix('{"a": [1.0, 2.0, 3.')
+      {'a': [1.0, 2.0]}
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        valid = text[:e.pos]  # everything before the error is a prefix of some JSON value
+    cuts: collections.deque = collections.deque(maxlen=_TRIES)
+    stack: list[str] = []
+    in_string = escaped = False
+    for i, ch in enumerate(valid):
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (ch == "\\", ch != '"')
+        elif ch == '"':
+            in_string = True
+        elif ch in _CLOSERS:
+            stack.append(ch)
+        elif ch in "]}":
+            stack.pop()
+            cuts.append((i + 1, "".join(_CLOSERS[c] for c in reversed(stack))))
+        elif ch == ",":
+            cuts.append((i, "".join(_CLOSERS[c] for c in reversed(stack))))
+    for cut, closers in reversed(cuts):
+        try:
+            return json.loads(valid[:cut] + closers)
+        except json.JSONDecodeError:
+            continue
+    return None
+
+
+def _readable_entry(entry: Any) -> dict | None:
+    """A loss's columns cut to the records read whole, or None if there are none."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("loss"), list) \
+            or not isinstance(entry.get("weights"), list):
+        return None
+    columns = {}
+    for column in COLUMNS:
+        values = entry.get(column)
+        if isinstance(values, list):
+            n = next((i for i, v in enumerate(values) if not is_number(v)), len(values))
+            columns[column] = values[:n]
+    n = min(map(len, columns.values()))
+    return {column: values[:n] for column, values in columns.items()}
+
+
+def salvage(raw: bytes, fallback: dict) -> dict:
+    """The readable part of a damaged log, in the file's structure.
+
+    Args:
+      raw: the damaged file's bytes.
+      fallback: a base log whose header fields fill in those that cannot be read.
+
+    Returns:
+      A valid log: the readable header fields, and for each loss read, the records
+      whose every column was read.
+    """
+    data = copy.deepcopy(fallback)
+    value = _readable_prefix(raw.decode("utf-8", errors="replace"))
+    root = value.get(ROOT_KEY) if isinstance(value, dict) else None
+    if not isinstance(root, dict):
+        return data
+    for key in HEADER_KEYS:
+        if key in root:
+            data[ROOT_KEY][key] = root[key]
+    functions = root.get("loss_functions")
+    for name, entry in (functions.items() if isinstance(functions, dict) else ()):
+        readable = _readable_entry(entry)
+        if readable is not None:
+            data[ROOT_KEY]["loss_functions"][name] = readable
+    return data
