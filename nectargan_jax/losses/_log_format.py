@@ -15,6 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from nectargan_jax.losses._json_prefix import cuts
+
 LOG_NAME = "loss_log.json"
 ROOT_KEY = "LOSSMANAGER_LOG"
 HEADER_KEYS = ("device", "dataroot", "dataset_length", "experiment")
@@ -122,8 +124,9 @@ def parse_log(raw: bytes, path: Path) -> dict:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
-        problem = ("the file ends in the middle of the JSON document (truncated)"
-                   if not text[e.pos:].strip() else f"not JSON: {e.msg}, column {e.colno}")
+        cut_short = cuts(text[:e.pos], keep=0)[1] and "\n" not in text[e.pos:]
+        problem = ("the file ends in the middle of its JSON document (truncated)"
+                   if cut_short else f"not JSON: {e.msg}, column {e.colno}")
         raise DamagedLogError(path, e.lineno, problem) from None
     problem = structure_problem(data)
     if problem:

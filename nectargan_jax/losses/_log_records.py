@@ -19,7 +19,7 @@ def _column(name: str, label: str, values: Any, kinds: str) -> np.ndarray:
     except ValueError as e:  # ragged nested sequences
         raise ValueError(f"records[{name!r}] {label} is not an array ({e}); expected "
                          f"{ACCEPTED}.") from None
-    if array.dtype.kind not in kinds:
+    if array.dtype.kind not in kinds and not (array.size == 0 and array.dtype.kind == "f"):
         accepted = "integers" if kinds == "iu" else "real numbers"
         raise TypeError(f"records[{name!r}] {label} must hold {accepted}, got dtype "
                         f"{array.dtype} ({values!r:.60}); expected {ACCEPTED}.")

@@ -7,19 +7,15 @@ and each loss keeps the records whose loss and weight (and step) were all read.
 
 from __future__ import annotations
 
-import collections
 import copy
 import json
 from typing import Any
 
+from nectargan_jax.losses._json_prefix import cuts
 from nectargan_jax.losses._log_format import COLUMNS
 from nectargan_jax.losses._log_format import HEADER_KEYS
 from nectargan_jax.losses._log_format import ROOT_KEY
 from nectargan_jax.losses._log_format import is_number
-
-_CLOSERS = {"{": "}", "[": "]"}
-_TRIES = 8  # closing the prefix at its last few value boundaries always suffices
-
 
 def _readable_prefix(text: str) -> Any:
     """The JSON value of ``text``, or of its longest readable prefix closed, or None.
@@ -32,22 +28,7 @@ def _readable_prefix(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as e:
         valid = text[:e.pos]  # everything before the error is a prefix of some JSON value
-    cuts: collections.deque = collections.deque(maxlen=_TRIES)
-    stack: list[str] = []
-    in_string = escaped = False
-    for i, ch in enumerate(valid):
-        if in_string:
-            escaped, in_string = (False, True) if escaped else (ch == "\\", ch != '"')
-        elif ch == '"':
-            in_string = True
-        elif ch in _CLOSERS:
-            stack.append(ch)
-        elif ch in "]}":
-            stack.pop()
-            cuts.append((i + 1, "".join(_CLOSERS[c] for c in reversed(stack))))
-        elif ch == ",":
-            cuts.append((i, "".join(_CLOSERS[c] for c in reversed(stack))))
-    for cut, closers in reversed(cuts):
+    for cut, closers in reversed(cuts(valid)[0]):
         try:
             return json.loads(valid[:cut] + closers)
         except json.JSONDecodeError:
