@@ -136,12 +136,12 @@ class Scan:
         """
         if not self.lines and not self.bad:
             return EMPTY
-        number, first = self.lines[0] if self.lines else (0, {})
-        if number == 1 and first["extends"] == file_digest:
-            return CURRENT
         last = self.lines[-1][1] if self.lines else {}
         if last.get("superseded_by") == file_digest:
             return SUPERSEDED
+        number, first = self.lines[0] if self.lines else (0, {})
+        if number == 1 and first["extends"] == file_digest:
+            return CURRENT
         return FOREIGN
 
 

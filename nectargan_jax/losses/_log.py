@@ -109,11 +109,14 @@ class LossLog:
       NotADirectoryError: ``experiment_dir`` is a file.
 
     Examples:
-      >>> import tempfile
-      >>> with LossLog(tempfile.mkdtemp()) as log:
-      ...     log.append({"G_L1": ([0.5, 0.25], [100.0, 100.0])})
-      >>> log.read()["LOSSMANAGER_LOG"]["loss_functions"]
-      {'G_L1': {'loss': [0.5, 0.25], 'weights': [100.0, 100.0]}}
+      >>> import json, tempfile
+      >>> with tempfile.TemporaryDirectory() as folder:
+      ...     with LossLog(folder) as log:
+      ...         log.append({"G_L1": ([0.5, 0.25], [100.0, 100.0])})
+      ...         log.append({"G_L1": ([0.125], [50.0])})
+      ...     with open(log.path) as f:  # complete once closed
+      ...         print(json.load(f)["LOSSMANAGER_LOG"]["loss_functions"])
+      {'G_L1': {'loss': [0.5, 0.25, 0.125], 'weights': [100.0, 100.0, 50.0]}}
     """
 
     def __init__(self, experiment_dir: str | os.PathLike, *, device: str = "cpu",
