@@ -94,6 +94,22 @@ def test_small_appends_do_not_rewrite_the_log(tmp_path):
     assert len(read_file(log)["LOSSMANAGER_LOG"]["loss_functions"]["a"]["loss"]) == 1001
 
 
+def test_an_append_reads_nothing_while_the_log_is_unchanged(tmp_path, monkeypatch):
+    log = LossLog(tmp_path)
+    log.append({"a": ([0.0] * 100, [1.0] * 100)})
+    log.append({"a": ([1.0], [1.0])})  # the journal is started
+    read_bytes, reads = Path.read_bytes, []
+    monkeypatch.setattr(Path, "read_bytes", lambda p: reads.append(p) or read_bytes(p))
+    for value in (2.0, 3.0, 4.0):
+        log.append({"a": ([value], [1.0])})
+    assert reads == []  # cost in the new records only, not in the log's size
+    with open(log.journal, "ab") as f:  # torn by another writer: read and cut again
+        f.write(b"40 00")
+    log.append({"a": ([5.0], [1.0])})
+    assert set(reads) == {log.path, log.journal}
+    assert losses(log)[-6:] == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+
+
 def test_journal_lines_carry_their_length_and_checksum(tmp_path):
     log = LossLog(tmp_path)
     log.append({"z": ([0.0] * 40, [1.0] * 40)})
