@@ -11,6 +11,8 @@ import pytest
 
 from nectargan_jax.losses import DamagedLogError
 from nectargan_jax.losses import LossLog
+from nectargan_jax.losses import _log_format
+from nectargan_jax.losses._log_salvage import salvage
 
 
 def read_file(log):
@@ -263,6 +265,25 @@ def test_recover_keeps_the_readable_part_of_a_truncated_log(tmp_path):
         "device": "cuda", "dataroot": "", "dataset_length": 0, "experiment": tmp_path.name,
         "loss_functions": {"a": {"loss": [1.0, 2.0, 3.0], "weights": [0.5] * 3},
                            "b": {"loss": [4.0, 5.0, 7.0], "weights": [0.25] * 3}}}}
+
+
+def test_a_log_cut_anywhere_keeps_a_prefix_of_its_records_in_order(tmp_path):
+    log = LossLog(tmp_path, compact_every_append=True)
+    log.append({"a": ([1.5, 2.5, 3.5], [0.5, 0.25, 0.125]), "b": ([4.0, 5.0], [1.0, 2.0], [7, 8])})
+    full = log.read()["LOSSMANAGER_LOG"]["loss_functions"]
+    text = log.path.read_bytes()
+    base = _log_format.base_log(tmp_path, "cpu", "")
+    kept = []
+    for cut in range(len(text) + 1):
+        functions = salvage(text[:cut], base)["LOSSMANAGER_LOG"]["loss_functions"]
+        assert _log_format.structure_problem({"LOSSMANAGER_LOG": {
+            "loss_functions": functions}}) is None
+        for name, entry in functions.items():
+            n = len(entry["loss"])
+            assert entry == {column: full[name][column][:n] for column in entry}
+            assert set(entry) == set(full[name]) or n == 0  # a record keeps its step
+        kept.append(sum(len(entry["loss"]) for entry in functions.values()))
+    assert kept == sorted(kept) and kept[-1] == 5  # more of the file never keeps less
 
 
 def test_recover_on_a_healthy_log_merges_it_and_reports_nothing(tmp_path):

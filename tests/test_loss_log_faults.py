@@ -20,6 +20,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from nectargan_jax.losses import LossLog
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,16 +89,16 @@ for i in range(appends):
         log.compact()
 """
 
-# argv: root folder limit. Appends with the file size limit RLIMIT_FSIZE = limit bytes
-# (SIGXFSZ ignored: a write past it fails with EFBIG, after a short write), then lifts
-# the limit and appends 3 more.
+# argv: root folder limit compact. Appends with the file size limit RLIMIT_FSIZE =
+# limit bytes (SIGXFSZ ignored: a write past it fails with EFBIG, after a short write),
+# then lifts the limit and appends 3 more.
 FULL_DISK = PREAMBLE + r"""
 import errno, resource
-folder, limit = sys.argv[2], int(sys.argv[3])
+folder, limit, compact = sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
 soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
-rng, log = random.Random(7), LossLog(folder)
+rng, log = random.Random(7), LossLog(folder, compact_every_append=compact)
 for i in range(60):
     try:
         append(log, block(rng, 1, i), i)
@@ -197,9 +199,10 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_record(tmp_path):
         assert json.load(f) == log.read()
 
 
-def test_a_full_disk_mid_append_leaves_no_trace_and_loses_nothing(tmp_path):
+@pytest.mark.parametrize("compact", [False, True])
+def test_a_full_disk_mid_append_leaves_no_trace_and_loses_nothing(tmp_path, compact):
     folder = tmp_path / "exp"
-    lines, _ = run_child(FULL_DISK, folder, 24_000)
+    lines, _ = run_child(FULL_DISK, folder, 24_000, int(compact))
     failures = [line for line in lines if line.startswith("failed")]
     assert failures and all(line.endswith("EFBIG") for line in failures)
     assert lines[-1] == "ack 62"  # the 3 appends after the limit was lifted

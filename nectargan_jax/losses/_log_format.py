@@ -175,10 +175,10 @@ def extend(data: dict, chunk: Mapping[str, Mapping[str, list]]) -> None:
     functions = data[ROOT_KEY]["loss_functions"]
     for name, entry in chunk.items():
         slot = functions.setdefault(name, {"loss": [], "weights": []})
-        if not slot["loss"]:  # an empty entry takes the kind of its first records
-            slot.pop("steps", None)
-            if "steps" in entry:
-                slot["steps"] = []
+        if not slot["loss"]:  # an empty entry takes the kind of its first records;
+            # steps come first: a file cut short never holds a record without its step
+            slot = functions[name] = {**({"steps": []} if "steps" in entry else {}),
+                                      "loss": [], "weights": []}
         for column, values in slot.items():
             values.extend(entry.get(column, []))
 

@@ -17,6 +17,7 @@ from nectargan_jax.losses._log_format import HEADER_KEYS
 from nectargan_jax.losses._log_format import ROOT_KEY
 from nectargan_jax.losses._log_format import is_number
 
+
 def _readable_prefix(text: str) -> Any:
     """The JSON value of ``text``, or of its longest readable prefix closed, or None.
 
@@ -36,15 +37,13 @@ def _readable_prefix(text: str) -> Any:
     return None
 
 
-def _readable_entry(entry: Any) -> dict | None:
-    """A loss's columns cut to the records read whole, or None if there are none."""
-    if not isinstance(entry, dict) or not isinstance(entry.get("loss"), list) \
-            or not isinstance(entry.get("weights"), list):
-        return None
+def _readable_entry(entry: dict) -> dict:
+    """A loss's columns cut to the records read whole (missing columns read as empty)."""
     columns = {}
     for column in COLUMNS:
-        values = entry.get(column)
-        if isinstance(values, list):
+        values = entry.get(column, [] if column != "steps" else None)
+        if values is not None:
+            values = values if isinstance(values, list) else []
             n = next((i for i, v in enumerate(values) if not is_number(v)), len(values))
             columns[column] = values[:n]
     n = min(map(len, columns.values()))
@@ -60,7 +59,7 @@ def salvage(raw: bytes, fallback: dict) -> dict:
 
     Returns:
       A valid log: the readable header fields, and for each loss read, the records
-      whose every column was read.
+      whose every column was read (none if a column was not reached).
     """
     data = copy.deepcopy(fallback)
     value = _readable_prefix(raw.decode("utf-8", errors="replace"))
@@ -72,7 +71,6 @@ def salvage(raw: bytes, fallback: dict) -> dict:
             data[ROOT_KEY][key] = root[key]
     functions = root.get("loss_functions")
     for name, entry in (functions.items() if isinstance(functions, dict) else ()):
-        readable = _readable_entry(entry)
-        if readable is not None:
-            data[ROOT_KEY]["loss_functions"][name] = readable
+        if isinstance(entry, dict):
+            data[ROOT_KEY]["loss_functions"][name] = _readable_entry(entry)
     return data
