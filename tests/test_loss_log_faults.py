@@ -12,7 +12,6 @@ each starts in a fraction of a second; the whole module runs in a few seconds.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 import random
 import signal

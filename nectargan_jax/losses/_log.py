@@ -245,7 +245,9 @@ class LossLog:
 
         Raises:
           TypeError, ValueError: bad records (nothing written).
-          DamagedLogError: the log is damaged; nothing was written.
+          DamagedLogError: the log is damaged; nothing was written. The files are read
+            again when they changed (size, inode or time) since this object's last
+            append, so an append costs time in its records only.
           NotADirectoryError: ``experiment_dir`` is a file.
           OSError: the write failed (e.g. a full disk); it was rolled back.
         """
@@ -346,8 +348,8 @@ class LossLog:
             journal_lines = self._recover_journal(journal, digest, data, problems, aside)
         self._commit(data, journal_lines)
         return LogRecovery(tuple(problems), tuple(aside),
-                        {name: len(entry["loss"])
-                         for name, entry in data[ROOT_KEY]["loss_functions"].items()})
+                           {name: len(entry["loss"])
+                            for name, entry in data[ROOT_KEY]["loss_functions"].items()})
 
     def _recover_journal(self, journal: _journal.Scan, digest: str, data: dict,
                          problems: list[str], aside: list[Path]) -> bytes | None:

@@ -46,8 +46,8 @@ def to_chunk(records: Any) -> dict[str, dict[str, list]]:
     Raises:
       TypeError: not a mapping, a name that is not a string, a value that is not a pair
         or triple, or arrays of the wrong kind (strings, booleans, complex numbers).
-      ValueError: an empty name, an array given instead of a pair, arrays that are not 1-D or differ in length, a NaN or
-        infinite value, a negative step.
+      ValueError: an empty name, an array given instead of a pair, arrays that are not
+        1-D or differ in length, a NaN or infinite value, a negative step.
 
     Examples:
       >>> to_chunk({"G_L1": ([0.5, 0.25], [100.0, 100.0])})
