@@ -1,26 +1,29 @@
 """The 7-loss pix2pix 'extended' objective, weighted by schedules, timed several ways.
 
-(a) the LossManager inside one jitted function, recording on, the manager donated
-    (``donate_argnums``: its history buffers are updated in place), with the default
-    ``overflow='spill'`` (a host callback under ``lax.cond`` in the step);
-(a') the same with ``overflow='error'`` (no callback in the step);
+Per call (one dispatch per step, the same inputs every call):
+(a) the LossManager inside one jitted function, recording, the manager donated
+    (``donate_argnums``: its history is updated in place), default settings;
 (b) a hand-written jitted jnp function computing the same weighted sum, no manager;
 (c) plain PyTorch computing the same sum;
-(d) the interop LossManager (the reference's PyTorch API and style);
-(e) (a) run N steps per dispatch with ``lax.scan``, the epoch carried on the device.
+(d) the interop LossManager (the reference's PyTorch API and style).
+Many steps per dispatch (``lax.scan`` over N steps, a different batch at every step,
+stacked on a leading axis, so XLA cannot hoist any work out of the loop):
+(e) the LossManager as the scan carry, the epoch on the device;
+(f) the same weighted sum written by hand in the scan body.
 
-Prints medians and the ratios a/b, a'/b', a/c, a/d, e/a from one run. Variants are
-timed in interleaved rounds by pairs: a with b, a' with b' (b again), and c with d, so
-that load from elsewhere on the machine hits both sides of a ratio alike. Runs unchanged
-on a GPU (JAX and torch pick their default device).
+Prints medians and the ratios a/b, e/f, e/a, a/c, a/d from one run. Variants are timed
+in interleaved rounds by pairs (a with b, e with f, c with d), so that load from
+elsewhere on the machine hits both sides of a ratio alike. Runs unchanged on a GPU (JAX
+and torch pick their default device).
 
-    python benchmarks/bench_objective.py [--batches 1 16] [--repeats 20] [--scan-steps 20]
+    python benchmarks/bench_objective.py [--batches 1 16] [--repeats 20] [--scan-steps 8]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
 
 import jax
@@ -33,7 +36,6 @@ from nectargan_jax.losses import LossManager, bce_with_logits, l1, laplacian, ms
 from nectargan_jax.scheduling import Schedule
 
 EPOCH = 150.0
-CAPACITY = 4096
 SIZE = 256
 PATCH = 30
 
@@ -52,12 +54,11 @@ def linear_weight(start, end, initial, target, epoch):
     return initial + p * (target - initial)
 
 
-def make_manager(overflow: str = "spill") -> LossManager:
+def make_manager(capacity: int) -> LossManager:
     lambdas = {f"lambda_{k}": Schedule("linear", *SCHEDULED[n]) for k, n in
                [("l1", "G_L1"), ("l2", "G_L2"), ("sobel", "G_SOBEL"),
                 ("laplacian", "G_LAP")]}
-    return LossManager(capacity=CAPACITY, overflow=overflow).with_spec(
-        pix2pix, "extended", **lambdas)
+    return LossManager(capacity=capacity).with_spec(pix2pix, "extended", **lambdas)
 
 
 def manager_step(lm, fake, real, d_real, d_fake, epoch):
@@ -82,6 +83,23 @@ def hand_written(fake, real, d_real, d_fake, epoch):
             + bce_with_logits(d_fake, zeros))
 
 
+def manager_scan(lm, fakes, reals, d_reals, d_fakes, epoch):
+    """N steps in one dispatch: step k sees batch k; the epoch is carried on the device."""
+    def body(carry, batch):
+        m, e = carry
+        total, m = manager_step(m, *batch, e)
+        return (m, e), total
+    (lm, _), totals = jax.lax.scan(body, (lm, epoch), (fakes, reals, d_reals, d_fakes))
+    return totals, lm
+
+
+def hand_scan(fakes, reals, d_reals, d_fakes, epoch):
+    """(f): the same N steps with the weighted sum written by hand."""
+    def body(e, batch):
+        return e, hand_written(*batch, e)
+    return jax.lax.scan(body, epoch, (fakes, reals, d_reals, d_fakes))[1]
+
+
 def torch_plain(fake, real, d_real, d_fake, epoch, sobel_t, lap_t):
     """The weighted sum in plain PyTorch (Sobel/Laplacian: interop's torch modules)."""
     bce = torch.nn.functional.binary_cross_entropy_with_logits
@@ -93,9 +111,10 @@ def torch_plain(fake, real, d_real, d_fake, epoch, sobel_t, lap_t):
 
 
 def make_interop_manager(tmp_dir):
-    config = {"common": {"device": "cuda" if torch.cuda.is_available() else "cpu"}}
+    config = interop.ConfigManager().data
+    config.common.device = "cuda" if torch.cuda.is_available() else "cpu"
     manager = interop.LossManager(config, tmp_dir)
-    manager.init_from_spec(interop.pix2pix, interop.ConfigManager(config).data, "extended")
+    manager.init_from_spec(interop.pix2pix, config, "extended")
     for name, (start, end, initial, target) in SCHEDULED.items():
         # The reference shifts by -1 (epochs count from 1): +1 gives the same numbers.
         manager.loss_fns[name].schedule = interop.Schedule(
@@ -127,86 +146,74 @@ def median_times(variants, repeats, warmup=3):
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+def images(rng, batch, *, leading=()):
+    """fake, real (NCHW images) and the two discriminator logit maps, as NumPy."""
+    return [rng.standard_normal(leading + s).astype(np.float32) for s in
+            [(batch, 3, SIZE, SIZE)] * 2 + [(batch, 1, PATCH, PATCH)] * 2]
+
+
 def run(batch, repeats, scan_steps, tmp_dir):
     rng = np.random.default_rng(batch)
-    arrays = [rng.standard_normal(s).astype(np.float32) for s in
-              [(batch, 3, SIZE, SIZE)] * 2 + [(batch, 1, PATCH, PATCH)] * 2]
+    arrays = images(rng, batch)
     jx = [jnp.asarray(a) for a in arrays]
+    stacked = [jnp.asarray(a) for a in images(rng, batch, leading=(scan_steps,))]
     device = "cuda" if torch.cuda.is_available() else "cpu"
     tx = [torch.from_numpy(a).to(device) for a in arrays]
     epoch = jnp.float32(EPOCH)
     jsync = jax.block_until_ready
     tsync = (lambda r: torch.cuda.synchronize()) if device == "cuda" else (lambda r: r)
+    # Capacity for every record the run makes: warm-up and timed calls, no drain.
+    calls = (repeats + 8) * max(1, scan_steps)
 
-    lm = make_manager()
-    state = {"lm": lm}
+    state = {"a": make_manager(calls), "e": make_manager(calls)}
     step_a = jax.jit(manager_step, donate_argnums=0)
+    step_b = jax.jit(hand_written)
+    step_e = jax.jit(manager_scan, donate_argnums=0)
+    step_f = jax.jit(hand_scan)
 
     def a():
-        total, state["lm"] = step_a(state["lm"], *jx, epoch)
+        total, state["a"] = step_a(state["a"], *jx, epoch)
         return total
-
-    state["no_callback"] = make_manager("error")
-
-    def a_no_callback():  # CAPACITY exceeds the calls made, so nothing overflows
-        total, state["no_callback"] = step_a(state["no_callback"], *jx, epoch)
-        return total
-
-    step_b = jax.jit(hand_written)
-    sobel_t, lap_t = interop.Sobel().to(device), interop.Laplacian().to(device)
-    im = make_interop_manager(tmp_dir)
-
-    def scan_many(lm, fake, real, d_real, d_fake, epoch):
-        def body(carry, i):
-            m, e = carry
-            scale = 1.0 + 1e-3 * i
-            total, m = manager_step(m, fake * scale, real, d_real * scale, d_fake, e)
-            return (m, e), total
-        (lm, _), totals = jax.lax.scan(body, (lm, epoch), jnp.arange(scan_steps,
-                                                                     dtype=jnp.float32))
-        return totals, lm
-
-    step_e = jax.jit(scan_many, donate_argnums=0)
-    scan_state = {"lm": make_manager()}
 
     def e():
-        totals, scan_state["lm"] = step_e(scan_state["lm"], *jx, epoch)
+        totals, state["e"] = step_e(state["e"], *stacked, epoch)
         return totals
 
+    sobel_t, lap_t = interop.Sobel().to(device), interop.Laplacian().to(device)
+    im = make_interop_manager(tmp_dir)
     # JAX and torch variants are timed in separate groups: torch's OpenMP threads spin
     # for a while after each op and would slow whatever JAX call came next.
     with torch.no_grad():
         t = median_times({
             "c": (lambda: torch_plain(*tx, EPOCH, sobel_t, lap_t), tsync),
             "d": (lambda: interop_step(im, *tx, int(EPOCH)), tsync)}, repeats)
-    b = (lambda: step_b(*jx, epoch), jsync)
-    with_callback = median_times({"a": (a, jsync), "b": b}, repeats)
-    without = median_times({"a'": (a_no_callback, jsync), "b": b}, repeats)
-    t_a, t_b, t_c, t_d = with_callback["a"], with_callback["b"], t["c"], t["d"]
-    t_a2, t_b2 = without["a'"], without["b"]
-    t_e = median_times({"e": (e, jsync)}, max(3, repeats // 4))["e"] / scan_steps
+    t.update(median_times({"a": (a, jsync), "b": (lambda: step_b(*jx, epoch), jsync)},
+                          repeats))
+    scans = median_times({"e": (e, jsync), "f": (lambda: step_f(*stacked, epoch), jsync)},
+                         max(3, repeats // 2))
+    t.update({k: v / scan_steps for k, v in scans.items()})
     checks = [float(a()), float(step_b(*jx, epoch)),
               float(torch_plain(*tx, EPOCH, sobel_t, lap_t))]
+    np.testing.assert_allclose(e(), step_f(*stacked, epoch), rtol=1e-4)
     print(f"batch {batch}: totals a/b/c = {checks[0]:.5f} / {checks[1]:.5f} / {checks[2]:.5f}")
-    for label, t in [("(a) LossManager, jitted, recording", t_a),
-                     ("(a') the same, overflow='error' (no callback)", t_a2),
-                     ("(b) hand-written jnp, jitted (timed beside a)", t_b),
-                     ("(b') the same, timed beside a'", t_b2), ("(c) plain PyTorch", t_c),
-                     ("(d) interop LossManager (PyTorch)", t_d),
-                     (f"(e) LossManager, lax.scan of {scan_steps} steps, per step", t_e)]:
-        print(f"  {label:<52} {t * 1e3:9.3f} ms")
-    print(f"  ratios: a/b = {t_a / t_b:.3f}   a'/b' = {t_a2 / t_b2:.3f}   a/c = {t_a / t_c:.3f}"
-          f"   a/d = {t_a / t_d:.3f}"
-          f"   e/a = {t_e / t_a:.3f}   d/e = {t_d / t_e:.2f}")
+    for key, label in [("a", "(a) LossManager, jitted, per call"),
+                       ("b", "(b) hand-written jnp, jitted, per call"),
+                       ("c", "(c) plain PyTorch, per call"),
+                       ("d", "(d) interop LossManager (PyTorch), per call"),
+                       ("e", f"(e) LossManager, lax.scan of {scan_steps}, per step"),
+                       ("f", f"(f) hand-written, lax.scan of {scan_steps}, per step")]:
+        print(f"  {label:<52} {t[key] * 1e3:9.3f} ms")
+    print(f"  ratios: a/b = {t['a'] / t['b']:.3f}   e/f = {t['e'] / t['f']:.3f}"
+          f"   e/a = {t['e'] / t['a']:.3f}   a/c = {t['a'] / t['c']:.3f}"
+          f"   a/d = {t['a'] / t['d']:.3f}")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--scan-steps", type=int, default=20)
+    parser.add_argument("--scan-steps", type=int, default=8)
     args = parser.parse_args()
-    import tempfile
     print(f"jax {jax.__version__} on {jax.devices()[0].platform}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} torch threads")
     with tempfile.TemporaryDirectory() as tmp_dir:

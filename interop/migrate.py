@@ -140,7 +140,7 @@ def to_core_manager(manager: LossManager) -> core_losses.LossManager:
         ValueError: a module configured unlike the core function (reduction other than
             ``'mean'``, BCE weights).
     """
-    converted = core_losses.LossManager(capacity=manager.history_buffer_size,
+    converted = core_losses.LossManager(capacity=manager.buffer_size,
                                         keep_history=manager.enable_logging)
     for name, entry in manager.loss_fns.items():
         converted = converted.register(name, _core_loss_fn(name, entry.function),

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from helpers import HYPOTHESIS_SETTINGS
+from interop_configs import reference_config
 import interop
 from interop import LossManager, Schedule, ScheduleDefs, pix2pix, to_core_manager
 from interop import to_core_schedule, to_jax, to_torch
@@ -29,13 +30,16 @@ MODULES = {
     "interop.losses.loss_manager": ["LossManager"],
     "interop.losses.losses": ["Sobel", "Laplacian", "VGGPerceptual"],
     "interop.losses.pix2pix_objective": ["pix2pix"],
-    "interop.config.config_manager": ["ConfigManager"],
+    "interop.config.config_manager": ["ConfigManager", "GROUP_SCHEMA", "T"],
+    "interop.config.config_data": ["Config", "ConfigCommon", "ConfigDataloader", "ConfigTrain",
+                                   "ConfigSave", "ConfigVisualizer"],
     "interop.dlpack": ["to_jax", "to_torch"],
     "interop.migrate": ["to_core_schedule", "to_core_manager"],
 }
 FLAT = ["Schedule", "schedule_map", "ScheduleDefs", "Scheduler", "TorchScheduler", "LMHistory",
-        "LMLoss", "LossManager", "Sobel", "Laplacian", "pix2pix", "ConfigManager", "to_jax",
-        "to_torch", "to_core_schedule", "to_core_manager"]
+        "LMLoss", "LossManager", "Sobel", "Laplacian", "VGGPerceptual", "pix2pix",
+        "ConfigManager", "Config", "GROUP_SCHEMA", "to_jax", "to_torch", "to_core_schedule",
+        "to_core_manager"]
 
 
 def test_reference_module_paths_and_flat_exports():
@@ -153,8 +157,8 @@ def test_unknown_schedule_name_cannot_convert():
 
 def test_to_core_manager_keeps_names_tags_weights_and_values(tmp_path):
     manager = LossManager(None, tmp_path)
-    manager.init_from_spec(pix2pix, {"train": {"loss": {"lambda_sobel": 2.0,
-                                                        "lambda_laplacian": 3.0}}}, "extended")
+    manager.init_from_spec(pix2pix, reference_config(
+        {"train.loss.lambda_sobel": 2.0, "train.loss.lambda_laplacian": 3.0}), "extended")
     manager.loss_fns["G_L1"].schedule = Schedule(start_epoch=1, end_epoch=11,
                                                  initial_value=100.0, target_value=0.0)
     core = to_core_manager(manager)

@@ -9,6 +9,7 @@ import re
 import pytest
 import torch
 
+from interop_configs import reference_config
 from interop import LossManager, Schedule
 
 
@@ -25,12 +26,12 @@ def dataroot(tmp_path):
 
 @pytest.fixture
 def manager(tmp_path, dataroot):
-    config = {"dataloader": {"dataroot": str(dataroot)}}
+    config = reference_config({"dataloader.dataroot": str(dataroot)})
     return LossManager(config, tmp_path / "runs" / "my_experiment")
 
 
 def read(manager):
-    return json.loads(manager.log_path.read_text())
+    return json.loads(manager.loss_log.read_text())
 
 
 def values(x_value: float):
@@ -47,8 +48,8 @@ def test_export_base_log_exact_file(manager, dataroot):
         "experiment": "my_experiment",
         "loss_functions": {},
     }}
-    assert manager.log_path == manager.experiment_dir / "loss_log.json"
-    assert manager.log_path.read_text() == json.dumps(expected, indent=4)
+    assert manager.loss_log == manager.experiment_dir / "loss_log.json"
+    assert manager.loss_log.read_text() == json.dumps(expected, indent=4)
 
 
 def test_dataset_length_is_zero_without_a_train_folder(tmp_path):
@@ -103,7 +104,7 @@ def test_update_loss_log_messages(manager, capsys):
 def test_log_is_created_on_first_write_without_export(manager, dataroot):
     manager.register_loss_fn("L1", torch.nn.L1Loss())
     manager.compute_loss_xy("L1", *values(0.5))
-    assert not manager.log_path.exists()
+    assert not manager.loss_log.exists()
     manager.update_loss_log()
     log = read(manager)["LOSSMANAGER_LOG"]
     assert log["dataroot"] == str(dataroot) and log["dataset_length"] == 4
@@ -136,7 +137,7 @@ def test_failed_write_keeps_the_old_log_and_the_buffers(manager, monkeypatch):
     manager.register_loss_fn("L1", torch.nn.L1Loss())
     manager.compute_loss_xy("L1", *values(1.0))
     manager.update_loss_log()
-    before = manager.log_path.read_bytes()
+    before = manager.loss_log.read_bytes()
     manager.compute_loss_xy("L1", *values(2.0))
 
     def crash(obj, f, **kwargs):
@@ -146,7 +147,7 @@ def test_failed_write_keeps_the_old_log_and_the_buffers(manager, monkeypatch):
     monkeypatch.setattr(json, "dump", crash)
     with pytest.raises(OSError, match="disk full"):
         manager.update_loss_log()
-    assert manager.log_path.read_bytes() == before
+    assert manager.loss_log.read_bytes() == before
     assert sorted(os.listdir(manager.experiment_dir)) == ["loss_log.json"]
     assert manager.loss_fns["L1"].history.losses == [2.0]
     monkeypatch.undo()
@@ -156,10 +157,10 @@ def test_failed_write_keeps_the_old_log_and_the_buffers(manager, monkeypatch):
 
 def test_writes_keep_the_log_permissions(manager):
     manager.export_base_log()
-    assert manager.log_path.stat().st_mode & 0o777 == 0o644
-    os.chmod(manager.log_path, 0o600)
+    assert manager.loss_log.stat().st_mode & 0o777 == 0o644
+    os.chmod(manager.loss_log, 0o600)
     manager.update_loss_log()
-    assert manager.log_path.stat().st_mode & 0o777 == 0o600
+    assert manager.loss_log.stat().st_mode & 0o777 == 0o600
 
 
 def test_export_base_log_starts_a_new_log(manager):

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from interop import ConfigManager, LMHistory, LMLoss, LossManager, Schedule, pix2pix
+from interop_configs import reference_config
 
 
 class MovedL1(torch.nn.L1Loss):
@@ -39,6 +40,7 @@ def pair(seed: int = 0, shape=(1, 3, 4, 4)):
 def test_lm_history_fields():
     history = LMHistory([1.0], [2.0])
     assert (history.losses, history.weights) == ([1.0], [2.0])
+    assert LMHistory(weights=[3.0]) == LMHistory([], [3.0])
 
 
 def test_lm_loss_defaults_and_unscheduled_post_init():
@@ -66,14 +68,14 @@ def test_lm_loss_equality_quirk_counts_as_default():
 # Construction -------------------------------------------------------------------------
 
 
-CONFIG = {"common": {"device": "cpu"},
-          "dataloader": {"dataroot": "/data", "load": {"input_nc": 1, "crop_size": 4}}}
+CONFIG = reference_config({"dataloader.dataroot": "/data", "dataloader.load.input_nc": 1,
+                           "dataloader.load.crop_size": 4})
 
 
 @pytest.mark.parametrize("form", ["dict", "path", "manager", "data", "object"])
 def test_config_forms(tmp_path, form):
     path = tmp_path / "config.json"
-    path.write_text(json.dumps(CONFIG))
+    path.write_text(json.dumps({"config": CONFIG}))
     config = {
         "dict": CONFIG,
         "path": str(path),
@@ -150,8 +152,8 @@ def test_register_copies_the_tags_given(manager):
 def test_init_from_spec_replaces_registered_losses(manager):
     manager.register_loss_fn("old", torch.nn.L1Loss())
     manager.init_from_spec(pix2pix, None, subspec="extended")
-    assert list(manager.loss_fns) == ["G_GAN", "G_L1", "G_L2", "G_SOBEL", "G_LAP",
-                                      "D_real", "D_fake"]
+    assert list(manager.loss_fns) == ["G_GAN", "G_L1", "D_real", "D_fake", "G_L2", "G_SOBEL",
+                                      "G_LAP"]
 
 
 def test_init_from_spec_passes_args_and_kwargs(manager):

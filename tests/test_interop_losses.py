@@ -1,31 +1,17 @@
-"""interop's loss modules, the pix2pix spec and the ConfigManager."""
+"""interop's loss modules and the pix2pix spec."""
 
 from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from interop import ConfigManager, LMLoss, LossManager, Laplacian, Schedule, Sobel, pix2pix
-from interop.config.config_manager import DEFAULT_CONFIG
 from interop.losses.losses import VGGPerceptual, vgg19_features
-
-SOBEL_X = np.array([[1, 0, -1], [2, 0, -2], [1, 0, -1]], dtype=np.float64)
-SOBEL_Y = np.array([[1, 2, 1], [0, 0, 0], [-1, -2, -1]], dtype=np.float64)
-LAPLACE = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=np.float64)
-
-
-def correlate(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """3x3 cross-correlation of a 2-D image with zero padding 1, by loops."""
-    padded = np.pad(image, 1)
-    out = np.zeros_like(image)
-    for i in range(image.shape[0]):
-        for j in range(image.shape[1]):
-            out[i, j] = np.sum(padded[i:i + 3, j:j + 3] * kernel)
-    return out
+from interop_configs import reference_config
+from interop_reference_math import laplacian_loss, sobel_loss
 
 
 def images(seed: int, shape=(2, 3, 6, 5)):
@@ -38,23 +24,13 @@ def images(seed: int, shape=(2, 3, 6, 5)):
 
 def test_sobel_matches_the_formula():
     x, y = images(0), images(1)
-
-    def magnitude(batch):
-        gray = batch.numpy().mean(axis=1)
-        return np.stack([np.sqrt(correlate(g, SOBEL_X) ** 2 + correlate(g, SOBEL_Y) ** 2 + 1e-6)
-                         for g in gray])
-
-    expected = np.abs(magnitude(x) - magnitude(y)).mean()
+    expected = sobel_loss(x.numpy(), y.numpy())
     assert Sobel()(x, y).item() == pytest.approx(expected, rel=1e-12)
 
 
 def test_laplacian_matches_the_formula():
     x, y = images(2), images(3)
-
-    def response(batch):
-        return np.stack([correlate(g, LAPLACE) for g in batch.numpy().mean(axis=1)])
-
-    expected = np.abs(response(x) - response(y)).mean()
+    expected = laplacian_loss(x.numpy(), y.numpy())
     assert Laplacian()(x, y).item() == pytest.approx(expected, rel=1e-12)
 
 
@@ -73,8 +49,19 @@ def test_sobel_of_equal_images_is_zero_and_has_gradients():
     assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
 
 
-def test_stencil_kernels_are_not_in_the_state_dict():
-    assert Sobel().state_dict() == {} and Laplacian().state_dict() == {}
+@pytest.mark.parametrize("module", [Sobel, Laplacian, VGGPerceptual])
+@pytest.mark.parametrize("shapes", [((3, 8, 8), (3, 8, 8)), ((1, 3, 8, 8), (2, 3, 8, 8)),
+                                    ((1, 3, 8, 8), (1, 3, 8, 6))])
+def test_images_of_the_wrong_rank_or_shapes_are_a_value_error(module, shapes, vgg_env):
+    fake, real = (torch.zeros(shape) for shape in shapes)
+    with pytest.raises(ValueError, match=rf"{module.__name__}: .*(4-D|same shape).*\("):
+        module()(fake, real)
+
+
+@pytest.mark.parametrize("module", [Sobel, Laplacian])
+def test_non_tensor_images_are_a_type_error(module):
+    with pytest.raises(TypeError, match=rf"{module.__name__}: real must be a torch.Tensor, got list"):
+        module()(torch.zeros(1, 1, 3, 3), [[0.0]])
 
 
 # VGGPerceptual -------------------------------------------------------------------------------
@@ -89,6 +76,12 @@ def vgg_weights(tmp_path_factory):
     path = tmp_path_factory.mktemp("vgg") / "vgg19-dcbb9e9d.pth"
     torch.save(state, path)
     return path
+
+
+@pytest.fixture
+def vgg_env(monkeypatch, vgg_weights):
+    """``VGGPerceptual()`` finds the random weights through the environment variable."""
+    monkeypatch.setenv("NECTARGAN_VGG19_WEIGHTS", str(vgg_weights))
 
 
 def test_vgg19_features_have_torchvisions_layout():
@@ -133,10 +126,8 @@ def test_vgg_perceptual_accepts_a_features_only_state_dict(tmp_path, vgg_weights
     assert VGGPerceptual(path)(x, y).item() == VGGPerceptual(vgg_weights)(x, y).item()
 
 
-def test_vgg_perceptual_without_weights_says_what_to_supply(tmp_path):
-    with pytest.raises(ValueError, match=r"vgg19-dcbb9e9d\.pth.*train\.loss\.vgg_weights"):
-        VGGPerceptual(None)
-    with pytest.raises(FileNotFoundError, match=r"IMAGENET1K_V1.*No file at"):
+def test_vgg_perceptual_missing_or_wrong_weights_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"IMAGENET1K_V1.*No file at .*missing\.pth"):
         VGGPerceptual(tmp_path / "missing.pth")
     wrong = tmp_path / "wrong.pth"
     torch.save({"features.0.weight": torch.zeros(64, 3, 3, 3)}, wrong)
@@ -165,37 +156,52 @@ def test_pix2pix_basic_with_default_lambdas():
 
 
 def test_pix2pix_extended_reads_the_config_lambdas():
-    config = ConfigManager({"train": {"loss": {"lambda_gan": 2.0, "lambda_l2": 3.0,
-                                               "lambda_sobel": 4.0, "lambda_laplacian": 5.0}}})
+    config = ConfigManager(reference_config({
+        "train.loss.lambda_gan": 2.0, "train.loss.lambda_l2": 3.0,
+        "train.loss.lambda_sobel": 4.0, "train.loss.lambda_laplacian": 5.0}))
     assert describe(pix2pix(config.data, "extended")) == {
         "G_GAN": ("BCEWithLogitsLoss", 2.0, ["G"]),
         "G_L1": ("L1Loss", 100.0, ["G"]),
+        "D_real": ("BCEWithLogitsLoss", 1.0, ["D"]),
+        "D_fake": ("BCEWithLogitsLoss", 1.0, ["D"]),
         "G_L2": ("MSELoss", 3.0, ["G"]),
         "G_SOBEL": ("Sobel", 4.0, ["G"]),
         "G_LAP": ("Laplacian", 5.0, ["G"]),
-        "D_real": ("BCEWithLogitsLoss", 1.0, ["D"]),
-        "D_fake": ("BCEWithLogitsLoss", 1.0, ["D"]),
     }
 
 
 @pytest.mark.parametrize(("subspec", "extra"), [
-    ("basic+vgg", []), ("extended+vgg", ["G_L2", "G_SOBEL", "G_LAP"])])
-def test_pix2pix_vgg(vgg_weights, subspec, extra):
-    config = {"train": {"loss": {"lambda_vgg": 10.0, "vgg_weights": str(vgg_weights)}}}
+    ("basic+vgg", []), ("+vgg", []), ("extended+vgg", ["G_L2", "G_SOBEL", "G_LAP"])])
+def test_pix2pix_vgg_with_a_reference_config(vgg_env, subspec, extra):
+    config = ConfigManager(reference_config({"train.loss.lambda_vgg": 10.0})).data
     losses = pix2pix(config, subspec)
-    assert list(losses) == ["G_GAN", "G_L1", *extra, "G_VGG", "D_real", "D_fake"]
+    assert list(losses) == ["G_GAN", "G_L1", "D_real", "D_fake", *extra, "G_VGG"]
     assert describe(losses)["G_VGG"] == ("VGGPerceptual", 10.0, ["G"])
 
 
-def test_pix2pix_vgg_without_weights_is_a_clear_error():
-    with pytest.raises(ValueError, match="vgg19-dcbb9e9d.pth"):
+def test_pix2pix_vgg_without_weights_says_where_to_put_them(monkeypatch, tmp_path):
+    monkeypatch.delenv("NECTARGAN_VGG19_WEIGHTS", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    where = tmp_path / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth"
+    with pytest.raises(FileNotFoundError, match=f"Put that file at {where}"):
         pix2pix(None, "basic+vgg")
 
 
-@pytest.mark.parametrize("subspec", ["nope", "+vgg", "Basic", ""])
+@pytest.mark.parametrize("subspec", ["nope", "vgg", "Basic", ""])
 def test_pix2pix_unknown_subspec_is_a_value_error(subspec):
     with pytest.raises(ValueError, match="Unknown pix2pix subspec"):
         pix2pix(None, subspec)
+
+
+@pytest.mark.parametrize(("value", "error", "match"), [
+    (None, ValueError, r"pix2pix reads config\.train\.loss\.lambda_l1, which this config lacks"),
+    ("100", TypeError, r"config\.train\.loss\.lambda_l1 must be a number, got '100'"),
+    (True, TypeError, r"lambda_l1 must be a number, got True")])
+def test_pix2pix_bad_lambdas_are_clear_errors(tmp_path, value, error, match):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"config": reference_config({"train.loss.lambda_l1": value})}))
+    with pytest.raises(error, match=match):
+        pix2pix(ConfigManager(path).data)
 
 
 def test_pix2pix_runs_in_a_loss_manager(tmp_path):
@@ -212,39 +218,3 @@ def test_pix2pix_runs_in_a_loss_manager(tmp_path):
     assert total.item() == pytest.approx(expected.item(), rel=1e-6)
     assert manager.get_loss_weights(["G"]) == {"G_GAN": 1.0, "G_L1": 100.0, "G_L2": 0.0,
                                                "G_SOBEL": 0.0, "G_LAP": 0.0}
-
-
-# ConfigManager --------------------------------------------------------------------------------
-
-
-def test_config_defaults():
-    data = ConfigManager().data
-    assert data.common.device == "cpu"
-    assert (data.dataloader.dataroot, data.dataloader.load.input_nc,
-            data.dataloader.load.crop_size) == ("", 3, 256)
-    loss = data.train.loss
-    assert (loss.lambda_gan, loss.lambda_l1, loss.lambda_l2, loss.lambda_sobel,
-            loss.lambda_laplacian, loss.lambda_vgg, loss.vgg_weights) == \
-        (1.0, 100.0, 0.0, 0.0, 0.0, 0.0, None)
-
-
-def test_config_partial_file_is_merged_over_defaults(tmp_path):
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps({"dataloader": {"load": {"crop_size": 64}},
-                                "train": {"epochs": 5, "schedule": [{"a": 1}]}}))
-    data = ConfigManager(path).data
-    assert data.dataloader.load.crop_size == 64 and data.dataloader.load.input_nc == 3
-    assert data.train.epochs == 5 and data.train.schedule[0].a == 1
-    assert data.train.loss.lambda_l1 == 100.0
-    assert DEFAULT_CONFIG["dataloader"]["load"]["crop_size"] == 256
-
-
-def test_config_rejects_other_inputs(tmp_path):
-    with pytest.raises(TypeError, match="path to a JSON file, a dict or None"):
-        ConfigManager(42)
-    path = tmp_path / "list.json"
-    path.write_text("[1, 2]")
-    with pytest.raises(TypeError, match="must hold a JSON object"):
-        ConfigManager(path)
-    with pytest.raises(FileNotFoundError):
-        ConfigManager(tmp_path / "missing.json")

@@ -260,7 +260,7 @@ def test_torch_scheduler_pix2pix_run_with_adam():
     scheduler = TorchScheduler(optimizer, Schedule(start_epoch=100, end_epoch=201,
                                                    initial_value=2e-4, target_value=0.0))
     assert scheduler.get_lr() == (2e-4, 2e-4)
-    assert isinstance(scheduler.lr_scheduler, torch.optim.lr_scheduler.LambdaLR)
+    assert isinstance(scheduler.scheduler, torch.optim.lr_scheduler.LambdaLR)
     x, y = torch.randn(8, 4), torch.randn(8, 1)
     lrs = []
     for _ in range(1, 206):  # epochs counted from 1, one step() at the end of each
@@ -283,7 +283,7 @@ def test_torch_scheduler_pix2pix_run_with_adam():
 def test_torch_scheduler_default_schedule_is_a_constant_instance():
     optimizer = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
     scheduler = TorchScheduler(optimizer)
-    assert isinstance(scheduler.scheduler.schedule, Schedule)
+    assert isinstance(scheduler.schedule, Schedule) and scheduler.schedule == Schedule()
     for _ in range(3):
         optimizer.step()
         scheduler.step()

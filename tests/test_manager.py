@@ -133,7 +133,8 @@ def test_optax_schedule_as_a_weight():
 
 
 def test_keep_map_keeps_the_latest_weighted_map():
-    lm = LossManager().register("a", l1, 2.0, keep_map=True)
+    lm = LossManager().register("a", l1, 2.0, keep_map=(1, 3, 4, 4))
+    np.testing.assert_array_equal(lm.loss_tensors()["a"], np.zeros((1, 3, 4, 4)))
     x = jnp.arange(48, dtype=jnp.float32).reshape(1, 3, 4, 4)
     value, lm = jax.jit(lambda m: m.compute("a", x, ZERO))(lm)
     np.testing.assert_allclose(lm.loss_tensors()["a"], 2.0 * np.arange(48).reshape(x.shape))
@@ -152,8 +153,10 @@ def test_bad_input_gives_clear_errors_and_records_nothing():
         lm.register("c", l1, weight="high")
     with pytest.raises(TypeError, match="weight of loss 'c'"):
         lm.register("c", l1, weight=optax.linear_schedule(1.0, 0.0, 10))
-    with pytest.raises(TypeError, match="keep_map=True"):
-        lm.register("c", lambda x, y: jnp.mean(x - y), keep_map=True)
+    with pytest.raises(TypeError, match="keep_map needs a function that accepts"):
+        lm.register("c", lambda x, y: jnp.mean(x - y), keep_map=(1, 3, 4, 4))
+    with pytest.raises(ValueError, match=r"keep_map must be the shape .* got keep_map=True"):
+        lm.register("c", l1, keep_map=True)
     with pytest.raises(ValueError, match="capacity"):
         LossManager(capacity=0)
     assert int(lm.history.total.sum()) == 0
@@ -179,7 +182,14 @@ def test_queries_filter_by_tags_and_round():
     assert lm.loss_values(precision=3) == {"g1": 0.333, "g2": 2.0, "d": 1.0}
     assert list(lm.loss_values(["G"])) == ["g1", "g2"]
     assert list(lm.loss_values(["extra", "D"])) == ["g2", "d"]
-    assert lm.loss_values([]) == {}
+    assert list(lm.loss_values("G")) == ["g1", "g2"]  # a string is one tag
+    with pytest.raises(KeyError, match=r"query 'GEN' matches no loss; known tags: "
+                                       r"\['D', 'G', 'extra'\], losses: \['g1', 'g2', 'd'\]"):
+        lm.loss_values("GEN")  # not the characters G, E, N
+    with pytest.raises(KeyError, match="matches no loss"):
+        lm.loss_values([])
+    with pytest.raises(TypeError, match="query must be None, a tag"):
+        lm.loss_values(5)
     assert list(lm.registered(["D"])) == ["d"]
     assert lm.loss_weights(["G"], precision=1) == {"g1": 0.3, "g2": 2.0}
     assert set(lm.loss_tensors(["D"])) == {"d"}

@@ -15,7 +15,7 @@ SCRIPT = textwrap.dedent("""
     from nectargan_jax.scheduling import Schedule
 
     assert len(jax.devices()) == 8, jax.devices()
-    lm = (LossManager(capacity=4)
+    lm = (LossManager(capacity=10)
           .register("L1", l1, Schedule("linear", 0, 10, 10.0, 0.0))
           .register("SOBEL", sobel, 2.0))
     rng = np.random.default_rng(0)

@@ -15,17 +15,17 @@ class LMHistory:
     """The buffered values of one loss since the last write to the log.
 
     Args:
-        losses: the mean weighted loss of each call.
+        losses: the mean weighted loss of each call (a new empty list if omitted).
         weights: the weight applied at each call (the reference records the constant
-            ``loss_weight`` instead; defect D2).
+            ``loss_weight`` instead; defect D2); a new empty list if omitted.
+
+    Examples:
+        >>> LMHistory()
+        LMHistory(losses=[], weights=[])
     """
 
-    losses: list[float]
-    weights: list[float]
-
-
-def _empty_history() -> LMHistory:
-    return LMHistory([], [])
+    losses: list[float] = dataclasses.field(default_factory=list)
+    weights: list[float] = dataclasses.field(default_factory=list)
 
 
 def _empty_tensor() -> torch.Tensor:
@@ -63,7 +63,7 @@ class LMLoss:
     loss_weight: float = 1.0
     schedule: Schedule = dataclasses.field(default_factory=Schedule)
     last_loss_map: torch.Tensor = dataclasses.field(default_factory=_empty_tensor)
-    history: LMHistory = dataclasses.field(default_factory=_empty_history)
+    history: LMHistory = dataclasses.field(default_factory=LMHistory)
     tags: list[str] = dataclasses.field(default_factory=list)
 
     def __post_init__(self) -> None:

@@ -30,13 +30,23 @@ import warnings
 import torch
 
 from interop.config.config_manager import config_data
-from nectargan_jax.losses import _report
-from nectargan_jax.losses._log import LossLog
+from nectargan_jax.losses import reporting
+from nectargan_jax.losses import LossLog
 from interop.losses.lm_data import LMHistory, LMLoss
 from interop.scheduling.data import Schedule, is_default
 from interop.scheduling.schedules import schedule_map
+from interop.config.config_manager import read_setting
 
 Spec = Callable[..., dict[str, LMLoss]]
+
+
+def _check_positive_int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"LossManager: {what} must be a positive int, got "
+                        f"{type(value).__name__}: {value!r}.")
+    if value < 1:
+        raise ValueError(f"LossManager: {what} must be a positive int, got {value!r}.")
+    return value
 
 
 class LossManager:
@@ -46,19 +56,26 @@ class LossManager:
         config: the config; reads ``common.device``, ``dataloader.load.input_nc`` and
             ``.crop_size`` (for the zero ``(1, C, S, S)`` tensor every loss starts with as
             ``last_loss_map``) and ``dataloader.dataroot``. A ``ConfigManager``'s
-            ``.data``, a ``ConfigManager``, a dict or a path to a JSON config (merged
-            over the defaults), any object with those attributes, or None for the
-            default config (CPU).
+            ``.data`` (what the reference passes), a ``ConfigManager``, a config dict or
+            file (read by ``ConfigManager``), any object with those attributes, or None
+            for the packaged default config (CPU, 3x256x256).
         experiment_dir: the folder of ``loss_log.json``; its name is the experiment.
         enable_logging: keep a history and write the log; without it each history holds
             only the latest call and the log methods warn and do nothing.
-        history_buffer_size: a loss whose history holds this many values is written to
-            the log (and its history cleared) before the next value is added.
+        history_buffer_size: the initial ``buffer_size``.
 
     Attributes:
         loss_fns: the registered losses, ``name -> LMLoss``.
         device: ``config.common.device``.
-        log_path: ``experiment_dir / 'loss_log.json'``.
+        buffer_size: a loss whose history holds this many values is written to the log
+            (and its history cleared) before the next value is added; may be set at any
+            time (the reference's toolbox does).
+        loss_log: ``experiment_dir / 'loss_log.json'``, the log's path.
+
+    Raises:
+        ValueError: the config lacks a setting read, or ``input_nc``, ``crop_size`` or
+            ``history_buffer_size`` is below 1.
+        TypeError: ``input_nc``, ``crop_size`` or ``history_buffer_size`` is not an int.
 
     Examples:
         >>> import tempfile, torch
@@ -74,19 +91,30 @@ class LossManager:
     def __init__(self, config: Any, experiment_dir: str | os.PathLike,
                  enable_logging: bool = True, history_buffer_size: int = 50000) -> None:
         self.config = config_data(config)
-        self.device = self.config.common.device
-        load = self.config.dataloader.load
-        self.dummy = torch.zeros(1, load.input_nc, load.crop_size, load.crop_size,
-                                 device=self.device)
-        self.dataroot = self.config.dataloader.dataroot
+        self.device = read_setting(self.config, "common.device", "LossManager")
+        channels, size = (
+            _check_positive_int(read_setting(self.config, f"dataloader.load.{name}",
+                                             "LossManager"), f"config.dataloader.load.{name}")
+            for name in ("input_nc", "crop_size"))
+        self.dummy = torch.zeros(1, channels, size, size, device=self.device)
+        self.dataroot = read_setting(self.config, "dataloader.dataroot", "LossManager")
         self.experiment_dir = Path(experiment_dir)
         self._log = LossLog(self.experiment_dir, device=str(self.device),
                             dataroot=str(self.dataroot), compact_every_append=True)
-        self.log_path = self._log.path
+        self.loss_log = self._log.path
         self.enable_logging = enable_logging
-        self.history_buffer_size = history_buffer_size
+        self.buffer_size = history_buffer_size
         self.loss_fns: dict[str, LMLoss] = {}
         self._latest: dict[str, float] = {}
+
+    @property
+    def buffer_size(self) -> int:
+        """The number of values a history holds before it is written to the log."""
+        return self._buffer_size
+
+    @buffer_size.setter
+    def buffer_size(self, size: int) -> None:
+        self._buffer_size = _check_positive_int(size, "buffer_size (history_buffer_size)")
 
     # Registration ------------------------------------------------------------------
 
@@ -115,11 +143,14 @@ class LossManager:
         self.loss_fns[loss_name] = LMLoss(
             name=loss_name, function=self._to_device(loss_fn), loss_weight=loss_weight,
             schedule=Schedule() if schedule is None else schedule,
-            last_loss_map=self.dummy, history=LMHistory([], []),
+            last_loss_map=self.dummy, history=LMHistory(),
             tags=[] if tags is None else list(tags))
 
     def init_from_spec(self, spec: Spec | None, *args: Any, **kwargs: Any) -> None:
         """Replaces the registered losses with ``spec(*args, **kwargs)``.
+
+        Each loss without a ``last_loss_map`` (an empty tensor, ``LMLoss``'s default)
+        gets the manager's zero ``(1, C, S, S)`` tensor, as a registered loss does.
 
         Args:
             spec: a function returning ``dict[str, LMLoss]`` (such as ``pix2pix``), or
@@ -148,6 +179,8 @@ class LossManager:
                 f"{getattr(spec, '__name__', spec)!r}: {err}") from err
         for loss in losses.values():
             loss.function = self._to_device(loss.function)
+            if loss.last_loss_map.numel() == 0:
+                loss.last_loss_map = self.dummy
         self.loss_fns, self._latest = dict(losses), {}
 
     # Computing ----------------------------------------------------------------------
@@ -179,8 +212,8 @@ class LossManager:
         The weight is ``schedule.current_value``, recomputed at ``epoch`` first for a
         scheduled loss. The weighted tensor is returned (gradients flow); a detached CPU
         copy becomes ``last_loss_map``, and its mean and the weight are appended to the
-        history (written to the log first if the history holds
-        ``history_buffer_size`` values).
+        history (written to the log first if the history holds ``buffer_size``
+        values).
 
         Args:
             loss_name: a registered name.
@@ -196,7 +229,12 @@ class LossManager:
         Raises:
             KeyError: ``loss_name`` is not registered (the message lists the names), or
                 the schedule's name is not in ``schedule_map``.
+            TypeError: ``loss_kwargs`` is not a dict.
         """
+        if loss_kwargs is not None and not isinstance(loss_kwargs, Mapping):
+            raise TypeError(
+                "compute_loss_xy: loss_kwargs must be a dict such as {'weight_kwargs': "
+                f"{{...}}}}, got {type(loss_kwargs).__name__}: {loss_kwargs!r}.")
         try:
             entry = self.loss_fns[loss_name]
         except KeyError:
@@ -210,6 +248,16 @@ class LossManager:
         self._record(loss_name, entry, weighted, weight)
         return weighted
 
+    def compute_loss_xyz(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        """Not implemented, as in the reference (three-input losses).
+
+        Raises:
+            NotImplementedError: always.
+        """
+        raise NotImplementedError(
+            "LossManager.compute_loss_xyz is not implemented (nor is it in NectarGAN); use "
+            "compute_loss_xy(loss_name, x, y, epoch, loss_kwargs).")
+
     def _record(self, name: str, entry: LMLoss, weighted: torch.Tensor, weight: float) -> None:
         detached = weighted.detach()
         loss_map = detached.clone() if detached.is_cpu else detached.cpu()
@@ -219,7 +267,7 @@ class LossManager:
         if not self.enable_logging:
             history.losses.clear()
             history.weights.clear()
-        elif len(history.losses) >= self.history_buffer_size:
+        elif len(history.losses) >= self._buffer_size:
             self._write_histories([(name, entry)])
         history.losses.append(value)
         history.weights.append(float(weight))
@@ -247,7 +295,7 @@ class LossManager:
         selected = {n: copy.copy(e) for n, e in self._select(query).items()}
         if strip:
             for entry in selected.values():
-                entry.history = LMHistory([], [])
+                entry.history = LMHistory()
         return selected
 
     def _latest_value(self, name: str, entry: LMLoss) -> float:
@@ -299,12 +347,12 @@ class LossManager:
         Returns:
             The string with ``capture``, else None.
         """
-        return _report.emit(_report.format_losses(
+        return reporting.emit(reporting.format_losses(
             epoch, iter, self.get_loss_values(precision=precision)), capture)
 
     def print_weights(self, precision: int = 2, capture: bool = False) -> str | None:
         """``"Loss weights: {name}: {weight} ..."``, printed or returned with ``capture``."""
-        return _report.emit(_report.format_weights(
+        return reporting.emit(reporting.format_weights(
             self.get_loss_weights(precision=precision)), capture)
 
     # Log ------------------------------------------------------------------------------
@@ -357,4 +405,4 @@ class LossManager:
         if silent:
             return None
         elapsed = time.perf_counter() - start
-        return _report.emit(f"LossManager: Logs updated. Time taken: {elapsed:.3f} seconds", capture)
+        return reporting.emit(f"LossManager: Logs updated. Time taken: {elapsed:.3f} seconds", capture)

@@ -17,7 +17,7 @@ construction.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 from interop.scheduling.schedules import ScheduleDefs, ScheduleFn, check_exponential_values
 from interop.scheduling.schedules import schedule_map
@@ -39,6 +39,10 @@ class Schedule:
         current_value: the latest value; set to ``initial_value`` unless all fields are
             defaults, then updated by whoever evaluates the schedule.
 
+    Attributes:
+        NO_ARG: a sentinel (``object()``), as in the reference: a default that tells
+            "no argument given" apart from any value, None included.
+
     Raises:
         ValueError: ``end_epoch <= start_epoch``, or an exponential schedule with a
             negative value.
@@ -50,6 +54,8 @@ class Schedule:
         >>> Schedule(start_epoch=1, end_epoch=10_000_001) == Schedule()
         True
     """
+
+    NO_ARG: ClassVar[object] = object()
 
     schedule: str | ScheduleFn = "linear"
     start_epoch: int = 0

@@ -12,13 +12,14 @@ from interop.scheduling.data import Schedule
 from interop.scheduling.scheduler import Scheduler
 
 
-class TorchScheduler:
-    """``LambdaLR(optimizer, lr_lambda=Scheduler(schedule).eval_schedule)``, with lr records.
+class TorchScheduler(Scheduler):
+    """A ``Scheduler`` whose ``eval_schedule`` is a ``LambdaLR``'s ``lr_lambda``.
 
-    The learning rate of ``optimizer.param_groups[0]`` is kept before and after each
-    ``step()``; ``get_lr()`` returns both. The reference's pix2pix trainer builds it with
-    ``Schedule(start_epoch=epochs, end_epoch=1 + epochs + epochs_decay, initial_value=lr,
-    target_value=lr_target)`` and calls ``step()`` once per epoch.
+    The learning rate of ``optimizer.param_groups[0]`` (``scheduler.get_last_lr()[0]``)
+    is kept before and after each ``step()``; ``get_lr()`` returns both. The reference's
+    pix2pix trainer builds it with ``Schedule(start_epoch=epochs, end_epoch=1 + epochs +
+    epochs_decay, initial_value=lr, target_value=lr_target)`` and calls ``step()`` once
+    per epoch.
 
     Args:
         optimizer: the optimizer whose learning rates are scaled by the schedule's
@@ -26,8 +27,8 @@ class TorchScheduler:
         schedule: the Schedule; ``None`` gives a new default ``Schedule()`` (constant).
 
     Attributes:
-        scheduler: the ``Scheduler`` evaluating the schedule.
-        lr_scheduler: the underlying ``torch.optim.lr_scheduler.LambdaLR``.
+        scheduler: the ``torch.optim.lr_scheduler.LambdaLR``.
+        schedule: the Schedule (see ``Scheduler``).
 
     Examples:
         >>> optimizer = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=1.0)
@@ -37,24 +38,22 @@ class TorchScheduler:
         >>> scheduler.step()
         >>> scheduler.get_lr()
         (1.0, 0.5)
+        >>> scheduler.scheduler.get_last_lr()
+        [0.5]
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, schedule: Schedule | None = None) -> None:
-        self.optimizer = optimizer
-        self.scheduler = Scheduler(Schedule() if schedule is None else schedule)
-        self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lr_lambda=self.scheduler.eval_schedule)
-        lr = self._current_lr()
+        super().__init__(Schedule() if schedule is None else schedule)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lr_lambda=self.eval_schedule)
+        lr = self.scheduler.get_last_lr()[0]
         self._lrs = (lr, lr)
 
-    def _current_lr(self) -> float:
-        return self.optimizer.param_groups[0]["lr"]
-
     def step(self) -> None:
-        """Advances the LambdaLR by one step, keeping the lr before and after it."""
-        before = self._current_lr()
-        self.lr_scheduler.step()
-        self._lrs = (before, self._current_lr())
+        """Steps the ``LambdaLR``, keeping the lr before and after it."""
+        before = self.scheduler.get_last_lr()[0]
+        self.scheduler.step()
+        self._lrs = (before, self.scheduler.get_last_lr()[0])
 
     def get_lr(self) -> tuple[float, float]:
         """``(lr before the last step(), lr now)`` of param group 0.

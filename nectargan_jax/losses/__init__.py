@@ -12,6 +12,9 @@ from nectargan_jax.losses._log import LogRecovery
 from nectargan_jax.losses._log import LossLog
 from nectargan_jax.losses._log_format import DamagedLogError
 from nectargan_jax.losses._manager import LossManager
+from nectargan_jax.losses._objective import Evaluation
+from nectargan_jax.losses._objective import Objective
+from nectargan_jax.losses import reporting
 from nectargan_jax.losses._specs import PIX2PIX_SUBSPECS
 from nectargan_jax.losses._specs import pix2pix
 from nectargan_jax.losses._vgg import VGG19Features
@@ -20,7 +23,8 @@ from nectargan_jax.losses._vgg import load_vgg19_features
 from nectargan_jax.losses._vgg import vgg_perceptual_loss
 
 __all__ = [
-    "DamagedLogError", "History", "LogRecovery", "LossEntry", "LossLog", "LossManager", "LossSpec", "PIX2PIX_SUBSPECS",
+    "DamagedLogError", "Evaluation", "History", "LogRecovery", "LossEntry", "LossLog",
+    "LossManager", "LossSpec", "Objective", "PIX2PIX_SUBSPECS",
     "VGG19Features", "VGGPerceptual", "bce_with_logits", "l1", "laplacian",
-    "load_vgg19_features", "mse", "pix2pix", "sobel", "vgg_perceptual_loss",
+    "load_vgg19_features", "mse", "pix2pix", "reporting", "sobel", "vgg_perceptual_loss",
 ]

@@ -1,4 +1,10 @@
-"""One registered loss: its name, function, tags and weight schedule, and the spec form."""
+"""One registered loss: its name, function, tags and weight schedule, and the spec form.
+
+A loss function is either a plain callable (static: hashed and compared by identity,
+so use a module-level function, not a lambda made per build) or a pytree callable such
+as an ``nnx.Module`` (``VGGPerceptual``): its arrays are leaves of the entry, so new
+parameters give new results, jitted and eager alike, and its structure is static.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import numbers
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from nectargan_jax._pytree import pytree_dataclass, static_field
@@ -24,35 +31,68 @@ class LossSpec(NamedTuple):
         ``reduction='none'`` and return the per-element map.
       weight: a number (constant weight) or a schedule.
       tags: tags for queries (any tag matches).
-      keep_map: keep the latest weighted per-element map in the records.
+      keep_map: the shape of the per-element map to keep (the latest weighted map is
+        kept in the records), or None.
     """
 
     fn: LossFn
     weight: Any = 1.0
     tags: Sequence[str] = ()
-    keep_map: bool = False
+    keep_map: Sequence[int] | None = None
+
+
+def _owned(tree: Any) -> Any:
+    """``tree`` with every concrete array copied: an entry owns its buffers, so donating
+    a manager never deletes an array the caller also holds (a Schedule shared with an
+    optimizer or with another loss)."""
+    def copy(leaf):
+        if isinstance(leaf, jax.Array) and not isinstance(leaf, jax.core.Tracer):
+            return jnp.array(leaf, copy=True)
+        return leaf
+    return jax.tree.map(copy, tree)
 
 
 def as_weight(name: str, weight: Any) -> BaseSchedule:
     """A number becomes a constant schedule; a schedule stays; anything else is rejected."""
     if isinstance(weight, BaseSchedule):
         return weight
-    if isinstance(weight, bool) or not isinstance(weight, (numbers.Real, np.ndarray, jax.Array)):
+    if isinstance(weight, (bool, np.bool_)) or not isinstance(
+            weight, (numbers.Real, np.ndarray, np.generic, jax.Array)):
         raise TypeError(
             f"weight of loss {name!r} must be a number or a Schedule (use "
             "nectargan_jax.scheduling.from_optax for an optax schedule), got "
             f"{type(weight).__name__}: {weight!r}.")
-    return constant(weight)
+    try:
+        return constant(weight)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"weight of loss {name!r}: {error}") from None
 
 
 def as_tags(name: str, tags: Any) -> tuple[str, ...]:
     """Tags as a tuple of strings (a single string is one tag)."""
     if isinstance(tags, str):
         return (tags,)
-    tags = tuple(tags)
-    if not all(isinstance(t, str) for t in tags):
-        raise TypeError(f"tags of loss {name!r} must be strings, got {tags!r}.")
-    return tags
+    if not isinstance(tags, (tuple, list)) or not all(isinstance(t, str) for t in tags):
+        raise TypeError(f"tags of loss {name!r} must be a string or a sequence of strings, "
+                        f"got {tags!r}.")
+    return tuple(tags)
+
+
+def as_map_shape(name: str, keep_map: Any) -> tuple[int, ...] | None:
+    """``keep_map`` as a shape tuple (None: no map kept)."""
+    if keep_map is None or keep_map is False:
+        return None
+    if keep_map is True:
+        raise ValueError(
+            f"loss {name!r}: keep_map must be the shape of the per-element map to keep, "
+            "e.g. keep_map=(1, 256, 256, 3) (the records are allocated at registration, "
+            "so their structure never changes), got keep_map=True.")
+    shape = tuple(keep_map) if isinstance(keep_map, (tuple, list)) else None
+    if not shape or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool)
+                            and d > 0 for d in shape):
+        raise ValueError(f"loss {name!r}: keep_map must be a shape (a tuple of positive "
+                         f"ints) or None, got keep_map={keep_map!r}.")
+    return tuple(int(d) for d in shape)
 
 
 def _accepts_reduction(fn: LossFn) -> bool:
@@ -63,32 +103,62 @@ def _accepts_reduction(fn: LossFn) -> bool:
     return "reduction" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
+def _is_pytree_callable(fn: Any) -> bool:
+    return not jax.tree_util.treedef_is_leaf(jax.tree.structure(fn))
+
+
 @pytree_dataclass
 class LossEntry:
-    """A registered loss. The weight schedule is the only pytree child.
+    """A registered loss. The weight and a pytree function's arrays are its leaves.
 
     Build entries through ``LossManager.register``, which validates them.
+
+    Attributes:
+      name: the loss's name.
+      fn: a plain loss function (static), or None when ``module`` holds it.
+      weight: the weight schedule (a leaf).
+      module: a pytree loss function (an ``nnx.Module``...; its arrays are leaves),
+        or None.
+      tags: tags for queries.
+      map_shape: shape of the per-element map kept (``keep_map``), or None.
     """
 
     name: str = static_field()
-    fn: LossFn = static_field()
+    fn: LossFn | None = static_field()
     weight: BaseSchedule = 1.0
+    module: Any = None
     tags: tuple[str, ...] = static_field(default=())
-    keep_map: bool = static_field(default=False)
+    map_shape: tuple[int, ...] | None = static_field(default=None)
 
-    def __post_init__(self):
-        if not isinstance(self.name, str) or not self.name:
-            raise TypeError(f"loss name must be a non-empty string, got {self.name!r}.")
-        if not callable(self.fn):
-            raise TypeError(f"loss {self.name!r}: fn must be callable (x, y) -> scalar, "
-                            f"got {self.fn!r}.")
-        object.__setattr__(self, "weight", as_weight(self.name, self.weight))
-        object.__setattr__(self, "tags", as_tags(self.name, self.tags))
-        if self.keep_map and not _accepts_reduction(self.fn):
+    @classmethod
+    def build(cls, name: str, fn: LossFn, weight: Any = 1.0, tags: Any = (),
+              keep_map: Any = None) -> LossEntry:
+        """Validates user input and builds an entry that owns its arrays."""
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"loss name must be a non-empty string, got {name!r}.")
+        if not callable(fn):
+            raise TypeError(f"loss {name!r}: fn must be callable (x, y) -> scalar, got "
+                            f"{fn!r}.")
+        map_shape = as_map_shape(name, keep_map)
+        if map_shape is not None and not _accepts_reduction(fn):
             raise TypeError(
-                f"loss {self.name!r}: keep_map=True needs a function that accepts "
+                f"loss {name!r}: keep_map needs a function that accepts "
                 "reduction='none' and returns the per-element map.")
+        weight, tags = as_weight(name, weight), as_tags(name, tags)
+        if _is_pytree_callable(fn):
+            return cls(name, None, _owned(weight), _owned(fn), tags, map_shape)
+        return cls(name, fn, _owned(weight), None, tags, map_shape)
 
-    def matches(self, query: Sequence[str] | None) -> bool:
-        """Reference tag semantics: None matches all, otherwise any shared tag."""
-        return query is None or any(t in query for t in self.tags)
+    @property
+    def function(self) -> LossFn:
+        """The loss function, whichever field holds it."""
+        return self.fn if self.module is None else self.module
+
+    @property
+    def keep_map(self) -> bool:
+        """Whether the latest weighted per-element map is kept."""
+        return self.map_shape is not None
+
+    def matches(self, tags: frozenset[str] | None) -> bool:
+        """None matches every loss; otherwise any shared tag matches."""
+        return tags is None or not tags.isdisjoint(self.tags)

@@ -1,17 +1,19 @@
-"""``LossManager``: registered, scheduled, weighted and recorded losses as one pytree.
+"""``LossManager``: the facade over the objective, the device history and reporting.
 
-Structure (names, functions, tags, options, the overflow sink) is static aux data;
-weight schedules and the device-side history are leaves. Every method returns a new
-manager, so a manager passes through ``jit``, ``grad(..., has_aux=True)``, ``vmap`` and
-``lax.scan`` carries, and a step that computes, weights and records every loss makes no
-host transfer. Host work (queries, rounding, printing, the log) happens outside the
-step on concrete values.
+A manager is a plain value: an immutable pytree whose leaves are all of its state (the
+weights, loss parameters and the device-side history) and whose aux data is structure
+only (names, functions, tags, capacity), equal for managers built the same way. Every
+method returns a new manager, so a manager passes through ``jit`` (donated or not),
+``grad(..., has_aux=True)``, ``vmap``, ``lax.scan`` carries, ``copy.deepcopy``,
+``pickle`` and orbax, and a step that computes, weights and records every loss makes no
+host transfer. Host work (drains, queries, console strings, the log) happens outside
+the step on concrete values (``nectargan_jax.losses.reporting``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-import dataclasses
+from collections.abc import Callable, Mapping
+import numbers
 from typing import Any
 
 import jax
@@ -21,38 +23,80 @@ from jax.typing import ArrayLike
 import numpy as np
 
 from nectargan_jax._pytree import pytree_dataclass, static_field
-from nectargan_jax.losses import _report
+from nectargan_jax.losses import reporting
 from nectargan_jax.losses._entry import LossEntry, LossFn, LossSpec
-from nectargan_jax.losses._history import History, HistorySink, spill_full_rows
+from nectargan_jax.losses._history import History
+from nectargan_jax.losses._objective import Objective
+from nectargan_jax.losses.reporting import Records
 
-Records = dict[str, tuple[np.ndarray, np.ndarray]]
-OVERFLOWS = ("spill", "error")
+Query = str | tuple[str, ...] | list[str] | None
 
 
-@pytree_dataclass
+def _check_flag(name: str, value: Any) -> None:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}: {value!r}.")
+
+
+def _check_epoch(epoch: Any) -> None:
+    """The epoch must be one real number (concrete ones also finite)."""
+    if isinstance(epoch, (bool, np.bool_)) or not isinstance(
+            epoch, (numbers.Real, np.ndarray, np.generic, jax.Array)):
+        raise TypeError(f"epoch must be a real number or a scalar array, got "
+                        f"{type(epoch).__name__}: {epoch!r}.")
+    dtype = getattr(epoch, "dtype", None)
+    if dtype is not None and not (jnp.issubdtype(dtype, jnp.integer)
+                                  or jnp.issubdtype(dtype, jnp.floating)):
+        raise TypeError(f"epoch must be a real number, got an array of dtype {dtype}.")
+    if np.shape(epoch) != ():
+        raise ValueError(f"epoch must be a scalar, got shape {np.shape(epoch)}.")
+    if not isinstance(epoch, jax.core.Tracer) and not np.isfinite(np.asarray(epoch)):
+        raise ValueError(f"epoch must be finite, got epoch={epoch!r}.")
+
+
+def _check_inputs(objective: Objective, inputs: Any) -> dict[str, tuple[Any, Any]]:
+    """``{name: (x, y)}`` with known names, real arrays and matching shapes."""
+    if not isinstance(inputs, Mapping) or not inputs:
+        raise TypeError(f"inputs must be a non-empty mapping {{name: (x, y)}}, got {inputs!r}.")
+    checked = {}
+    for name, pair in inputs.items():
+        objective.index(name)
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise TypeError(f"inputs[{name!r}] must be a pair (x, y), got "
+                            f"{type(pair).__name__} of shape {np.shape(pair)}.")
+        x, y = pair
+        for label, array in (("x", x), ("y", y)):
+            dtype = getattr(array, "dtype", None) or np.asarray(array).dtype
+            if not (jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)):
+                raise TypeError(f"loss {name!r}: {label} must be a real array, got dtype "
+                                f"{dtype}.")
+        if jnp.shape(x) != jnp.shape(y):
+            raise ValueError(f"loss {name!r}: x and y must have the same shape, got "
+                             f"x.shape={jnp.shape(x)} and y.shape={jnp.shape(y)}.")
+        checked[name] = (x, y)
+    return checked
+
+
+@pytree_dataclass(flat=True)
 class LossManager:
     """An immutable collection of named losses with weights, tags and history.
 
     Args:
-      capacity: records kept on the device per loss between two drains.
-      overflow: what happens when a loss records more than ``capacity`` values between
-        two drains. ``'spill'`` (default): the step hands the full row to the host in
-        one callback and starts it over, so nothing is lost however long a ``lax.scan``
-        runs. ``'error'``: the step holds no host callback (on XLA:CPU a program with
-        one runs slower even when the callback never fires), extra values are dropped
-        and the next ``drain`` raises ``OverflowError`` saying how many; pick a
-        ``capacity`` of at least the steps between two drains.
-      keep_history: record every value (True), or keep only the latest values
-        (False, the reference's ``enable_logging=False``).
+      capacity: records kept on the device per loss between two drains. The host knows
+        how many records each call makes: drain (or ``flush``) before a loss records
+        more than ``capacity`` values, e.g. every epoch with ``capacity`` at least the
+        steps of an epoch. Values past capacity are dropped and the next ``drain``
+        raises ``OverflowError`` naming the loss and how many were dropped.
+      keep_history: record every value (True), or keep only the latest values (False,
+        the reference's ``enable_logging=False``).
       check_finite: check every weighted loss for NaN/Inf with
-        ``jax.experimental.checkify`` (wrap the jitted step in ``checkify.checkify``);
+        ``jax.experimental.checkify`` (wrap a jitted step in ``checkify.checkify``);
         the error names the loss and its step.
 
     Examples:
       >>> import jax.numpy as jnp
       >>> from nectargan_jax.losses import LossManager, l1
       >>> lm = LossManager().register('L1', l1, weight=100.0, tags=('G',))
-      >>> loss, lm = lm.compute('L1', jnp.ones((1, 3, 4, 4)), jnp.zeros((1, 3, 4, 4)))
+      >>> loss, lm = lm.compute('L1', jnp.ones((1, 4, 4, 3)), jnp.zeros((1, 4, 4, 3)))
       >>> float(loss), lm.loss_values()
       (100.0, {'L1': 100.0})
     """
@@ -60,60 +104,87 @@ class LossManager:
     capacity: int = static_field(default=1024)
     keep_history: bool = static_field(default=True)
     check_finite: bool = static_field(default=False)
-    overflow: str = static_field(default="spill")
-    entries: tuple[LossEntry, ...] = ()
+    objective: Objective = None
     history: History | None = None
-    sink: HistorySink = static_field(default_factory=HistorySink)
 
     def __post_init__(self):
-        if isinstance(self.capacity, bool) or not isinstance(self.capacity, int) \
+        if isinstance(self.capacity, bool) or not isinstance(self.capacity, numbers.Integral) \
                 or self.capacity < 1:
             raise ValueError(
                 f"capacity must be a positive int, got capacity={self.capacity!r}.")
-        if self.overflow not in OVERFLOWS:
-            raise ValueError(
-                f"overflow must be one of {OVERFLOWS}, got overflow={self.overflow!r}.")
-        object.__setattr__(self, "entries", tuple(self.entries))
+        object.__setattr__(self, "capacity", int(self.capacity))
+        _check_flag("keep_history", self.keep_history)
+        _check_flag("check_finite", self.check_finite)
+        object.__setattr__(self, "keep_history", bool(self.keep_history))
+        object.__setattr__(self, "check_finite", bool(self.check_finite))
+        if self.objective is None:
+            object.__setattr__(self, "objective", Objective())
         if self.history is None:
-            object.__setattr__(self, "history", History.empty(
-                len(self.entries), self.capacity, [e.weight(0.0) for e in self.entries]))
+            entries = self.objective.entries
+            object.__setattr__(self, "history", History.init(
+                self.capacity, [e.weight(0.0) for e in entries],
+                [e.map_shape for e in entries]))
+
+    def __repr__(self) -> str:
+        names = ", ".join(self.names)
+        held = self.history.fill
+        if isinstance(held, jax.core.Tracer) or np.ndim(held) != 1:
+            return f"LossManager(losses=[{names}], capacity={self.capacity})"
+        held = np.asarray(held)
+        weights = np.asarray(self.history.latest_weight)
+        losses = ", ".join(f"{n}: weight {w:.4g}, {int(k)} held"
+                           for n, w, k in zip(self.names, weights, held))
+        return f"LossManager([{losses}], capacity={self.capacity})"
 
     # Registration -------------------------------------------------------------------
 
     @property
+    def entries(self) -> tuple[LossEntry, ...]:
+        """The registered losses, in registration order."""
+        return self.objective.entries
+
+    @property
     def names(self) -> tuple[str, ...]:
         """Registered loss names, in registration order."""
-        return tuple(e.name for e in self.entries)
+        return self.objective.names
 
     def index(self, name: str) -> int:
         """Row of ``name`` in the records; KeyError listing the valid names."""
-        for i, entry in enumerate(self.entries):
-            if entry.name == name:
-                return i
-        raise KeyError(f"no loss named {name!r}; registered losses: {list(self.names)}.")
+        return self.objective.index(name)
 
-    def register(self, name: str, fn: LossFn, weight: Any = 1.0,
-                 tags: Sequence[str] = (), keep_map: bool = False) -> LossManager:
-        """A new manager with one more loss.
+    def _with_entries(self, entries: tuple[LossEntry, ...]) -> LossManager:
+        """A manager holding ``entries``, with fresh (empty) records."""
+        return self.replace(objective=Objective(entries), history=None)
+
+    def register(self, name: str, fn: LossFn, weight: Any = 1.0, tags: Any = (),
+                 keep_map: Any = None) -> LossManager:
+        """A new manager with one more loss (the records of the others are kept).
 
         Args:
           name: unique name.
-          fn: ``(x, y) -> scalar`` written with jnp.
-          weight: a number or a schedule of the epoch (each loss owns its own).
-          tags: tags for queries.
-          keep_map: also keep the latest weighted per-element map (``fn`` must accept
-            ``reduction='none'``).
+          fn: ``(x, y) -> scalar`` written with jnp; a plain function (module-level, so
+            that managers built the same way compare equal) or a pytree callable such
+            as an ``nnx.Module``, whose arrays become leaves of the manager.
+          weight: a number or a schedule of the epoch. The manager keeps its own copy
+            of the numbers, so a schedule also used elsewhere (a learning rate, another
+            loss) survives a donated step.
+          tags: a tag or a sequence of tags, for queries.
+          keep_map: the shape of the weighted per-element map to keep (``fn`` must
+            accept ``reduction='none'``), e.g. ``(1, 256, 256, 3)``; None keeps none.
 
         Raises:
-          ValueError: ``name`` is already registered.
+          ValueError: ``name`` is already registered; a bad ``keep_map``.
           TypeError: bad name, function, weight or tags.
         """
         if name in self.names:
             raise ValueError(f"a loss named {name!r} is already registered; registered "
                              f"losses: {list(self.names)}.")
-        entry = LossEntry(name, fn, weight, tags, keep_map)
-        return self.replace(entries=self.entries + (entry,),
-                            history=self.history.append_row(entry.weight(0.0)))
+        entry = LossEntry.build(name, fn, weight, tags, keep_map)
+        fresh = History.init(self.capacity, [entry.weight(0.0)], [entry.map_shape])
+        history = jax.tree.map(lambda a, b: jnp.concatenate([a, b]),
+                               self.history.replace(maps=()), fresh.replace(maps=()))
+        return self.replace(objective=Objective(self.entries + (entry,)),
+                            history=history.replace(maps=self.history.maps + fresh.maps))
 
     def with_spec(self, spec: Callable[..., Mapping[str, LossSpec]], *args: Any,
                   **kwargs: Any) -> LossManager:
@@ -123,13 +194,17 @@ class LossManager:
         (their history starts over; drain it first to keep it).
 
         Raises:
-          TypeError: the spec does not return a mapping of ``LossSpec``.
+          TypeError: ``spec`` is not callable or does not return a mapping of
+            ``LossSpec``.
         """
+        if not callable(spec):
+            raise TypeError(f"spec must be a callable returning {{name: LossSpec}}, got "
+                            f"{spec!r}.")
         declared = spec(*args, **kwargs)
         if not isinstance(declared, Mapping):
             raise TypeError(f"a loss spec must return a mapping name -> LossSpec, got "
                             f"{type(declared).__name__}.")
-        fresh = self.replace(entries=(), history=None, sink=HistorySink())
+        fresh = self._with_entries(())
         for name, item in declared.items():
             if not isinstance(item, LossSpec):
                 raise TypeError(f"spec entry {name!r} must be a LossSpec, got {item!r}.")
@@ -140,62 +215,26 @@ class LossManager:
         """A new manager where loss ``name`` has ``weight`` (works under jit and vmap)."""
         i = self.index(name)
         entries = list(self.entries)
-        entries[i] = dataclasses.replace(entries[i], weight=weight)
-        return self.replace(entries=tuple(entries))
+        entries[i] = LossEntry.build(name, entries[i].function, weight, entries[i].tags,
+                                     entries[i].map_shape)
+        return self.replace(objective=Objective(tuple(entries)))
 
     def weight(self, name: str, epoch: ArrayLike) -> jax.Array:
         """The weight of ``name`` at ``epoch``."""
+        _check_epoch(epoch)
         return self.entries[self.index(name)].weight(epoch)
 
     # Computation (pure, jittable) -----------------------------------------------------
 
-    def _check_pair(self, name: str, x: ArrayLike, y: ArrayLike) -> int:
-        """Row of ``name``, after checking its inputs' shapes (static, so also traced)."""
-        i = self.index(name)
-        if jnp.shape(x) != jnp.shape(y):
-            raise ValueError(f"loss {name!r}: x and y must have the same shape, got "
-                             f"x.shape={jnp.shape(x)} and y.shape={jnp.shape(y)}.")
-        return i
-
-    def _evaluate(self, i: int, x: ArrayLike, y: ArrayLike, epoch: ArrayLike):
-        entry = self.entries[i]
-        weight = entry.weight(epoch)
-        if entry.keep_map:
-            loss_map = entry.fn(x, y, reduction="none") * weight
-            weighted = jnp.mean(loss_map)
-        else:
-            loss_map = None
-            weighted = entry.fn(x, y) * weight
-        if self.check_finite:
-            checkify.check(jnp.all(jnp.isfinite(weighted)),
-                           f"non-finite value in loss {entry.name!r} at step {{step}}",
-                           step=self.history.total[i])
-        return weighted, weight, loss_map
-
-    def _objective(self, inputs: dict[str, tuple[jax.Array, jax.Array]], epoch: jax.Array
-                   ) -> tuple[jax.Array, dict[str, jax.Array], History]:
-        """The pure body of ``compute_many``: evaluate, weight, record.
-
-        Returns the new history only; ``compute_many`` puts it into the new manager.
-        Losses are evaluated and recorded in registration order, whatever the order of
-        ``inputs``, so that recording a whole objective needs no reordering.
-        """
-        rows = sorted(self.index(name) for name in inputs)
-        values, weights, maps = {}, [], {}
-        for i in rows:
-            name = self.entries[i].name
-            x, y = inputs[name]
-            values[name], weight, loss_map = self._evaluate(i, x, y, epoch)
-            weights.append(weight)
-            if loss_map is not None:
-                maps[name] = jax.lax.stop_gradient(loss_map)
-        history = self.history.record(rows, jnp.stack(list(values.values())),
-                                      jnp.stack(weights), self.keep_history)
-        if maps:
-            history = history.replace(maps={**history.maps, **maps})
-        if self.keep_history and self.overflow == "spill":
-            history = spill_full_rows(history, self.sink)
-        return sum(values.values()), {name: values[name] for name in inputs}, history
+    def _step(self, inputs: dict[str, tuple[jax.Array, jax.Array]], epoch: jax.Array
+              ) -> tuple[jax.Array, dict[str, jax.Array], History]:
+        """The pure body of ``compute_many``: evaluate, weight, record."""
+        result = self.objective(inputs, epoch, check_finite=self.check_finite,
+                                steps=self.history.total)
+        values = jnp.stack([result.values[self.names[i]] for i in result.rows])
+        history = self.history.record(result.rows, values, result.weights, result.maps,
+                                      self.keep_history)
+        return result.total, result.values, history
 
     def compute(self, name: str, x: ArrayLike, y: ArrayLike,
                 epoch: ArrayLike = 0) -> tuple[jax.Array, LossManager]:
@@ -207,7 +246,7 @@ class LossManager:
 
         Raises:
           KeyError: unknown name (the message lists the registered ones).
-          ValueError: ``x`` and ``y`` shapes differ.
+          ValueError, TypeError: see ``compute_many``.
         """
         _, values, manager = self.compute_many({name: (x, y)}, epoch)
         return values[name], manager
@@ -222,25 +261,29 @@ class LossManager:
 
         Args:
           inputs: ``{name: (x, y)}`` for each loss to compute.
-          epoch: the epoch every weight is evaluated at.
+          epoch: the epoch every weight is evaluated at (a real scalar).
 
         Returns:
           ``(total, {name: weighted_loss}, new_manager)``.
 
         Raises:
           KeyError: unknown name (the message lists the registered ones).
-          ValueError: shapes of ``x`` and ``y`` differ.
+          ValueError: shapes of ``x`` and ``y`` differ; a non-scalar or non-finite
+            epoch; a loss function that returns a non-scalar.
+          TypeError: inputs that are not ``{name: (x, y)}`` pairs of real arrays; an
+            epoch that is not a real number.
         """
-        inputs = {name: tuple(pair) for name, pair in inputs.items()}
-        for name, (x, y) in inputs.items():
-            self._check_pair(name, x, y)
-        traced = any(isinstance(leaf, jax.core.Tracer)
-                     for leaf in jax.tree.leaves((self, inputs, epoch)))
-        if self.check_finite and not traced:
-            error, (total, values, history) = _checked_objective(self, inputs, epoch)
+        inputs = _check_inputs(self.objective, inputs)
+        _check_epoch(epoch)
+        traced = isinstance(epoch, jax.core.Tracer) or any(
+            isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves((self, inputs)))
+        if traced:
+            total, values, history = self._step(inputs, epoch)
+        elif self.check_finite:
+            error, (total, values, history) = _checked_step(self, inputs, epoch)
             error.throw()
         else:
-            total, values, history = _objective(self, inputs, epoch)
+            total, values, history = _step(self, inputs, epoch)
         return total, values, self.replace(history=history)
 
     # Host side ------------------------------------------------------------------------
@@ -248,62 +291,49 @@ class LossManager:
     def drain(self) -> tuple[Records, LossManager]:
         """Everything recorded since the last drain, in order, and a manager emptied of it.
 
+        A pure read: this manager is unchanged, so draining it again gives the same
+        records, and a failed write of them loses nothing.
+
         Returns:
           ``({name: (losses, weights)}, new_manager)``: NumPy arrays whose last axis is
           the record order (leading axes are a vmapped batch of managers).
 
         Raises:
-          OverflowError: with ``overflow='error'``, a loss recorded more than
-            ``capacity`` values since the last drain (the message says how many were
-            dropped).
+          OverflowError: a loss recorded more than ``capacity`` values since the last
+            drain (the message names it and says how many were dropped).
         """
-        fill = np.asarray(self.history.fill)
-        dropped = fill - self.capacity
-        if np.any(dropped > 0):
-            name = self.names[int(np.argwhere(dropped > 0)[0][-1])]
-            raise OverflowError(
-                f"loss {name!r} dropped {int(dropped.max())} records: more than "
-                f"capacity={self.capacity} since the last drain. Drain more often, raise "
-                "capacity, or use overflow='spill'.")
-        total = np.asarray(self.history.total)
-        losses = np.asarray(self.history.losses)
-        weights = np.asarray(self.history.weights)
-        batch_shape = fill.shape[:-1]
-        records: Records = {}
-        for row, name in enumerate(self.names):
-            per_member = []
-            for b in np.ndindex(batch_shape):
-                n = int(fill[b + (row,)])
-                chunks = self.sink.take(b, row, int(total[b + (row,)]) - n)
-                parts_l = [c[1] for c in chunks] + [losses[b + (row,)][:n]]
-                parts_w = [c[2] for c in chunks] + [weights[b + (row,)][:n]]
-                per_member.append((np.concatenate(parts_l), np.concatenate(parts_w)))
-            lengths = {len(pl) for pl, _ in per_member}
-            if len(lengths) > 1:
-                raise ValueError(f"loss {name!r} was recorded a different number of times "
-                                 f"across the batch of managers: {sorted(lengths)}.")
-            n_rec = lengths.pop()
-            records[name] = (
-                np.stack([pl for pl, _ in per_member]).reshape(batch_shape + (n_rec,)),
-                np.stack([pw for _, pw in per_member]).reshape(batch_shape + (n_rec,)))
-        emptied = self.history.with_fill(jnp.zeros_like(self.history.fill))
-        return records, self.replace(history=emptied)
+        records = reporting.drain(self.history, self.names)
+        return records, self.replace(history=self.history.emptied())
 
     def flush(self, log: Any) -> LossManager:
-        """Drains the records into ``log`` (a ``LossLog``) and returns the emptied manager."""
+        """Drains the records into ``log`` (a ``LossLog``) and returns the emptied manager.
+
+        If the write fails, the exception propagates and this manager still holds
+        every record: flushing it again writes them all.
+
+        Raises:
+          TypeError: ``log`` has no ``append`` method.
+        """
+        if not callable(getattr(log, "append", None)):
+            raise TypeError(f"log must be a LossLog (or have an append(records) method), "
+                            f"got {type(log).__name__}: {log!r}.")
         records, emptied = self.drain()
         log.append(records)
         return emptied
 
-    def _select(self, query: Sequence[str] | None) -> list[tuple[int, LossEntry]]:
-        return [(i, e) for i, e in enumerate(self.entries) if e.matches(query)]
+    def _select(self, query: Query) -> list[int]:
+        return reporting.select({e.name: e.tags for e in self.entries}, query)
 
-    def registered(self, query: Sequence[str] | None = None) -> dict[str, LossEntry]:
-        """The registered losses matching ``query`` (None = all; any tag matches)."""
-        return {e.name: e for _, e in self._select(query)}
+    def registered(self, query: Query = None) -> dict[str, LossEntry]:
+        """The registered losses matching ``query``.
 
-    def loss_values(self, query: Sequence[str] | None = None,
-                    precision: int = 2) -> dict[str, float]:
+        A query is None (every loss), a tag, or a sequence of tags (a loss matches if
+        it has any of them); one that matches no loss raises ``KeyError`` naming the
+        known tags and losses.
+        """
+        return {self.entries[i].name: self.entries[i] for i in self._select(query)}
+
+    def loss_values(self, query: Query = None, precision: int = 2) -> dict[str, Any]:
         """Latest weighted loss of each matching loss, rounded to ``precision``.
 
         Raises:
@@ -312,36 +342,44 @@ class LossManager:
         latest = np.asarray(self.history.latest_loss)
         total = np.asarray(self.history.total)
         out = {}
-        for i, entry in self._select(query):
+        for i in self._select(query):
             if np.any(total[..., i] == 0):
-                raise IndexError(f"loss {entry.name!r} has not been computed yet.")
-            out[entry.name] = _report.rounded(latest[..., i], precision)
+                raise IndexError(f"loss {self.names[i]!r} has not been computed yet.")
+            out[self.names[i]] = reporting.rounded(latest[..., i], precision)
         return out
 
-    def loss_tensors(self, query: Sequence[str] | None = None) -> dict[str, jax.Array]:
+    def loss_tensors(self, query: Query = None) -> dict[str, jax.Array]:
         """Latest weighted map (``keep_map`` losses) or weighted value of matching losses."""
-        return {e.name: self.history.maps.get(e.name, self.history.latest_loss[..., i])
-                for i, e in self._select(query)}
+        maps = self.history.maps
+        return {self.names[i]: maps[i] if maps[i] is not None
+                else self.history.latest_loss[..., i] for i in self._select(query)}
 
-    def loss_weights(self, query: Sequence[str] | None = None,
-                     precision: int = 2) -> dict[str, float]:
+    def loss_weights(self, query: Query = None, precision: int = 2) -> dict[str, Any]:
         """Weight applied most recently to each matching loss (its epoch-0 weight before
         the first computation), rounded to ``precision``."""
         latest = np.asarray(self.history.latest_weight)
-        return {e.name: _report.rounded(latest[..., i], precision)
-                for i, e in self._select(query)}
+        return {self.names[i]: reporting.rounded(latest[..., i], precision)
+                for i in self._select(query)}
 
-    def print_losses(self, epoch: int, iters: int, precision: int = 2,
+    def print_losses(self, epoch: int, iters: int, query: Query = None, precision: int = 2,
                      capture: bool = False) -> str | None:
-        """``"(epoch: {e}, iters: {i}) Loss: {name}: {value} ..."``, printed or returned."""
-        return _report.emit(_report.format_losses(epoch, iters, self.loss_values(
-            precision=precision)), capture)
+        """``"(epoch: {e}, iters: {i}) Loss: {name}: {value} ..."``, printed or returned.
 
-    def print_weights(self, precision: int = 2, capture: bool = False) -> str | None:
+        A loss that has not been computed yet shows ``n/a``.
+        """
+        latest = np.asarray(self.history.latest_loss)
+        total = np.asarray(self.history.total)
+        values = {self.names[i]: "n/a" if np.any(total[..., i] == 0)
+                  else reporting.rounded(latest[..., i], precision)
+                  for i in self._select(query)}
+        return reporting.emit(reporting.format_losses(epoch, iters, values), capture)
+
+    def print_weights(self, query: Query = None, precision: int = 2,
+                      capture: bool = False) -> str | None:
         """``"Loss weights: {name}: {weight} ..."``, printed or returned."""
-        return _report.emit(_report.format_weights(self.loss_weights(precision=precision)),
-                            capture)
+        return reporting.emit(reporting.format_weights(
+            self.loss_weights(query, precision=precision)), capture)
 
 
-_objective = jax.jit(LossManager._objective)
-_checked_objective = jax.jit(checkify.checkify(LossManager._objective))
+_step = jax.jit(LossManager._step)
+_checked_step = jax.jit(checkify.checkify(LossManager._step))
