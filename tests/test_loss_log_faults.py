@@ -12,6 +12,7 @@ each starts in a fraction of a second; the whole module runs in a few seconds.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 import random
 import signal
@@ -117,15 +118,18 @@ def run_child(script: str, *args: object,
       Its stdout lines after "ready", and its stderr.
     """
     child = subprocess.Popen([sys.executable, "-c", script, str(ROOT), *map(str, args)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    ready = b""
     if kill_after is not None:
-        assert child.stdout.readline() == "ready\n"
+        while not ready.endswith(b"\n"):  # byte by byte: no read-ahead to lose
+            ready += os.read(child.stdout.fileno(), 1)
+        assert ready == b"ready\n"
         time.sleep(kill_after)
         child.send_signal(signal.SIGKILL)
     out, err = child.communicate(timeout=60)
-    assert child.returncode in (0, -signal.SIGKILL), err
-    lines = out.splitlines()
-    return (lines[1:] if lines[:1] == ["ready"] else lines), err
+    assert child.returncode in (0, -signal.SIGKILL), err.decode()
+    lines = (ready + out).decode().splitlines()
+    return (lines[1:] if lines[:1] == ["ready"] else lines), err.decode()
 
 
 class Ledger:
@@ -152,9 +156,9 @@ class Ledger:
             self.blocks.append(pending["records"])
             position = self._walk(functions, self.blocks)
         for name, entry in functions.items():
-            assert position[name] == len(entry["loss"]), (
-                f"{name}: {len(entry['loss']) - position[name]} records read back that "
-                "no append acknowledged")
+            assert position.get(name, 0) == len(entry["loss"]), (
+                f"{name}: {len(entry['loss']) - position.get(name, 0)} records read back "
+                "that no append acknowledged")
 
     @staticmethod
     def _holds(functions: dict, position: dict, records: dict) -> bool:
