@@ -201,7 +201,12 @@ def test_recover_keeps_every_readable_record_and_moves_the_damaged_file_aside(tm
     assert read_file(log)["LOSSMANAGER_LOG"]["loss_functions"]["a"] == {
         "loss": [1.0, 3.0], "weights": [0.5, 0.5]}  # lines 2 and 4
     assert not log.journal.exists()
-    log.append({"a": ([4.0], [0.5])})
+    for value in (4.0, 5.0):
+        log.append({"a": ([value], [0.5])})
+    damage_line(log.journal, 3)  # damaged again, moved aside again: no copy overwritten
+    again = LossLog(tmp_path).recover()
+    assert again.moved_aside[0] != report.moved_aside[0]
+    assert report.moved_aside[0].read_bytes() == damaged
     assert losses(log) == [1.0, 3.0, 4.0]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 import contextlib
 import hashlib
+import itertools
 import os
 from pathlib import Path
 import tempfile
@@ -146,7 +147,7 @@ def copy_aside(path: Path, label: str) -> Path:
     """
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     data = path.read_bytes()
-    for n in range(1000):
+    for n in itertools.count():
         aside = path.with_name(f"{path.name}.{label}-{stamp}" + (f"-{n}" if n else ""))
         try:
             f = open(aside, "xb")
@@ -162,4 +163,3 @@ def copy_aside(path: Path, label: str) -> Path:
             raise
         fsync_dir(path.parent)
         return aside
-    raise FileExistsError(f"no free name for a copy of {path} labelled {label!r}")
