@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+import pickle
 
 import numpy as np
 import pytest
@@ -187,6 +188,8 @@ def test_a_damaged_middle_line_is_reported_and_nothing_is_written(tmp_path):
         assert "checksum" in str(info.value) and "recover()" in str(info.value)
         assert (info.value.path, info.value.line) == (log.journal, 3)
         assert snapshot(tmp_path) == before
+    copy = pickle.loads(pickle.dumps(info.value))  # as from a worker process
+    assert (type(copy), str(copy), copy.line) == (DamagedLogError, str(info.value), 3)
 
 
 def test_recover_keeps_every_readable_record_and_moves_the_damaged_file_aside(tmp_path):

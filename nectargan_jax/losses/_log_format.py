@@ -39,6 +39,9 @@ class DamagedLogError(ValueError):
             "every readable record and moves the damaged file aside.")
 
 
+    def __reduce__(self) -> tuple:  # crosses process boundaries (multiprocessing)
+        return type(self), (self.path, self.line, self.problem)
+
     @property
     def where(self) -> str:
         """``"<path>, line <n>"``, or the path alone for damage in the structure."""
