@@ -58,7 +58,8 @@ def make_manager(capacity: int) -> LossManager:
     lambdas = {f"lambda_{k}": Schedule("linear", *SCHEDULED[n]) for k, n in
                [("l1", "G_L1"), ("l2", "G_L2"), ("sobel", "G_SOBEL"),
                 ("laplacian", "G_LAP")]}
-    return LossManager(capacity=capacity).with_spec(pix2pix, "extended", **lambdas)
+    return LossManager(capacity=capacity).with_spec(pix2pix, "extended", layout="NCHW",
+                                                    **lambdas)
 
 
 def manager_step(lm, fake, real, d_real, d_fake, epoch):
@@ -78,8 +79,8 @@ def hand_written(fake, real, d_real, d_fake, epoch):
 
     ones, zeros = jnp.ones_like(d_real), jnp.zeros_like(d_real)
     return (bce_with_logits(d_fake, ones) + w("G_L1") * l1(fake, real)
-            + w("G_L2") * mse(fake, real) + w("G_SOBEL") * sobel(fake, real)
-            + w("G_LAP") * laplacian(fake, real) + bce_with_logits(d_real, ones)
+            + w("G_L2") * mse(fake, real) + w("G_SOBEL") * sobel(fake, real, layout="NCHW")
+            + w("G_LAP") * laplacian(fake, real, layout="NCHW") + bce_with_logits(d_real, ones)
             + bce_with_logits(d_fake, zeros))
 
 

@@ -1,16 +1,20 @@
 """Sobel + Laplacian losses: fused shifted slices vs ``lax.conv_general_dilated``.
 
-Times one jitted call of ``sobel(x, y) + laplacian(x, y)`` on N,3,256,256 images for
-batch 1 and 16, with the stencils written two ways:
+Times one jitted call of ``sobel(x, y) + laplacian(x, y)`` on 3x256x256 images for
+batch 1 and 16, with the stencils written three ways:
 
-- slices: ``nectargan_jax.losses`` (shifted slices of the zero-padded grayscale image);
-- conv: the same formulas with every 3x3 kernel applied by ``lax.conv_general_dilated``
-  (one single-channel convolution per kernel and image, as the reference does in torch).
+- slices NHWC: ``nectargan_jax.losses`` (shifted slices of the zero-padded grayscale
+  image) on (N, 256, 256, 3) batches, the default layout;
+- slices NCHW: the same functions with ``layout='NCHW'`` on the same images transposed
+  to (N, 3, 256, 256);
+- conv: the same formulas on the NCHW batch with every 3x3 kernel applied by
+  ``lax.conv_general_dilated`` (one single-channel convolution per kernel and image, as
+  the reference does in torch).
 
-Both compute the grayscale image the same way, so the ratio isolates the stencils. Each
-is timed forward and as ``jax.value_and_grad`` with respect to x: median of several runs
-after a warm-up, each ended by ``block_until_ready``, the two variants alternating.
-Prints the times and the ratio conv / slices, all measured in this one run.
+All compute the grayscale image the same way, so conv / slices isolates the stencils and
+NHWC / NCHW the layout. Each is timed forward and as ``jax.value_and_grad`` with respect
+to x: median of several runs after a warm-up, each ended by ``block_until_ready``, the
+variants alternating. Prints the times and the ratios, all measured in this one run.
 
     python benchmarks/bench_stencils.py [--repeats 10]
 """
@@ -58,18 +62,23 @@ def conv_losses(x, y):
             + jnp.mean(jnp.abs(_conv(gx, LAPLACE) - _conv(gy, LAPLACE))))
 
 
-def slice_losses(x, y):
+def slice_losses_nhwc(x, y):
     return sobel(x, y) + laplacian(x, y)
 
 
-def time_pair(functions, args, repeats: int) -> list[float]:
-    """Median seconds per call of each jitted function, timed alternately."""
-    results = [jax.block_until_ready(f(*args)) for f in functions]  # compile + warm up
-    np.testing.assert_allclose(*[np.asarray(jax.tree.leaves(r)[0]) for r in results],
-                               rtol=1e-4)
-    times = [[] for _ in functions]
+def slice_losses_nchw(x, y):
+    return sobel(x, y, layout="NCHW") + laplacian(x, y, layout="NCHW")
+
+
+def time_variants(calls, repeats: int) -> list[float]:
+    """Median seconds per call of each ``(jitted function, args)``, timed alternately."""
+    results = [jax.block_until_ready(f(*args)) for f, args in calls]  # compile + warm up
+    first = np.asarray(jax.tree.leaves(results[0])[0])
+    for result in results[1:]:
+        np.testing.assert_allclose(np.asarray(jax.tree.leaves(result)[0]), first, rtol=1e-4)
+    times = [[] for _ in calls]
     for _ in range(repeats):
-        for f, ts in zip(functions, times):
+        for (f, args), ts in zip(calls, times):
             begin = time.perf_counter()
             jax.block_until_ready(f(*args))
             ts.append(time.perf_counter() - begin)
@@ -88,11 +97,14 @@ def main() -> None:
             key_x, key_y = jax.random.split(jax.random.key(batch))
             x = jax.random.uniform(key_x, (batch, 3, 256, 256))
             y = jax.random.uniform(key_y, (batch, 3, 256, 256))
-            slices_s, conv_s = time_pair(
-                [jax.jit(wrap(slice_losses)), jax.jit(wrap(conv_losses))], (x, y), args.repeats
-            )
-            print(f"{mode:>14}  batch {batch:2d}x3x256x256: slices {slices_s * 1e3:8.3f} ms  "
-                  f"conv {conv_s * 1e3:8.3f} ms  ratio conv / slices {conv_s / slices_s:5.2f}x")
+            x_nhwc, y_nhwc = (jnp.transpose(a, (0, 2, 3, 1)) for a in (x, y))
+            nhwc_s, nchw_s, conv_s = time_variants(
+                [(jax.jit(wrap(slice_losses_nhwc)), (x_nhwc, y_nhwc)),
+                 (jax.jit(wrap(slice_losses_nchw)), (x, y)),
+                 (jax.jit(wrap(conv_losses)), (x, y))], args.repeats)
+            print(f"{mode:>14}  batch {batch:2d}x3x256x256: slices NHWC {nhwc_s * 1e3:8.3f} ms  "
+                  f"NCHW {nchw_s * 1e3:8.3f} ms  conv {conv_s * 1e3:8.3f} ms  "
+                  f"NHWC / NCHW {nhwc_s / nchw_s:5.2f}x  conv / NHWC {conv_s / nhwc_s:5.2f}x")
 
 
 if __name__ == "__main__":

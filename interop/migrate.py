@@ -89,9 +89,9 @@ def to_core_schedule(schedule: Schedule, **options: Any) -> core.Schedule:
 
 def _core_loss_fn(name: str, function: Any) -> Callable[..., Any]:
     if isinstance(function, Sobel):
-        return core_losses.sobel
+        return core_losses.ImageLoss(core_losses.sobel, "NCHW")
     if isinstance(function, Laplacian):
-        return core_losses.laplacian
+        return core_losses.ImageLoss(core_losses.laplacian, "NCHW")
     supported = {torch.nn.L1Loss: core_losses.l1, torch.nn.MSELoss: core_losses.mse,
                  torch.nn.BCEWithLogitsLoss: core_losses.bce_with_logits}
     core_fn = supported.get(type(function))
@@ -124,7 +124,8 @@ def to_core_manager(manager: LossManager) -> core_losses.LossManager:
     Each loss keeps its name, tags and weight (a constant for an unscheduled loss, the
     ``to_core_schedule`` of its schedule otherwise); its torch module becomes the core
     function: ``L1Loss`` -> ``l1``, ``MSELoss`` -> ``mse``, ``BCEWithLogitsLoss`` ->
-    ``bce_with_logits``, ``Sobel`` -> ``sobel``, ``Laplacian`` -> ``laplacian``.
+    ``bce_with_logits``, ``Sobel`` -> ``sobel``, ``Laplacian`` -> ``laplacian``; the image
+    losses read NCHW batches, as interop's modules do (``ImageLoss(sobel, 'NCHW')``).
     ``history_buffer_size`` becomes the core's ``capacity`` and ``enable_logging`` its
     ``keep_history``; recorded history and the log are not carried over.
 

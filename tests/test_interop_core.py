@@ -206,7 +206,8 @@ def test_to_core_manager_rejects_modules_without_core_equivalent(tmp_path):
 @pytest.mark.parametrize(("module", "core_fn"), [
     (torch.nn.L1Loss(), core_losses.l1), (torch.nn.MSELoss(), core_losses.mse),
     (torch.nn.BCEWithLogitsLoss(), core_losses.bce_with_logits),
-    (interop.Sobel(), core_losses.sobel), (interop.Laplacian(), core_losses.laplacian)])
+    (interop.Sobel(), core_losses.ImageLoss(core_losses.sobel, "NCHW")),
+    (interop.Laplacian(), core_losses.ImageLoss(core_losses.laplacian, "NCHW"))])
 def test_weighted_losses_match_the_core_functions(tmp_path, module, core_fn):
     manager = LossManager(None, tmp_path)
     schedule = Schedule(start_epoch=2, end_epoch=12, initial_value=10.0, target_value=1.0)

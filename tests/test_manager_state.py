@@ -236,3 +236,10 @@ def test_print_losses_shows_a_loss_not_yet_run_and_repr_is_short():
     assert m.print_losses(1, 10, query="D", capture=True) == "(epoch: 1, iters: 10) Loss: b: 3.2"
     assert repr(m) == ("LossManager([a: weight 3, 1 held, b: weight 0.8, 1 held, "
                        "c: weight 1, 0 held], capacity=16)")
+
+
+@pytest.mark.parametrize("keep_history", [True, False])
+def test_a_step_runs_under_strict_dtype_promotion(keep_history):
+    with jax.numpy_dtype_promotion("strict"):
+        m = run(build().replace(keep_history=keep_history, history=None), [1.0, 2.0])
+    assert m.loss_values() == {"a": 6.0, "b": 3.2}

@@ -16,7 +16,9 @@ import numpy as np
 import optax
 import pytest
 import torch
+from flax import nnx
 
+import nectargan_jax
 from nectargan_jax.scheduling import (
     AsOptaxSchedule,
     OptaxSchedule,
@@ -308,3 +310,33 @@ def test_current_learning_rate_without_injected_rate(tx):
     with pytest.raises(ValueError, match="opt_state holds no inject_hyperparams state with a "
                                          "'learning_rate'"):
         current_learning_rate(state)
+
+
+def test_current_learning_rate_of_an_nnx_optimizer_is_an_array():
+    # Adam (b1=0.5) on a small nnx model, the rate following linear 1e-2 -> 0 over epochs
+    # 0..4 with 2 steps per epoch held per epoch: update k (1-based) applies
+    # schedule((k - 1) // 2), i.e. 1e-2 * (1 - ((k - 1) // 2) / 4).
+    model = nnx.Linear(3, 2, rngs=nnx.Rngs(0))
+    tx = scheduled_optimizer(optax.adam, Schedule("linear", 0, 4, 1e-2, 0.0),
+                             steps_per_epoch=2, b1=0.5)
+    optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
+
+    @nnx.jit
+    def train_step(model, optimizer, x):
+        grads = nnx.grad(lambda m: jnp.mean(m(x) ** 2))(model)
+        optimizer.update(model, grads)
+
+    expected = [1e-2, 1e-2, 7.5e-3, 7.5e-3, 5e-3, 5e-3, 2.5e-3, 2.5e-3, 0.0, 0.0]
+    for k, rate in enumerate(expected, start=1):
+        train_step(model, optimizer, jnp.full((4, 3), float(k)))
+        for source in (optimizer, optimizer.opt_state):
+            value = current_learning_rate(source)
+            assert isinstance(value, jax.Array) and not isinstance(value, nnx.Variable)
+            assert value.shape == ()
+            np.testing.assert_allclose(float(value), rate, rtol=1e-6, atol=1e-12)
+
+
+def test_scheduled_optimizer_and_current_learning_rate_are_top_level():
+    assert nectargan_jax.scheduled_optimizer is scheduled_optimizer
+    assert nectargan_jax.current_learning_rate is current_learning_rate
+    assert {"scheduled_optimizer", "current_learning_rate"} <= set(nectargan_jax.__all__)

@@ -1,4 +1,4 @@
-"""Tests of ``Schedule``, ``stack``, ``constant`` and the built-in schedule functions.
+"""Tests of ``Schedule``, ``stack``, the factories and the built-in schedule functions.
 
 Every expected number is derived independently: by hand (written as literals), from
 REFERENCE.md's example, or from the NumPy float64 formulas below (REFERENCE.md's
@@ -18,7 +18,10 @@ from nectargan_jax.scheduling import (
     Schedule,
     _functions,
     constant,
+    cosine,
+    exponential,
     join_schedules,
+    linear,
     register_schedule,
     schedule_functions,
     stack,
@@ -105,22 +108,24 @@ def test_reference_example_linear_and_exponential(jitted):
     # sample m / 10, so reference epoch n is core epoch m = n + 1, i.e. epochs 1..10.
     epochs = jnp.arange(1, 11, dtype=jnp.int32)
     run = jit_evaluate if jitted else evaluate
-    linear = np.asarray(run(Schedule("linear", 0, 10, 1.0, 0.0), epochs))
-    exponential = np.asarray(run(Schedule("exponential", 0, 10, 1.0, 0.0), epochs))
+    linear_values = np.asarray(run(Schedule("linear", 0, 10, 1.0, 0.0), epochs))
+    exponential_values = np.asarray(run(Schedule("exponential", 0, 10, 1.0, 0.0), epochs))
 
     np.testing.assert_allclose(
-        linear, [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0], rtol=1e-6, atol=1e-7)
+        linear_values, [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0], rtol=1e-6,
+        atol=1e-7)
 
     # REFERENCE.md lists the exponential to 5 decimal places, then to 6 significant digits
     # (both truncated), and "~0.0" for the last one (the epsilon, 1e-9).
     np.testing.assert_allclose(
-        exponential[:4], [0.12589, 0.01584, 0.00199, 0.00025], rtol=0, atol=1e-5)
+        exponential_values[:4], [0.12589, 0.01584, 0.00199, 0.00025], rtol=0, atol=1e-5)
     np.testing.assert_allclose(
-        exponential[4:9],
+        exponential_values[4:9],
         [3.16227e-05, 3.98107e-06, 5.01187e-07, 6.30957e-08, 7.94328e-09], rtol=1e-5)
-    np.testing.assert_allclose(exponential[9], 1e-9, rtol=1e-6)
+    np.testing.assert_allclose(exponential_values[9], 1e-9, rtol=1e-6)
     # By hand: 1 * (1e-9 / 1) ** (m / 10) = 10 ** (-0.9 m), at full precision.
-    np.testing.assert_allclose(exponential, 10.0 ** (-0.9 * np.arange(1, 11)), rtol=2e-6)
+    np.testing.assert_allclose(exponential_values, 10.0 ** (-0.9 * np.arange(1, 11)),
+                               rtol=2e-6)
 
 
 # ----------------------------------------------------------------------------------------
@@ -634,9 +639,10 @@ def test_schedule_built_from_traced_numbers():
                 Schedule("exponential", start, end, initial, target)(epoch))
 
     numbers = (jnp.float32(0), jnp.float32(10), jnp.float32(1), jnp.float32(0))
-    linear, exponential = value_at(numbers, jnp.float32(5))
-    np.testing.assert_allclose(float(linear), 0.5)
-    np.testing.assert_allclose(float(exponential), 10 ** -4.5, rtol=1e-5)  # traced zero -> eps
+    linear_value, exponential_value = value_at(numbers, jnp.float32(5))
+    np.testing.assert_allclose(float(linear_value), 0.5)
+    # A traced zero is raised to epsilon.
+    np.testing.assert_allclose(float(exponential_value), 10 ** -4.5, rtol=1e-5)
     # Validation needs concrete values; traced ones are not inspected, so this does not
     # raise (end < start): the module documents that only concrete numbers are checked.
     inverted = (jnp.float32(10), jnp.float32(0), jnp.float32(1), jnp.float32(2))
@@ -645,3 +651,66 @@ def test_schedule_built_from_traced_numbers():
     by_initial = jax.vmap(lambda i: Schedule("linear", 0, 10, i, 0.0)(5.0))(
         jnp.array([1.0, 2.0, 4.0]))
     np.testing.assert_allclose(np.asarray(by_initial), [0.5, 1.0, 2.0])
+
+
+# ----------------------------------------------------------------------------------------
+# (m) factories, like optax's linear_schedule; the curves stay in schedule_functions().
+
+FACTORIES = {"linear": linear, "cosine": cosine, "exponential": exponential}
+
+
+@pytest.mark.parametrize("kind", FACTORIES)
+def test_factories_build_their_kind_and_match_the_numpy_formula(kind):
+    numbers = (2, 12, 4.0, 0.5)
+    schedule = FACTORIES[kind](*numbers)
+    assert isinstance(schedule, Schedule) and schedule.schedule == kind
+    assert schedule.options == ()
+    assert jax.tree.structure(schedule) == jax.tree.structure(Schedule(kind, *numbers))
+    epochs = np.arange(0, 15)
+    np.testing.assert_allclose(jit_over_epochs(schedule, jnp.asarray(epochs, jnp.int32)),
+                               reference_values(kind, *numbers, epochs),
+                               **tolerances(kind, 4.0, 0.5))
+
+
+def test_linear_factory_by_hand_with_keywords():
+    lr = linear(start_epoch=100, end_epoch=200, initial_value=2e-4, target_value=0.0)
+    values = jit_over_epochs(lr, jnp.array([0, 100, 150, 175, 200, 300], jnp.int32))
+    np.testing.assert_allclose(values, [2e-4, 2e-4, 1e-4, 5e-5, 0.0, 0.0], rtol=1e-6,
+                               atol=1e-11)
+
+
+def test_exponential_factory_options():
+    # By hand: at p = 1/2 the value is the geometric mean sqrt(initial * target).
+    default = exponential(0, 10, 1.0, 0.0)  # 0 is raised to epsilon = 1e-9
+    assert default.options == ()
+    np.testing.assert_allclose(float(default(5)), 10 ** -4.5, rtol=1e-5)
+    wide = exponential(0, 10, 1.0, 0.0, epsilon=1e-4)
+    assert wide.options == (("epsilon", 1e-4),)
+    np.testing.assert_allclose(float(wide(5)), 1e-2, rtol=1e-5)
+    stepped = exponential(0, 10, 2.0, 0.0, allow_zero_weights=False, silent=True)
+    assert stepped.options == (("allow_zero_weights", False), ("silent", True))
+    assert np.asarray(jit_over_epochs(stepped, jnp.array([0, 9, 10], jnp.int32))).tolist() \
+        == [2.0, 2.0, 0.0]
+    with pytest.raises(ValueError, match="cannot reach or leave 0"):
+        exponential(0, 10, 1.0, 0.0, allow_zero_weights=False)
+    with pytest.raises(TypeError):
+        exponential(0, 10, 1.0, 0.5, 1e-6)  # options are keyword-only
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: linear(10, 10, 1.0, 0.0), "end_epoch must be greater than start_epoch"),
+    (lambda: cosine(0, 10, float("nan"), 0.0), "initial_value must be finite"),
+    (lambda: exponential(0, 10, -1.0, 1.0), "requires initial_value >= 0"),
+    (lambda: constant(float("inf")), "initial_value must be finite"),
+])
+def test_factories_validate_like_schedule(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_curves_stay_reachable_by_name():
+    curve = schedule_functions()["linear"]
+    assert curve is not linear
+    np.testing.assert_allclose(float(curve(linear(0, 10, 1.0, 0.0), jnp.float32(5))), 0.5)
+    for kind in ("constant", "linear", "exponential", "cosine"):
+        assert schedule_functions()[kind] is getattr(_functions, kind)

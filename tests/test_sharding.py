@@ -19,8 +19,8 @@ SCRIPT = textwrap.dedent("""
           .register("L1", l1, Schedule("linear", 0, 10, 10.0, 0.0))
           .register("SOBEL", sobel, 2.0))
     rng = np.random.default_rng(0)
-    fake = jnp.asarray(rng.standard_normal((8, 3, 16, 16)), jnp.float32)
-    real = jnp.asarray(rng.standard_normal((8, 3, 16, 16)), jnp.float32)
+    fake = jnp.asarray(rng.standard_normal((8, 16, 16, 3)), jnp.float32)
+    real = jnp.asarray(rng.standard_normal((8, 16, 16, 3)), jnp.float32)
 
     def step(m, fake, real, epoch):
         total, _, m = m.compute_many({"L1": (fake, real), "SOBEL": (fake, real)}, epoch)

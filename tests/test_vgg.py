@@ -1,5 +1,12 @@
-"""Tests for nectargan_jax.losses._vgg against a hand-built torch copy of vgg19().features."""
+"""Tests for nectargan_jax.losses._vgg against a hand-built torch copy of vgg19().features.
 
+Torch computes on NCHW batches; the NHWC module gets the same images transposed, and its
+features and gradients are transposed back before comparing.
+"""
+
+import copy
+import functools
+import re
 import sys
 
 import jax
@@ -10,6 +17,7 @@ import torch
 from flax import nnx
 from torch import nn
 
+from helpers import count_compilations
 from nectargan_jax.losses._vgg import (
     FrozenWeight,
     VGG19Features,
@@ -18,8 +26,19 @@ from nectargan_jax.losses._vgg import (
     vgg_perceptual_loss,
 )
 
-SHAPE = (2, 3, 10, 14)  # odd pooled sizes (5x7 -> 2x3) check that pooling floors
+SHAPE = (2, 3, 10, 14)  # NCHW; odd pooled sizes (5x7 -> 2x3) check that pooling floors
 CONV_INDICES = (0, 2, 5, 7, 10, 12, 14)
+LAYOUTS = ("NHWC", "NCHW")
+
+
+def to_layout(a, layout):
+    """An NCHW array in ``layout``."""
+    return a if layout == "NCHW" else np.moveaxis(a, 1, 3)
+
+
+def from_layout(a, layout):
+    """An array in ``layout`` as NCHW."""
+    return a if layout == "NCHW" else np.moveaxis(np.asarray(a), 3, 1)
 
 
 class TorchVGG(nn.Module):
@@ -73,16 +92,19 @@ def _images(seed):
     return np.random.default_rng(seed).uniform(size=SHAPE).astype(np.float32)
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("kind", ["pth", "npz"])
-def test_slices_match_torch(torch_vgg, weight_files, kind):
-    features = load_vgg19_features(weight_files[kind])
+def test_slices_match_torch(torch_vgg, weight_files, kind, layout):
+    features = load_vgg19_features(weight_files[kind], layout=layout)
     x = _images(0)
-    outputs = jax.jit(lambda m, x: m(x))(features, x)
+    outputs = jax.jit(lambda m, x: m(x))(features, to_layout(x, layout))
     with torch.no_grad():
         expected = torch_vgg.slices(torch.tensor(x))
-    assert [o.shape for o in outputs] == [(2, 64, 10, 14), (2, 128, 5, 7), (2, 256, 2, 3)]
+    shapes = [(2, 64, 10, 14), (2, 128, 5, 7), (2, 256, 2, 3)]
+    assert [o.shape for o in outputs] == [to_layout(np.zeros(s), layout).shape for s in shapes]
     for out, ref in zip(outputs, expected):
-        np.testing.assert_allclose(out, ref.numpy(), rtol=1e-4, atol=1e-5 * ref.abs().max().item())
+        np.testing.assert_allclose(from_layout(out, layout), ref.numpy(), rtol=1e-4,
+                                   atol=1e-5 * ref.abs().max().item())
 
 
 def _torch_perceptual(model, x, y):
@@ -90,15 +112,18 @@ def _torch_perceptual(model, x, y):
     return sum(nn.functional.l1_loss(f, r) for f, r in zip(fake, real))
 
 
-def test_perceptual_loss_value_matches_torch(torch_vgg, weight_files):
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_perceptual_loss_value_matches_torch(torch_vgg, weight_files, layout):
     x, y = _images(1), _images(2)
-    value = jax.jit(vgg_perceptual_loss(weight_files["pth"]))(x, y)
+    loss = vgg_perceptual_loss(weight_files["pth"], layout=layout)
+    value = jax.jit(loss)(to_layout(x, layout), to_layout(y, layout))
     with torch.no_grad():
         expected = _torch_perceptual(torch_vgg, torch.tensor(x), torch.tensor(y)).item()
     np.testing.assert_allclose(value, expected, rtol=1e-5)
 
 
-def test_perceptual_loss_gradient_matches_torch_in_float64(torch_vgg, weight_files):
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_perceptual_loss_gradient_matches_torch_in_float64(torch_vgg, weight_files, layout):
     # |.| and ReLU have kinks: among ~10^5 feature differences and pre-activations some lie
     # within float32 rounding of 0, where either framework may pick the other side. In
     # float64 (the same float32 weights, cast exactly) both compute the same gradient.
@@ -109,24 +134,27 @@ def test_perceptual_loss_gradient_matches_torch_in_float64(torch_vgg, weight_fil
     torch_loss = _torch_perceptual(torch_vgg64, tx, torch.tensor(y))
     torch_loss.backward()
     with jax.enable_x64(True):
-        loss = vgg_perceptual_loss(weight_files["pth"])
-        value, grad = jax.jit(jax.value_and_grad(lambda x: loss(x, y)))(jnp.asarray(x))
+        loss = vgg_perceptual_loss(weight_files["pth"], layout=layout)
+        y_in = to_layout(y, layout)
+        value, grad = jax.jit(jax.value_and_grad(lambda x: loss(x, y_in)))(
+            jnp.asarray(to_layout(x, layout)))
         assert grad.dtype == jnp.float64
     np.testing.assert_allclose(value, torch_loss.item(), rtol=1e-10)
-    np.testing.assert_allclose(grad, tx.grad.numpy(), rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(from_layout(grad, layout), tx.grad.numpy(), rtol=1e-8,
+                               atol=1e-12)
 
 
 def test_weights_are_frozen(weight_files):
     loss = vgg_perceptual_loss(weight_files["npz"])
     assert not nnx.state(loss, nnx.Param)
     assert len(jax.tree.leaves(nnx.state(loss, FrozenWeight))) == 2 * len(CONV_INDICES)
-    x, y = _images(3), _images(4)
+    x, y = to_layout(_images(3), "NHWC"), to_layout(_images(4), "NHWC")
     grads = jax.jit(jax.grad(lambda model: model(x, y)))(loss)
     assert all(not np.any(g) for g in jax.tree.leaves(grads))
 
 
 def test_perceptual_loss_of_identical_images_is_zero(weight_files):
-    x = _images(5)
+    x = to_layout(_images(5), "NHWC")
     assert float(vgg_perceptual_loss(weight_files["npz"])(x, x)) == 0.0
 
 
@@ -171,13 +199,93 @@ def test_pth_without_torch_raises_a_clear_import_error(weight_files, monkeypatch
 
 def test_bad_arguments_are_rejected(weight_files):
     loss = vgg_perceptual_loss(weight_files["npz"])
-    x = jnp.zeros((1, 3, 8, 8))
+    x = jnp.zeros((1, 8, 8, 3))
     with pytest.raises(ValueError, match=r"reduction='mean'.*'none'"):
         loss(x, x, reduction="none")
-    with pytest.raises(ValueError, match=r"\(1, 3, 8, 8\).*\(1, 3, 8, 9\)"):
-        loss(x, jnp.zeros((1, 3, 8, 9)))
-    with pytest.raises(ValueError, match=r"N,3,H,W.*\(1, 1, 8, 8\)"):
-        loss(jnp.zeros((1, 1, 8, 8)), jnp.zeros((1, 1, 8, 8)))
+    with pytest.raises(ValueError, match=r"\(1, 8, 8, 3\).*\(1, 8, 9, 3\)"):
+        loss(x, jnp.zeros((1, 8, 9, 3)))
     with pytest.raises(TypeError, match="floating-point.*uint8"):
-        loss.features(jnp.zeros((1, 3, 8, 8), jnp.uint8))
+        loss.features(jnp.zeros((1, 8, 8, 3), jnp.uint8))
     assert isinstance(loss, VGGPerceptual)
+
+
+# (shape, layout, what the message says after "x.shape=<shape> cannot be an <layout> image
+# batch: ")
+BAD_SHAPES = [
+    ((1, 8, 8, 1), "NHWC", r"its channel axis \(axis 3\) has 1 entries, not 3\.(\n|$)"),
+    ((1, 1, 8, 8), "NCHW", r"its channel axis \(axis 1\) has 1 entries, not 3\.(\n|$)"),
+    ((1, 3, 8, 8), "NHWC", r"its channel axis \(axis 3\) has 8 entries, not 3\. "
+                           r"Did you mean layout='NCHW'\?"),
+    ((1, 8, 8, 3), "NCHW", r"its channel axis \(axis 1\) has 8 entries, not 3\. "
+                           r"Did you mean layout='NHWC'\?"),
+    ((8, 8, 3), "NHWC", r"it is not 4-D\.(\n|$)"),
+    ((1, 0, 8, 3), "NHWC", r"it has an empty axis\.(\n|$)"),
+    ((1, 3, 2, 8), "NCHW", r"its channel axis \(axis 1, 3 entries\) is longer than a spatial "
+                           r"axis \(height 2, width 8\)\.(\n|$)"),
+]
+
+
+@pytest.mark.parametrize(("shape", "layout", "reason"), BAD_SHAPES)
+def test_shapes_that_cannot_be_3_channel_images_in_the_layout_raise(weight_files, shape,
+                                                                    layout, reason):
+    loss = vgg_perceptual_loss(weight_files["npz"], layout=layout)
+    x = jnp.zeros(shape)
+    message = rf"^x\.shape={re.escape(str(shape))} cannot be an {layout} image batch: {reason}"
+    calls = {"loss": lambda: loss(x, x), "features": lambda: loss.features(x),
+             "jitted loss": lambda: jax.jit(lambda m, x: m(x, x))(loss, x)}
+    for name, call in calls.items():
+        with pytest.raises(ValueError, match=message):
+            call()
+            pytest.fail(f"{name} returned a number")
+
+
+@pytest.mark.parametrize("make", [
+    functools.partial(vgg_perceptual_loss, layout="nchw"),
+    functools.partial(load_vgg19_features, layout="HWC"),
+    lambda path: VGG19Features.from_state_dict({}, layout=None),  # before the keys
+])
+def test_unknown_layout_lists_the_accepted(weight_files, make):
+    with pytest.raises(ValueError, match=r"layout must be one of \('NHWC', 'NCHW'\), got"):
+        make(weight_files["npz"])
+
+
+def test_same_weights_give_equal_graphdefs_and_one_compile(weight_files):
+    # The LossManager keeps a Module loss as nnx.split's (graphdef, state): the graphdef is
+    # static, so two losses built alike must give equal, hash-equal graphdefs, and the
+    # layout (a plain attribute) must be part of it.
+    (graph_a, state_a), (graph_b, state_b) = (
+        nnx.split(vgg_perceptual_loss(weight_files["npz"])) for _ in range(2))
+    assert graph_a == graph_b and hash(graph_a) == hash(graph_b)
+    graph_nchw, _ = nnx.split(vgg_perceptual_loss(weight_files["npz"], layout="NCHW"))
+    assert graph_nchw != graph_a
+
+    @functools.partial(jax.jit, static_argnums=0)
+    def apply(graphdef, state, x, y):
+        return nnx.merge(graphdef, state)(x, y)
+
+    x, y = jnp.asarray(to_layout(_images(6), "NHWC")), jnp.asarray(to_layout(_images(7), "NHWC"))
+    with count_compilations() as log:
+        value_a = apply(graph_a, state_a, x, y)
+        value_b = apply(graph_b, state_b, x, y)
+    assert log.count("apply") == 1
+    assert float(value_a) == float(value_b) > 0.0
+
+
+def test_a_manager_uses_the_current_vgg_weights_jitted_and_eager(torch_vgg, weight_files):
+    """The network's weights are leaves of the manager: changing them changes the loss
+    (a manager that kept the network in its static data returned the old value)."""
+    from nectargan_jax.losses import LossManager
+
+    x, y = _images(3), _images(4)
+    manager = LossManager().register("G_VGG", vgg_perceptual_loss(weight_files["pth"]))
+    jitted = jax.jit(lambda m: m.compute("G_VGG", to_layout(x, "NHWC"), to_layout(y, "NHWC"))[0])
+    assert float(jitted(manager)) > 0
+    doubled = copy.deepcopy(torch_vgg)
+    with torch.no_grad():
+        doubled.features[0].weight.mul_(2.0)
+        expected = _torch_perceptual(doubled, torch.tensor(x), torch.tensor(y)).item()
+    kernel = manager.entries[0].module.features.kernels[0]
+    kernel[...] = 2.0 * kernel[...]
+    np.testing.assert_allclose(jitted(manager), expected, rtol=1e-5)
+    eager, _ = manager.compute("G_VGG", to_layout(x, "NHWC"), to_layout(y, "NHWC"))
+    np.testing.assert_allclose(eager, expected, rtol=1e-5)

@@ -5,6 +5,11 @@ Every function takes ``(x, y, *, reduction='mean')`` and returns a scalar for
 ``reduction='none'``. Shapes and ``reduction`` are checked in Python on static shapes,
 so the checks also run under ``jax.jit``.
 
+The image losses :func:`sobel` and :func:`laplacian` also take ``layout='NHWC'`` (the
+default, Flax's convention) or ``'NCHW'``; a shape that cannot be an image batch in that
+layout raises (the rules are in ``nectargan_jax.losses._layout``). Both layouts reduce
+the channels first, so the stencils run on the same (N, H, W) grayscale image.
+
 The Sobel and Laplacian stencils are sums of shifted slices of the zero-padded grayscale
 image, plain elementwise work that XLA fuses; on XLA:CPU the same stencils as
 single-channel 3x3 ``lax.conv_general_dilated`` calls are several times slower, forward
@@ -16,6 +21,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
+
+from nectargan_jax.losses._layout import channel_axis, check_image_batch, check_layout
 
 __all__ = ["bce_with_logits", "l1", "laplacian", "mse", "sobel"]
 
@@ -45,29 +52,49 @@ def _reduce(values: jax.Array, reduction: str) -> jax.Array:
     return jnp.mean(values) if reduction == "mean" else values
 
 
-def _image_pair(x: ArrayLike, y: ArrayLike, reduction: str) -> tuple[jax.Array, jax.Array]:
-    """Validates an N,C,H,W pair and returns both zero-padded grayscale images."""
+def _image_pair(x: ArrayLike, y: ArrayLike, layout: str,
+                reduction: str) -> tuple[jax.Array, jax.Array]:
+    """Validates an image pair in ``layout`` and returns both zero-padded grayscale images."""
     _check_reduction(reduction)
+    check_layout(layout)
     x, y = jnp.asarray(x), jnp.asarray(y)
     _check_same_shape(x, y, "x", "y")
-    if x.ndim != 4:
-        raise ValueError(f"x and y must be N,C,H,W images, got x.shape={x.shape}.")
-    return _padded_gray(x), _padded_gray(y)
+    check_image_batch("x", x.shape, layout)
+    return _padded_gray(x, layout), _padded_gray(y, layout)
 
 
-def _padded_gray(x: jax.Array) -> jax.Array:
-    """Channel mean with one row/column of zeros on each side: (N,C,H,W) -> (N,1,H+2,W+2)."""
+def _padded_gray(x: jax.Array, layout: str) -> jax.Array:
+    """Channel mean with one row/column of zeros on each side: -> (N, H+2, W+2)."""
     # C - 1 additions of channel slices fuse into the stencil; XLA:CPU runs jnp.mean over
     # the short channel axis as a separate library reduction, up to 25x slower.
-    gray = x[:, 0:1]
-    for c in range(1, x.shape[1]):
-        gray = gray + x[:, c : c + 1]
-    gray = gray / x.shape[1]
-    return jnp.pad(gray, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    channels = _channel_images(x, layout)
+    gray = channels[0]
+    for channel in channels[1:]:
+        gray = gray + channel
+    gray = gray / len(channels)
+    return jnp.pad(gray, ((0, 0), (1, 1), (1, 1)))
+
+
+def _channel_images(x: jax.Array, layout: str) -> list[jax.Array]:
+    """The channels of a batch in ``layout`` as (N, H, W) images."""
+    if layout == "NCHW":
+        return [x[:, c] for c in range(x.shape[1])]
+    # NHWC: strided slices of the flattened (W * C) axis. On XLA:CPU they fuse into the
+    # stencils as fast as NCHW's channel slices; x[..., c] ran about 1.3x slower forward.
+    n, h, w, c = x.shape
+    flat = x.reshape(n, h, w * c)
+    return [flat[..., k::c] for k in range(c)]
+
+
+def _image_map(values: jax.Array, layout: str, reduction: str) -> jax.Array:
+    """The mean of an (N, H, W) map, or the map with a channel axis of 1 in ``layout``."""
+    if reduction == "mean":
+        return jnp.mean(values)
+    return jnp.expand_dims(values, channel_axis(layout))
 
 
 def _sobel_magnitude(p: jax.Array) -> jax.Array:
-    """Sobel gradient magnitude of a padded image (N,1,H+2,W+2) -> (N,1,H,W).
+    """Sobel gradient magnitude of a padded image (N, H+2, W+2) -> (N, H, W).
 
     Both kernels are separable: Kx = [1,2,1]^T [1,0,-1] and Ky = [1,0,-1]^T [1,2,1].
     """
@@ -81,7 +108,7 @@ def _sobel_magnitude(p: jax.Array) -> jax.Array:
 
 
 def _laplacian_response(p: jax.Array) -> jax.Array:
-    """Response to [[0,1,0],[1,-4,1],[0,1,0]] of a padded image (N,1,H+2,W+2) -> (N,1,H,W)."""
+    """Response to [[0,1,0],[1,-4,1],[0,1,0]] of a padded image (N, H+2, W+2) -> (N, H, W)."""
     h, w = p.shape[-2] - 2, p.shape[-1] - 2
     up, down = p[..., 0:h, 1 : w + 1], p[..., 2 : h + 2, 1 : w + 1]
     left, right = p[..., 1 : h + 1, 0:w], p[..., 1 : h + 1, 2 : w + 2]
@@ -179,66 +206,81 @@ def bce_with_logits(
     return _reduce(loss, reduction)
 
 
-def sobel(x: ArrayLike, y: ArrayLike, *, reduction: str = "mean") -> jax.Array:
+def sobel(x: ArrayLike, y: ArrayLike, *, layout: str = "NHWC",
+          reduction: str = "mean") -> jax.Array:
     """Mean absolute difference of the Sobel gradient magnitudes of two images.
 
-    With ``g = mean over channels``, ``*`` a 3x3 cross-correlation with zero padding 1,
-    ``Kx = [[1,0,-1],[2,0,-2],[1,0,-1]]`` and ``Ky = [[1,2,1],[0,0,0],[-1,-2,-1]]``:
+    With ``g = mean over channels``, ``*`` a 3x3 cross-correlation with zero padding 1
+    over (height, width), ``Kx = [[1,0,-1],[2,0,-2],[1,0,-1]]`` and
+    ``Ky = [[1,2,1],[0,0,0],[-1,-2,-1]]``:
     ``M(x) = sqrt((g(x) * Kx)^2 + (g(x) * Ky)^2 + 1e-6)`` and
     ``loss = mean(|M(x) - M(y)|)``, with the gradient of ``|d|`` taken as ``sign(d)``
     (0 at ``d = 0``), as torch does.
 
     Args:
-        x: Images, shape ``(N, C, H, W)``.
+        x: Images, shape ``(N, H, W, C)`` for NHWC or ``(N, C, H, W)`` for NCHW.
         y: Images, the same shape as ``x``.
+        layout: ``'NHWC'`` (Flax's convention) or ``'NCHW'`` (PyTorch's).
         reduction: ``'mean'`` for the scalar loss, ``'none'`` for ``|M(x) - M(y)|``.
 
     Returns:
-        A scalar for ``'mean'``, otherwise an array of shape ``(N, 1, H, W)``.
+        A scalar for ``'mean'``, otherwise an array of shape ``(N, H, W, 1)`` (NHWC) or
+        ``(N, 1, H, W)`` (NCHW).
 
     Raises:
-        ValueError: If ``x`` and ``y`` differ in shape or are not 4-D, or
-            ``reduction`` is unknown.
+        ValueError: If ``x`` and ``y`` differ in shape, ``x`` cannot be an image batch in
+            ``layout`` (not 4-D, an empty axis, more channels than rows or columns), or
+            ``layout`` or ``reduction`` is unknown.
 
     Examples:
         >>> import jax.numpy as jnp
-        >>> x = jnp.zeros((1, 3, 8, 8))
+        >>> x = jnp.zeros((1, 8, 8, 3))
         >>> float(sobel(x, x))
         0.0
-        >>> sobel(x, x.at[..., 4, 4].set(1.0), reduction='none').shape
-        (1, 1, 8, 8)
+        >>> sobel(x, x.at[:, 4, 4].set(1.0), reduction='none').shape
+        (1, 8, 8, 1)
+        >>> sobel(x, x, layout='NCHW')  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: x.shape=(1, 8, 8, 3) cannot be an NCHW image batch: ... layout='NHWC'?
     """
-    px, py = _image_pair(x, y, reduction)
-    return _reduce(_abs(_sobel_magnitude(px) - _sobel_magnitude(py)), reduction)
+    px, py = _image_pair(x, y, layout, reduction)
+    return _image_map(_abs(_sobel_magnitude(px) - _sobel_magnitude(py)), layout, reduction)
 
 
-def laplacian(x: ArrayLike, y: ArrayLike, *, reduction: str = "mean") -> jax.Array:
+def laplacian(x: ArrayLike, y: ArrayLike, *, layout: str = "NHWC",
+              reduction: str = "mean") -> jax.Array:
     """Mean absolute difference of the Laplacian responses of two images.
 
     With ``g = mean over channels``, ``*`` a 3x3 cross-correlation with zero padding 1
-    and ``K = [[0,1,0],[1,-4,1],[0,1,0]]``: ``loss = mean(|g(x) * K - g(y) * K|)``, with
-    the gradient of ``|d|`` taken as ``sign(d)`` (0 at ``d = 0``), as torch does.
+    over (height, width) and ``K = [[0,1,0],[1,-4,1],[0,1,0]]``:
+    ``loss = mean(|g(x) * K - g(y) * K|)``, with the gradient of ``|d|`` taken as
+    ``sign(d)`` (0 at ``d = 0``), as torch does.
 
     Args:
-        x: Images, shape ``(N, C, H, W)``.
+        x: Images, shape ``(N, H, W, C)`` for NHWC or ``(N, C, H, W)`` for NCHW.
         y: Images, the same shape as ``x``.
+        layout: ``'NHWC'`` (Flax's convention) or ``'NCHW'`` (PyTorch's).
         reduction: ``'mean'`` for the scalar loss, ``'none'`` for the map
             ``|g(x) * K - g(y) * K|``.
 
     Returns:
-        A scalar for ``'mean'``, otherwise an array of shape ``(N, 1, H, W)``.
+        A scalar for ``'mean'``, otherwise an array of shape ``(N, H, W, 1)`` (NHWC) or
+        ``(N, 1, H, W)`` (NCHW).
 
     Raises:
-        ValueError: If ``x`` and ``y`` differ in shape or are not 4-D, or
-            ``reduction`` is unknown.
+        ValueError: If ``x`` and ``y`` differ in shape, ``x`` cannot be an image batch in
+            ``layout`` (not 4-D, an empty axis, more channels than rows or columns), or
+            ``layout`` or ``reduction`` is unknown.
 
     Examples:
         >>> import jax.numpy as jnp
         >>> x = jnp.zeros((1, 1, 3, 3))
-        >>> laplacian(x, x.at[0, 0, 1, 1].set(1.0), reduction='none')[0, 0]
+        >>> laplacian(x, x.at[0, 0, 1, 1].set(1.0), layout='NCHW', reduction='none')[0, 0]
         Array([[0., 1., 0.],
                [1., 4., 1.],
                [0., 1., 0.]], dtype=float32)
     """
-    px, py = _image_pair(x, y, reduction)
-    return _reduce(_abs(_laplacian_response(px) - _laplacian_response(py)), reduction)
+    px, py = _image_pair(x, y, layout, reduction)
+    return _image_map(_abs(_laplacian_response(px) - _laplacian_response(py)), layout,
+                      reduction)

@@ -95,15 +95,15 @@ class History:
           keep_history: False keeps only the latest values (nothing is recorded).
         """
         n = self.counts.shape[-2]
-        written = np.zeros((n, 1), bool)
-        written[list(rows)] = True
+        written = np.zeros((n, 1), np.int32)
+        written[list(rows)] = 1
         pairs = jax.lax.stop_gradient(
             jnp.stack([values, weights], axis=-1).astype(jnp.float32))
-        latest = jnp.where(written, _spread(rows, n, pairs), self.latest)
+        latest = jnp.where(written.astype(bool), _spread(rows, n, pairs), self.latest)
         new_maps = tuple(jax.lax.stop_gradient(maps[i]).astype(jnp.float32) if i in maps
                          else old for i, old in enumerate(self.maps))
         if not keep_history:
-            return self.replace(counts=self.counts + written * np.array([[0, 1]]),
+            return self.replace(counts=self.counts + written * np.array([[0, 1]], np.int32),
                                 latest=latest, maps=new_maps)
         records = self.records
         for k, row in enumerate(rows):

@@ -7,6 +7,7 @@ from typing import Any
 
 from nectargan_jax.losses._entry import LossSpec
 from nectargan_jax.losses._functions import bce_with_logits, l1, laplacian, mse, sobel
+from nectargan_jax.losses._layout import ImageLoss, check_layout
 from nectargan_jax.losses._vgg import vgg_perceptual_loss
 
 PIX2PIX_SUBSPECS = ("basic", "extended", "basic+vgg", "extended+vgg", "+vgg")
@@ -22,6 +23,7 @@ def pix2pix(
     lambda_laplacian: Any = 0.0,
     lambda_vgg: Any = 0.0,
     vgg_weights: str | os.PathLike | None = None,
+    layout: str = "NHWC",
 ) -> dict[str, LossSpec]:
     """The pix2pix objective as a spec (the reference's ``pix2pix(config, subspec)``).
 
@@ -31,13 +33,21 @@ def pix2pix(
     (``'+vgg'`` alone means ``'basic+vgg'``). Defaults are the reference config's lambdas.
     Each lambda may be a number or a schedule.
 
+    The image losses (``G_SOBEL``, ``G_LAP``, ``G_VGG``) read images in ``layout``: NHWC
+    by default (Flax's), NCHW as in the reference with ``layout='NCHW'``; a batch that
+    cannot be in that layout raises (see ``nectargan_jax.losses.sobel``). ``G_SOBEL`` and
+    ``G_LAP`` are :class:`ImageLoss` values, equal and hash-equal across calls, so two
+    managers built from this spec share their compiled steps.
+
     Args:
       subspec: one of ``PIX2PIX_SUBSPECS``.
       lambda_gan, lambda_l1, lambda_l2, lambda_sobel, lambda_laplacian, lambda_vgg: weights.
       vgg_weights: a torchvision VGG19 state-dict file, needed for ``'+vgg'``.
+      layout: ``'NHWC'`` or ``'NCHW'``, the layout of the generator's images.
 
     Raises:
-      ValueError: an unknown subspec (the reference silently falls back to 'basic').
+      ValueError: an unknown subspec (the reference silently falls back to 'basic') or
+        layout.
 
     Examples:
       >>> from nectargan_jax.losses import LossManager
@@ -46,6 +56,7 @@ def pix2pix(
     """
     if subspec not in PIX2PIX_SUBSPECS:
         raise ValueError(f"subspec must be one of {PIX2PIX_SUBSPECS}, got {subspec=}.")
+    check_layout(layout)
     spec = {
         "G_GAN": LossSpec(bce_with_logits, lambda_gan, ("G",)),
         "G_L1": LossSpec(l1, lambda_l1, ("G",)),
@@ -54,8 +65,9 @@ def pix2pix(
     }
     if subspec.startswith("extended"):
         spec["G_L2"] = LossSpec(mse, lambda_l2, ("G",))
-        spec["G_SOBEL"] = LossSpec(sobel, lambda_sobel, ("G",))
-        spec["G_LAP"] = LossSpec(laplacian, lambda_laplacian, ("G",))
+        spec["G_SOBEL"] = LossSpec(ImageLoss(sobel, layout), lambda_sobel, ("G",))
+        spec["G_LAP"] = LossSpec(ImageLoss(laplacian, layout), lambda_laplacian, ("G",))
     if subspec.endswith("+vgg"):
-        spec["G_VGG"] = LossSpec(vgg_perceptual_loss(vgg_weights), lambda_vgg, ("G",))
+        spec["G_VGG"] = LossSpec(vgg_perceptual_loss(vgg_weights, layout=layout), lambda_vgg,
+                                 ("G",))
     return spec

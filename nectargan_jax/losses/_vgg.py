@@ -3,6 +3,10 @@
 Pretrained weights are never downloaded: the user supplies a torchvision VGG19
 state-dict file, e.g. one written with
 ``torch.save(torchvision.models.vgg19(weights='IMAGENET1K_V1').state_dict(), 'vgg19.pth')``.
+
+Images and features are NHWC by default (Flax's convention) or NCHW with
+``layout='NCHW'``; the layout is a plain attribute of :class:`VGG19Features`, so it is
+part of the module's static graph definition (``nnx.split(module)[0]``) and never a leaf.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from jax import lax
 from jax.typing import ArrayLike
 
 from nectargan_jax.losses._functions import l1
+from nectargan_jax.losses._layout import channel_axis, check_image_batch, check_layout
 
 __all__ = [
     "FrozenWeight",
@@ -33,6 +38,7 @@ __all__ = [
 _SLICES = ((0, 2), (5, 7), (10, 12, 14))
 _CONV_INDICES = tuple(i for convs in _SLICES for i in convs)
 _CONV_CHANNELS = ((3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 256))
+_INPUT_CHANNELS = 3
 _SUFFIXES = (".npz", ".pt", ".pth")
 _WEIGHTS_HINT = (
     "Supply a torchvision VGG19 state-dict file (.pth, .pt or .npz with the same keys), "
@@ -58,21 +64,29 @@ class VGG19Features(nnx.Module):
         kernels: The seven conv kernels in torch layout ``(out, in, 3, 3)``, in the order
             of ``features.0, 2, 5, 7, 10, 12, 14``.
         biases: The seven conv biases, shape ``(out,)``, same order.
+        layout: ``'NHWC'`` (Flax's convention) or ``'NCHW'`` (PyTorch's): the layout of
+            the images taken and of the features returned. A plain attribute (static).
 
     Raises:
-        ValueError: If the number or shapes of kernels and biases are not VGG19's.
+        ValueError: If the number or shapes of kernels and biases are not VGG19's, or
+            ``layout`` is unknown.
 
     Examples:
         >>> import jax.numpy as jnp
         >>> shapes = ((64, 3), (64, 64), (128, 64), (128, 128), (256, 128), (256, 256),
         ...           (256, 256))
-        >>> vgg = VGG19Features([jnp.zeros((o, i, 3, 3)) for o, i in shapes],
-        ...                     [jnp.zeros(o) for o, _ in shapes])
+        >>> kernels = [jnp.zeros((o, i, 3, 3)) for o, i in shapes]
+        >>> biases = [jnp.zeros(o) for o, _ in shapes]
+        >>> [f.shape for f in VGG19Features(kernels, biases)(jnp.zeros((1, 16, 16, 3)))]
+        [(1, 16, 16, 64), (1, 8, 8, 128), (1, 4, 4, 256)]
+        >>> vgg = VGG19Features(kernels, biases, layout='NCHW')
         >>> [f.shape for f in vgg(jnp.zeros((1, 3, 16, 16)))]
         [(1, 64, 16, 16), (1, 128, 8, 8), (1, 256, 4, 4)]
     """
 
-    def __init__(self, kernels: Sequence[ArrayLike], biases: Sequence[ArrayLike]):
+    def __init__(self, kernels: Sequence[ArrayLike], biases: Sequence[ArrayLike], *,
+                 layout: str = "NHWC"):
+        self.layout = check_layout(layout)
         if len(kernels) != len(_CONV_CHANNELS) or len(biases) != len(_CONV_CHANNELS):
             raise ValueError(
                 f"VGG19Features needs {len(_CONV_CHANNELS)} kernels and biases, got "
@@ -94,21 +108,24 @@ class VGG19Features(nnx.Module):
         self.biases = nnx.List(frozen_biases)
 
     @classmethod
-    def from_state_dict(cls, state_dict: Mapping[str, ArrayLike]) -> VGG19Features:
+    def from_state_dict(cls, state_dict: Mapping[str, ArrayLike], *,
+                        layout: str = "NHWC") -> VGG19Features:
         """Builds the module from a torchvision VGG19 state dict.
 
         Args:
             state_dict: Maps ``'features.N.weight'`` and ``'features.N.bias'`` (N in 0, 2,
                 5, 7, 10, 12, 14) to arrays or CPU torch tensors; other keys, such as
                 ``classifier.*`` or deeper features, are ignored.
+            layout: ``'NHWC'`` or ``'NCHW'``, see the class.
 
         Returns:
             The frozen feature extractor.
 
         Raises:
             KeyError: If any of the fourteen keys above is missing (all are named).
-            ValueError: If a weight has the wrong shape.
+            ValueError: If a weight has the wrong shape, or ``layout`` is unknown.
         """
+        check_layout(layout)
         names = [f"features.{i}.{kind}" for i in _CONV_INDICES for kind in ("weight", "bias")]
         missing = [name for name in names if name not in state_dict]
         if missing:
@@ -116,38 +133,50 @@ class VGG19Features(nnx.Module):
         return cls(
             [np.asarray(state_dict[f"features.{i}.weight"]) for i in _CONV_INDICES],
             [np.asarray(state_dict[f"features.{i}.bias"]) for i in _CONV_INDICES],
+            layout=layout,
         )
 
     def __call__(self, x: ArrayLike) -> tuple[jax.Array, jax.Array, jax.Array]:
-        """Returns the outputs of the three slices for images ``x`` of shape (N, 3, H, W).
+        """Returns the outputs of the three slices for a batch of RGB images ``x``.
 
         The float32 weights are cast to the dtype of ``x`` (e.g. bfloat16 or float64).
 
+        Args:
+            x: Images, ``(N, H, W, 3)`` for NHWC or ``(N, 3, H, W)`` for NCHW.
+
+        Returns:
+            The three feature maps, in the module's layout.
+
         Raises:
             TypeError: If ``x`` is not floating-point.
+            ValueError: If ``x`` cannot be a batch of 3-channel images in the layout.
         """
         h = jnp.asarray(x)
+        check_image_batch("x", h.shape, self.layout, channels=_INPUT_CHANNELS)
         if not jnp.issubdtype(h.dtype, jnp.floating):
             raise TypeError(f"VGG19Features needs floating-point images, got {h.dtype}.")
+        pool = (1, 2, 2, 1) if self.layout == "NHWC" else (1, 1, 2, 2)
         outputs = []
         layers = iter(zip(self.kernels, self.biases))
         for s, convs in enumerate(_SLICES):
             if s > 0:
-                h = lax.reduce_window(h, -jnp.inf, lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
+                h = lax.reduce_window(h, -jnp.inf, lax.max, pool, pool, "VALID")
             for _, (kernel, bias) in zip(convs, layers):
-                h = _conv3x3_relu(h, kernel[...], bias[...])
+                h = _conv3x3_relu(h, kernel[...], bias[...], self.layout)
             outputs.append(h)
         return tuple(outputs)
 
 
-def _conv3x3_relu(h: jax.Array, kernel: jax.Array, bias: jax.Array) -> jax.Array:
-    """ReLU(conv3x3(h) + bias), zero padding 1, NCHW; the weights get no gradient."""
+def _conv3x3_relu(h: jax.Array, kernel: jax.Array, bias: jax.Array, layout: str) -> jax.Array:
+    """ReLU(conv3x3(h) + bias), zero padding 1, in ``layout``; the weights get no gradient."""
     kernel = lax.stop_gradient(kernel).astype(h.dtype)
     bias = lax.stop_gradient(bias).astype(h.dtype)
     h = lax.conv_general_dilated(
-        h, kernel, (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NCHW", "OIHW", "NCHW")
+        h, kernel, (1, 1), ((1, 1), (1, 1)), dimension_numbers=(layout, "OIHW", layout)
     )
-    return jax.nn.relu(h + bias[None, :, None, None])
+    bias_shape = [1, 1, 1, 1]
+    bias_shape[channel_axis(layout)] = bias.shape[0]
+    return jax.nn.relu(h + bias.reshape(bias_shape))
 
 
 class VGGPerceptual(nnx.Module):
@@ -156,7 +185,8 @@ class VGGPerceptual(nnx.Module):
     ``loss = sum_{s=1..3} mean(|F_s(x) - F_s(y)|)`` with ``F_s`` the slices of
     :class:`VGG19Features` (weights 1.0 each, no input normalisation), as the reference's
     ``VGGPerceptual``; the L1 terms are :func:`l1`'s. ``x`` and ``y`` run through the
-    network as one batch.
+    network as one batch. The images' layout is the features' (``features.layout``,
+    static).
 
     Args:
         features: The frozen feature extractor, e.g. from :func:`load_vgg19_features`.
@@ -167,19 +197,25 @@ class VGGPerceptual(nnx.Module):
         ...           (256, 256))
         >>> vgg = VGG19Features([jnp.ones((o, i, 3, 3)) for o, i in shapes],
         ...                     [jnp.zeros(o) for o, _ in shapes])
-        >>> x = jnp.zeros((1, 3, 16, 16))
-        >>> float(VGGPerceptual(vgg)(x, x))
-        0.0
+        >>> x = jnp.zeros((1, 16, 16, 3))
+        >>> loss = VGGPerceptual(vgg)
+        >>> loss.layout, float(loss(x, x))
+        ('NHWC', 0.0)
     """
 
     def __init__(self, features: VGG19Features):
         self.features = features
 
+    @property
+    def layout(self) -> str:
+        """The images' layout, ``'NHWC'`` or ``'NCHW'``: that of the features."""
+        return self.features.layout
+
     def __call__(self, x: ArrayLike, y: ArrayLike, *, reduction: str = "mean") -> jax.Array:
         """Returns the scalar perceptual loss between images ``x`` and ``y``.
 
         Args:
-            x: Images, shape ``(N, 3, H, W)``.
+            x: Images, ``(N, H, W, 3)`` for NHWC or ``(N, 3, H, W)`` for NCHW.
             y: Images, the same shape as ``x``.
             reduction: Only ``'mean'``: the slices' feature maps have different shapes, so
                 there is no per-element map.
@@ -189,7 +225,7 @@ class VGGPerceptual(nnx.Module):
 
         Raises:
             ValueError: If ``reduction`` is not ``'mean'``, or ``x`` and ``y`` differ in
-                shape or are not (N, 3, H, W).
+                shape or cannot be batches of 3-channel images in the layout.
         """
         if reduction != "mean":
             raise ValueError(
@@ -201,14 +237,14 @@ class VGGPerceptual(nnx.Module):
             raise ValueError(
                 f"x and y must have the same shape, got x.shape={x.shape} and y.shape={y.shape}."
             )
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"x and y must be N,3,H,W images, got x.shape={x.shape}.")
+        check_image_batch("x", x.shape, self.layout, channels=_INPUT_CHANNELS)
         n = x.shape[0]
         features = self.features(jnp.concatenate([x, y]))
         return sum(l1(f[:n], f[n:]) for f in features)
 
 
-def load_vgg19_features(path: str | os.PathLike[str] | None) -> VGG19Features:
+def load_vgg19_features(path: str | os.PathLike[str] | None, *,
+                        layout: str = "NHWC") -> VGG19Features:
     """Reads a torchvision VGG19 state-dict file into a frozen :class:`VGG19Features`.
 
     Args:
@@ -216,16 +252,19 @@ def load_vgg19_features(path: str | os.PathLike[str] | None) -> VGG19Features:
             (read with ``torch.load(weights_only=True)``; needs PyTorch), or a ``.npz`` with
             the same keys (``features.0.weight``, ``features.0.bias``, ...). None raises
             a ValueError that says how to make such a file.
+        layout: ``'NHWC'`` (the default) or ``'NCHW'``, see :class:`VGG19Features`.
 
     Returns:
         The frozen feature extractor.
 
     Raises:
-        ValueError: If ``path`` is None or does not end in .pth, .pt or .npz.
+        ValueError: If ``path`` is None or does not end in .pth, .pt or .npz, or
+            ``layout`` is unknown.
         FileNotFoundError: If there is no file at ``path``.
         ImportError: If ``path`` is a .pth/.pt file and PyTorch is not installed.
         KeyError: If the state dict lacks one of the VGG19 feature weights used.
     """
+    check_layout(layout)
     if path is None:
         raise ValueError(f"No VGG19 weights given (path=None). {_WEIGHTS_HINT}")
     path = Path(path)
@@ -238,7 +277,7 @@ def load_vgg19_features(path: str | os.PathLike[str] | None) -> VGG19Features:
         )
     if suffix == ".npz":
         with np.load(path) as state_dict:
-            return VGG19Features.from_state_dict(state_dict)
+            return VGG19Features.from_state_dict(state_dict, layout=layout)
     try:
         import torch
     except ImportError as error:
@@ -247,21 +286,24 @@ def load_vgg19_features(path: str | os.PathLike[str] | None) -> VGG19Features:
             "as .npz with the same keys, which needs only NumPy."
         ) from error
     return VGG19Features.from_state_dict(
-        torch.load(path, map_location="cpu", weights_only=True)
+        torch.load(path, map_location="cpu", weights_only=True), layout=layout
     )
 
 
-def vgg_perceptual_loss(weights_path: str | os.PathLike[str] | None) -> VGGPerceptual:
+def vgg_perceptual_loss(weights_path: str | os.PathLike[str] | None, *,
+                        layout: str = "NHWC") -> VGGPerceptual:
     """Returns the VGG19 perceptual loss ``(x, y, *, reduction='mean') -> scalar``.
 
     Args:
         weights_path: A torchvision VGG19 state-dict file, see :func:`load_vgg19_features`.
+        layout: ``'NHWC'`` (the default) or ``'NCHW'``: the layout of the images.
 
     Returns:
         A :class:`VGGPerceptual` holding the frozen features.
 
     Raises:
-        ValueError: If ``weights_path`` is None or has an unknown suffix.
+        ValueError: If ``weights_path`` is None or has an unknown suffix, or ``layout``
+            is unknown.
         FileNotFoundError: If there is no file at ``weights_path``.
     """
-    return VGGPerceptual(load_vgg19_features(weights_path))
+    return VGGPerceptual(load_vgg19_features(weights_path, layout=layout))

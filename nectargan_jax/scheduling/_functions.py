@@ -1,4 +1,7 @@
-"""Built-in schedule functions and the registry that names them.
+"""Built-in schedule functions (curves) and the registry that names them.
+
+Users reach a curve as ``schedule_functions()[kind]``; the factories of the same names in
+``nectargan_jax.scheduling`` build Schedules of those kinds.
 
 A schedule function is pure: ``fn(schedule, epoch, **kwargs) -> jax.Array``, made of
 ``jnp`` ops only, so it works under ``jit``, ``grad``, ``vmap`` and ``lax.scan`` with a
@@ -147,7 +150,18 @@ def register_schedule(name: str, fn: ScheduleFn, *, overwrite: bool = False) -> 
 
 
 def schedule_functions() -> Mapping[str, ScheduleFn]:
-    """A read-only view of the registry: name -> schedule function."""
+    """A read-only view of the registry: name -> schedule function (curve).
+
+    The curves are ``fn(schedule, epoch, **options) -> value``, e.g.
+    ``schedule_functions()['linear']``; ``nectargan_jax.scheduling.linear`` is instead the
+    factory that builds a ``Schedule`` of that kind.
+
+    Examples:
+        >>> from nectargan_jax.scheduling import linear
+        >>> curve = schedule_functions()['linear']
+        >>> float(curve(linear(0, 10, 1.0, 0.0), 5.0))
+        0.5
+    """
     return types.MappingProxyType(_REGISTRY)
 
 

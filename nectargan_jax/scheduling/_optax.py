@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 import numpy as np
 import optax
+from flax import nnx
 
 from nectargan_jax._pytree import pytree_dataclass, static_field
 from nectargan_jax.scheduling._schedule import BaseSchedule
@@ -152,14 +153,36 @@ def current_learning_rate(opt_state: Any) -> jax.Array:
     optax evaluates the schedule at the step count before each update, so after ``k``
     updates this is ``schedule(k - 1)`` (and ``schedule(0)`` right after ``init``).
 
+    Args:
+      opt_state: an optax optimizer state holding an ``inject_hyperparams`` state (e.g.
+        from :func:`scheduled_optimizer`), or a ``flax.nnx.Optimizer`` built with such an
+        optimizer, or its ``opt_state`` (whose numbers are nnx Variables).
+
+    Returns:
+      The rate as a ``jax.Array`` (a scalar), in every case.
+
     Raises:
       ValueError: no ``inject_hyperparams`` state with a ``learning_rate`` in ``opt_state``.
+
+    Examples:
+      >>> import optax
+      >>> from nectargan_jax.scheduling import linear
+      >>> tx = scheduled_optimizer(optax.sgd, linear(0, 10, 1.0, 0.0))
+      >>> state = tx.init({'w': jnp.zeros(2)})
+      >>> for _ in range(3):
+      ...     _, state = tx.update({'w': jnp.ones(2)}, state)
+      >>> round(float(current_learning_rate(state)), 6)  # schedule(2)
+      0.8
     """
+    if isinstance(opt_state, nnx.Optimizer):
+        opt_state = opt_state.opt_state
     kinds = (optax.InjectHyperparamsState, optax.InjectStatefulHyperparamsState)
     nodes = jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, kinds))
     for node in nodes:
         if isinstance(node, kinds) and "learning_rate" in node.hyperparams:
-            return node.hyperparams["learning_rate"]
+            rate = node.hyperparams["learning_rate"]
+            return jnp.asarray(rate[...] if isinstance(rate, nnx.Variable) else rate)
     raise ValueError(
         "opt_state holds no inject_hyperparams state with a 'learning_rate'; build the "
-        "optimizer with scheduled_optimizer(...) or optax.inject_hyperparams(...).")
+        "optimizer with scheduled_optimizer(...) or optax.inject_hyperparams(...), got "
+        f"{type(opt_state).__name__}.")

@@ -102,8 +102,9 @@ class Schedule(BaseSchedule):
     after ``end_epoch``, and follows the kind's curve in between (no hidden epoch shift;
     see ``interop`` for the reference's conventions). Built-in kinds: ``'linear'``,
     ``'exponential'`` (options ``epsilon``, ``allow_zero_weights``, ``silent``),
-    ``'cosine'`` and ``'constant'``; ``register_schedule`` adds more, and a callable
-    ``(schedule, epoch, **kwargs) -> value`` written with jnp works the same way.
+    ``'cosine'`` and ``'constant'``, also built by the factories ``linear``,
+    ``exponential``, ``cosine`` and ``constant``; ``register_schedule`` adds more, and a
+    callable ``(schedule, epoch, **kwargs) -> value`` written with jnp works the same way.
 
     Args:
       schedule: a registered name or a schedule function. Static.
@@ -230,11 +231,6 @@ def _number_property(index: int, name: str) -> property:
 
 for _index, _name in enumerate(_NUMBER_FIELDS):
     setattr(Schedule, _name, _number_property(_index, _name))
-
-
-def constant(value: ArrayLike) -> Schedule:
-    """A Schedule that is ``value`` at every epoch (how an unscheduled weight is stored)."""
-    return Schedule("constant", initial_value=value, target_value=value)
 
 
 def stack(schedules: Sequence[Schedule]) -> Schedule:
