@@ -41,7 +41,7 @@ def encode(payload: Mapping[str, Any]) -> bytes:
       >>> encode({"superseded_by": "ab"})  # doctest: +ELLIPSIS
       b'22 ... {"superseded_by":"ab"}\\n'
     """
-    body = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
     return b"%d %08x %s\n" % (len(body), zlib.crc32(body), body)
 
 

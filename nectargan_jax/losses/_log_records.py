@@ -36,8 +36,10 @@ def to_chunk(records: Any) -> dict[str, dict[str, list]]:
 
     Args:
       records: ``{name: (losses, weights)}`` or ``{name: (losses, weights, steps)}``:
-        1-D arrays of one length, losses and weights finite real numbers, steps
-        non-negative integers.
+        1-D arrays of one length, losses and weights real numbers (NaN and infinities
+        included: a diverged run's records are data, written as JSON ``NaN`` and
+        ``Infinity`` as Python's ``json`` and the reference do), steps non-negative
+        integers.
 
     Returns:
       ``{name: {"loss": [...], "weights": [...](, "steps": [...])}}`` as Python floats
@@ -47,7 +49,7 @@ def to_chunk(records: Any) -> dict[str, dict[str, list]]:
       TypeError: not a mapping, a name that is not a string, a value that is not a pair
         or triple, or arrays of the wrong kind (strings, booleans, complex numbers).
       ValueError: an empty name, an array given instead of a pair, arrays that are not
-        1-D or differ in length, a NaN or infinite value, a negative step.
+        1-D or differ in length, a negative step.
 
     Examples:
       >>> to_chunk({"G_L1": ([0.5, 0.25], [100.0, 100.0])})
@@ -78,11 +80,6 @@ def to_chunk(records: Any) -> dict[str, dict[str, list]]:
         if len(set(lengths.values())) > 1:
             raise ValueError(f"records[{name!r}] has columns of different lengths {lengths}; "
                              f"expected {ACCEPTED}.")
-        for label in ("loss", "weights"):
-            bad = np.flatnonzero(~np.isfinite(columns[label]))
-            if bad.size:
-                raise ValueError(f"records[{name!r}] {label}[{bad[0]}] is "
-                                 f"{columns[label][bad[0]]}: the log holds finite numbers.")
         if "steps" in columns and columns["steps"].size and columns["steps"].min() < 0:
             raise ValueError(f"records[{name!r}] steps must be non-negative, got "
                              f"{columns['steps'].min()}.")
