@@ -11,7 +11,6 @@ import torch
 
 from interop_configs import reference_config
 from interop import LossManager, Schedule
-from nectargan_jax.losses import _log
 
 
 @pytest.fixture
@@ -145,7 +144,7 @@ def test_failed_write_keeps_the_old_log_and_the_buffers(manager, monkeypatch):
         f.write('{"LOSSMANAGER_LOG": {"dev')
         raise OSError("disk full")
 
-    monkeypatch.setattr(_log.json, "dump", crash)
+    monkeypatch.setattr(json, "dump", crash)
     with pytest.raises(OSError, match="disk full"):
         manager.update_loss_log()
     assert manager.loss_log.read_bytes() == before

@@ -10,7 +10,9 @@ from nectargan_jax.losses._functions import sobel
 from nectargan_jax.losses._history import History
 from nectargan_jax.losses._layout import LAYOUTS
 from nectargan_jax.losses._layout import ImageLoss
+from nectargan_jax.losses._log import LogRecovery
 from nectargan_jax.losses._log import LossLog
+from nectargan_jax.losses._log_format import DamagedLogError
 from nectargan_jax.losses._manager import LossManager
 from nectargan_jax.losses._objective import Evaluation
 from nectargan_jax.losses._objective import Objective
@@ -23,8 +25,8 @@ from nectargan_jax.losses._vgg import load_vgg19_features
 from nectargan_jax.losses._vgg import vgg_perceptual_loss
 
 __all__ = [
-    "Evaluation", "History", "ImageLoss", "LAYOUTS", "LossEntry", "LossLog", "LossManager",
-    "LossSpec", "Objective", "PIX2PIX_SUBSPECS", "VGG19Features", "VGGPerceptual",
-    "bce_with_logits", "l1", "laplacian", "load_vgg19_features", "mse", "pix2pix",
-    "reporting", "sobel", "vgg_perceptual_loss",
+    "DamagedLogError", "Evaluation", "History", "ImageLoss", "LAYOUTS", "LogRecovery",
+    "LossEntry", "LossLog", "LossManager", "LossSpec", "Objective", "PIX2PIX_SUBSPECS",
+    "VGG19Features", "VGGPerceptual", "bce_with_logits", "l1", "laplacian",
+    "load_vgg19_features", "mse", "pix2pix", "reporting", "sobel", "vgg_perceptual_loss",
 ]

@@ -1,185 +1,382 @@
-"""The loss log: ``loss_log.json`` in the reference's structure, never lost or corrupted.
+"""The loss log: ``loss_log.json`` in the reference's structure; nothing acknowledged is lost.
 
-The file holds ``{"LOSSMANAGER_LOG": {"device", "dataroot", "dataset_length",
-"experiment", "loss_functions": {name: {"loss": [...], "weights": [...]}}}}``.
+An append costs time in its new records only: it adds one self-checking line to the
+journal beside the file (``_journal``), fsync'ed before it returns. The journal is
+merged into ``loss_log.json`` once it outgrows the file (so rewriting stays linear in
+the log's size overall), at every append with ``compact_every_append``, and at
+``close()``. Every rewrite goes to a temporary file renamed over the old one.
 
-Appending costs time in the new records only: each append is one line added to a
-journal beside the file (``loss_log.json.journal``, flushed and fsync'ed). The journal
-is merged into ``loss_log.json`` (``compact``) once it outgrows the file, so rewriting
-stays linear in the log's size overall, or at every append with ``compact_every_append``.
-Every rewrite goes to a temporary file that replaces the old one atomically. The
-journal's first line holds the SHA-256 of the file it extends: after a crash between
-a merge and the journal's removal, that digest no longer matches and the journal,
-already merged, is dropped instead of counted twice. A torn last journal line (a crash
-mid-append) is ignored.
+An append that returned survives any later crash, torn write or full disk; one that
+raised left nothing behind. A damaged file is never written to: reading or writing
+raises ``DamagedLogError`` naming the file, the line and what is wrong, and
+``recover()`` keeps every readable record and moves the damaged file aside.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 import contextlib
+import dataclasses
 import hashlib
-import json
 import os
 from pathlib import Path
-import tempfile
 from typing import Any
 
-import numpy as np
+from nectargan_jax.losses import _journal
+from nectargan_jax.losses import _log_files as files
+from nectargan_jax.losses._log_format import DamagedLogError
+from nectargan_jax.losses._log_format import LOG_NAME
+from nectargan_jax.losses._log_format import ROOT_KEY
+from nectargan_jax.losses._log_format import base_log
+from nectargan_jax.losses._log_format import check_steps
+from nectargan_jax.losses._log_format import dump
+from nectargan_jax.losses._log_format import extend
+from nectargan_jax.losses._log_format import kinds
+from nectargan_jax.losses._log_format import parse_log
+from nectargan_jax.losses._log_records import to_chunk
+from nectargan_jax.losses._log_salvage import salvage
 
-LOG_NAME = "loss_log.json"
-_NEW_FILE_MODE = 0o644
-ROOT_KEY = "LOSSMANAGER_LOG"
 
+@dataclasses.dataclass(frozen=True)
+class LogRecovery:
+    """What ``LossLog.recover()`` found and did.
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Writes ``data`` as JSON (indent 4) to a temporary file, then renames it over ``path``.
-
-    The temporary file is fsync'ed before the rename and the folder after it; an
-    existing file keeps its permissions.
+    Attributes:
+      problems: what was wrong, one ``"<file>, line <n>: <what>"`` each; empty for a
+        healthy log.
+      moved_aside: the damaged files, kept beside the log under
+        ``<name>.damaged-<UTC time>`` (the log itself is rewritten without them).
+      records: the number of records of each loss now in ``loss_log.json``.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else _NEW_FILE_MODE
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+
+    problems: tuple[str, ...]
+    moved_aside: tuple[Path, ...]
+    records: dict[str, int]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Loaded:
+    """The log as read: ``loss_log.json`` (a base log if missing) and its journal."""
+
+    data: dict
+    digest: str  # SHA-256 of loss_log.json, "" if it is missing
+    journal: _journal.Scan | None
+    status: str | None  # the journal's, None without a journal
+
+    def merged(self) -> dict:
+        """The whole log: the file's records, then the journal's."""
+        if self.status == _journal.CURRENT:
+            for chunk in self.journal.chunks:
+                extend(self.data, chunk)
+        return self.data
+
+
+@dataclasses.dataclass(frozen=True)
+class _Known:
+    """What the last append saw, to skip re-reading an unchanged log."""
+
+    file: tuple[int, int, int]  # (inode, size, mtime) of loss_log.json
+    journal: tuple[int, int, int] | None
+    digest: str
+    kinds: dict[str, bool]
+
+
+def _signature(path: Path) -> tuple[int, int, int] | None:
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=4)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Makes a rename durable where the OS allows opening folders (POSIX)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def base_log(experiment_dir: Path, device: str, dataroot: str) -> dict:
-    """The reference's header: device, dataroot, entries in ``dataroot/train`` (0 if it
-    is missing), the experiment folder's name, no losses."""
-    train = Path(dataroot) / "train"
-    length = len(os.listdir(train)) if dataroot and train.is_dir() else 0
-    return {ROOT_KEY: {"device": str(device), "dataroot": str(dataroot),
-                       "dataset_length": length, "experiment": experiment_dir.name,
-                       "loss_functions": {}}}
-
-
-def _extend(data: dict, chunk: Mapping[str, dict]) -> None:
-    """Appends a chunk ``{name: {"loss": [...], "weights": [...]}}`` to a log in place."""
-    functions = data[ROOT_KEY]["loss_functions"]
-    for name, entry in chunk.items():
-        slot = functions.setdefault(name, {"loss": [], "weights": []})
-        slot["loss"].extend(entry["loss"])
-        slot["weights"].extend(entry["weights"])
-
-
-def _as_lists(records: Mapping[str, tuple[Any, Any]]) -> dict:
-    out = {}
-    for name, (losses, weights) in records.items():
-        losses, weights = np.asarray(losses), np.asarray(weights)
-        if losses.ndim != 1 or weights.shape != losses.shape:
-            raise ValueError(f"records of {name!r} must be two 1-D arrays of one length, got "
-                             f"shapes {losses.shape} and {weights.shape} (drain a batch of "
-                             "managers member by member).")
-        out[name] = {"loss": losses.astype(float).tolist(),
-                     "weights": weights.astype(float).tolist()}
-    return out
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 class LossLog:
     """Appends drained records to ``experiment_dir/loss_log.json``.
 
+    Use it as a context manager (or call ``close()``) so that ``loss_log.json`` holds
+    every record for tools that read it with ``json.load``; ``read()`` always does.
+    One process writes a log at a time.
+
     Args:
-      experiment_dir: folder of the log (created at the first write).
+      experiment_dir: folder of the log (created at the first write). Opening a log
+        removes the temporary files a killed writer left there.
       device: recorded in the header.
       dataroot: recorded in the header; ``dataset_length`` counts ``dataroot/train``.
       compact_every_append: merge into ``loss_log.json`` at every append (the file is
         always complete) instead of when the journal outgrows it.
+
+    Raises:
+      TypeError: ``experiment_dir`` is not a path or ``compact_every_append`` not a bool.
+      NotADirectoryError: ``experiment_dir`` is a file.
+
+    Examples:
+      >>> import json, tempfile
+      >>> with tempfile.TemporaryDirectory() as folder:
+      ...     with LossLog(folder) as log:
+      ...         log.append({"G_L1": ([0.5, 0.25], [100.0, 100.0])})
+      ...         log.append({"G_L1": ([0.125], [50.0])})
+      ...     with open(log.path) as f:  # complete once closed
+      ...         print(json.load(f)["LOSSMANAGER_LOG"]["loss_functions"])
+      {'G_L1': {'loss': [0.5, 0.25, 0.125], 'weights': [100.0, 100.0, 50.0]}}
     """
 
     def __init__(self, experiment_dir: str | os.PathLike, *, device: str = "cpu",
-                 dataroot: str = "", compact_every_append: bool = False):
+                 dataroot: str | os.PathLike = "", compact_every_append: bool = False):
+        if not isinstance(experiment_dir, (str, os.PathLike)):
+            raise TypeError(f"experiment_dir must be a path (str or os.PathLike), got "
+                            f"{experiment_dir!r} ({type(experiment_dir).__name__}).")
+        if not isinstance(compact_every_append, bool):
+            raise TypeError(f"compact_every_append must be True or False, got "
+                            f"{compact_every_append!r}.")
         self.dir = Path(experiment_dir)
         self.path = self.dir / LOG_NAME
         self.journal = self.dir / (LOG_NAME + ".journal")
         self.device, self.dataroot = device, dataroot
         self.compact_every_append = compact_every_append
+        self.closed = False
+        self._known: _Known | None = None
+        self._check_folder()
+        if self.dir.is_dir():
+            files.remove_stale_temps(self.path)
 
-    def export_base_log(self) -> None:
-        """(Re)writes the header with an empty ``loss_functions`` and drops the journal."""
-        write_json_atomic(self.path, base_log(self.dir, self.device, self.dataroot))
-        self.journal.unlink(missing_ok=True)
+    def __enter__(self) -> LossLog:
+        return self
 
-    def append(self, records: Mapping[str, tuple[Any, Any]]) -> None:
-        """Adds ``{name: (losses, weights)}`` (1-D arrays, in order) to the log.
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
 
-        Every loss gets an entry, even with no records (two empty lists).
-        """
-        chunk = _as_lists(records)
-        if not self.path.exists():
-            self.export_base_log()
-        if self.compact_every_append:
-            data = self.read()
-            _extend(data, chunk)
-            write_json_atomic(self.path, data)
-            self.journal.unlink(missing_ok=True)
-            return
-        line = json.dumps(chunk)
-        if not self._journal_is_current():
-            self.journal.write_text(json.dumps({"extends": _digest(self.path)}) + "\n")
-        with open(self.journal, "a") as f:
-            f.write(line + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        if self.journal.stat().st_size > self.path.stat().st_size:
-            self.compact()
+    def _check_folder(self) -> None:
+        if self.dir.exists() and not self.dir.is_dir():
+            raise NotADirectoryError(f"experiment_dir {str(self.dir)!r} is a file; the loss "
+                                     "log needs a folder there.")
 
-    def _journal_is_current(self) -> bool:
-        """True if the journal exists and extends the current ``loss_log.json``."""
-        if not self.journal.exists():
-            return False
-        with open(self.journal) as f:
-            first = f.readline()
+    def _check_open(self, method: str) -> None:
+        if self.closed:
+            raise ValueError(f"LossLog.{method}: the log of {str(self.dir)!r} is closed.")
+
+    def _load(self) -> _Loaded:
+        """Reads the file and the journal, refusing damage (``DamagedLogError``)."""
+        self._check_folder()
         try:
-            return json.loads(first)["extends"] == _digest(self.path)
-        except (ValueError, KeyError, TypeError):
-            return False
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            data, digest = base_log(self.dir, self.device, self.dataroot), ""
+        else:
+            data, digest = parse_log(raw, self.path), hashlib.sha256(raw).hexdigest()
+        try:
+            journal = _journal.scan(self.journal)
+        except FileNotFoundError:
+            return _Loaded(data, digest, None, None)
+        return _Loaded(data, digest, journal, _journal.check(journal, self.journal, digest))
 
-    def _journal_records(self) -> list[dict]:
-        if not self._journal_is_current():
-            return []
-        lines = self.journal.read_text().split("\n")[1:]
-        out = []
-        for line in lines:
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                break  # a torn last line: that append never completed
-        return out
+    def _settle(self) -> _Loaded:
+        """``_load``, then cuts a torn last line and removes a merged or empty journal."""
+        loaded = self._load()
+        if loaded.status in (_journal.SUPERSEDED, _journal.EMPTY):
+            self.journal.unlink()
+            return dataclasses.replace(loaded, journal=None, status=None)
+        if loaded.journal is not None and loaded.journal.torn:
+            files.truncate(self.journal, loaded.journal.complete_size)
+        return loaded
+
+    def _commit(self, data: dict, journal_lines: bytes | None = None) -> None:
+        """Writes ``data`` as the new ``loss_log.json``; the journal is then dropped.
+
+        Before the rename, the journal ends in a line naming the new file (a crash
+        before its removal leaves it recognisably merged); with ``journal_lines`` it is
+        first replaced by those lines (a damaged journal's readable part).
+        """
+        tmp, digest = files.write_temp(self.path, lambda stream: dump(data, stream))
+        mark = None
+        try:
+            marker = _journal.superseded_by(digest)
+            if journal_lines is not None:
+                lines = (journal_lines + marker).decode("utf-8")
+                files.replace(files.write_temp(self.journal, lambda s: s.write(lines))[0],
+                              self.journal)
+            elif self.journal.exists():
+                mark = files.append_durably(self.journal, marker)
+            os.replace(tmp, self.path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            if mark is not None:
+                files.truncate(self.journal, mark)
+            raise
+        self._known = None
+        files.fsync_dir(self.dir)
+        # Committed: a journal left behind names this file on its last line (merged).
+        with contextlib.suppress(OSError):
+            self.journal.unlink(missing_ok=True)
 
     def read(self) -> dict:
-        """The whole log, journal included, in the file's structure."""
-        data = json.loads(self.path.read_text()) if self.path.exists() else \
-            base_log(self.dir, self.device, self.dataroot)
-        for chunk in self._journal_records():
-            _extend(data, chunk)
-        return data
+        """The whole log, journal included, in the file's structure.
+
+        Returns:
+          The log; a base log with no losses if nothing was written yet.
+
+        Raises:
+          NotADirectoryError: ``experiment_dir`` is a file.
+          DamagedLogError: ``loss_log.json`` or its journal is damaged.
+        """
+        return self._load().merged()
+
+    def _ready(self) -> _Known:
+        """Checks the log before a journal append; cheap when nothing changed since."""
+        known = self._known
+        if known is not None and known.file == _signature(self.path) \
+                and known.journal == _signature(self.journal):
+            return known
+        loaded = self._settle()
+        if not loaded.digest:  # no loss_log.json yet: its header comes first
+            self._commit(loaded.data)
+            loaded = self._settle()
+        self._known = _Known(_signature(self.path), _signature(self.journal), loaded.digest,
+                             kinds(loaded.merged()))
+        return self._known
+
+    def append(self, records: Mapping[str, Any]) -> None:
+        """Adds records to the log, in order; durable when it returns.
+
+        Every loss given gets an entry, even with no records (two empty lists).
+
+        Args:
+          records: ``{name: (losses, weights)}`` or ``{name: (losses, weights, steps)}``,
+            1-D arrays of one length (losses and weights finite, steps integers >= 0).
+            A loss's records carry steps always or never.
+
+        Raises:
+          TypeError, ValueError: bad records (nothing written).
+          DamagedLogError: the log is damaged; nothing was written. The files are read
+            again when they changed (size, inode or time) since this object's last
+            append, so an append costs time in its records only.
+          NotADirectoryError: ``experiment_dir`` is a file.
+          OSError: the write failed (e.g. a full disk); it was rolled back.
+        """
+        chunk = to_chunk(records)
+        self._check_open("append")
+        if self.compact_every_append:
+            data = self._settle().merged()
+            extend(data, chunk)
+            self._commit(data)
+            return
+        known = self._ready()
+        check_steps(known.kinds, chunk)
+        new = known.journal is None
+        line = (_journal.header(known.digest) if new else b"") + _journal.records(chunk)
+        start = None
+        try:
+            start = files.append_durably(self.journal, line)
+            if self.journal.stat().st_size > known.file[1]:
+                self._commit(self._load().merged())
+        except BaseException:
+            self._known = None
+            if new:
+                self.journal.unlink(missing_ok=True)
+            elif start is not None:
+                files.truncate(self.journal, start)
+            raise
+        if self._known is not None:
+            for name, entry in chunk.items():
+                if entry["loss"]:
+                    known.kinds.setdefault(name, "steps" in entry)
+            self._known = dataclasses.replace(known, journal=_signature(self.journal))
 
     def compact(self) -> None:
-        """Merges the journal into ``loss_log.json`` atomically, then removes it."""
-        write_json_atomic(self.path, self.read())
-        self.journal.unlink(missing_ok=True)
+        """Merges the journal into ``loss_log.json`` atomically, then removes it.
+
+        Raises:
+          DamagedLogError: the log is damaged; nothing was written.
+        """
+        loaded = self._settle()
+        if loaded.journal is not None:
+            self._commit(loaded.merged())
+
+    def close(self) -> None:
+        """Merges the journal so that ``loss_log.json`` holds every record; no more appends.
+
+        Raises:
+          DamagedLogError: the log is damaged (it stays open; see ``recover``).
+        """
+        if not self.closed:
+            self.compact()
+            self.closed = True
+
+    def export_base_log(self) -> None:
+        """Starts a new log: the header with an empty ``loss_functions``, no journal.
+
+        Raises:
+          DamagedLogError: the old log is damaged; it is not overwritten.
+        """
+        self._check_open("export_base_log")
+        self._settle()
+        self._commit(base_log(self.dir, self.device, self.dataroot))
+
+    def recover(self) -> LogRecovery:
+        """Rewrites a damaged log with every readable record; the damaged files move aside.
+
+        ``loss_log.json`` keeps what reads of it (a truncated file up to where it was cut),
+        then every journal line that passes its check, in order, unless the journal's
+        last line says it was already merged into this file. A healthy log is compacted.
+
+        Returns:
+          What was wrong, where the damaged files went, the records kept per loss.
+
+        Raises:
+          NotADirectoryError: ``experiment_dir`` is a file.
+        """
+        self._check_folder()
+        problems, aside, journal_lines = [], [], None
+        base = base_log(self.dir, self.device, self.dataroot)
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            raw, data, digest = None, base, ""
+        else:
+            digest = hashlib.sha256(raw).hexdigest()
+            try:
+                data = parse_log(raw, self.path)
+            except DamagedLogError as e:
+                problems.append(f"{e.where}: {e.problem}")
+                aside.append(files.copy_aside(self.path, "damaged"))
+                data = salvage(raw, base)
+        try:
+            journal = _journal.scan(self.journal)
+        except FileNotFoundError:
+            if raw is None:
+                return LogRecovery((), (), {})
+            journal = None
+        if journal is not None:
+            journal_lines = self._recover_journal(journal, digest, data, problems, aside)
+        self._commit(data, journal_lines)
+        return LogRecovery(tuple(problems), tuple(aside),
+                           {name: len(entry["loss"])
+                            for name, entry in data[ROOT_KEY]["loss_functions"].items()})
+
+    def _recover_journal(self, journal: _journal.Scan, digest: str, data: dict,
+                         problems: list[str], aside: list[Path]) -> bytes | None:
+        """Adds the journal's readable records to ``data``; copies a damaged one aside.
+
+        Returns:
+          The lines of the journal to write in place of a damaged one (header and the
+          records kept), or None if the journal is healthy (a torn last line is cut).
+        """
+        problems += [f"{self.journal}, line {n}: {what}" for n, what in journal.bad]
+        status = journal.status(digest)
+        damaged = bool(journal.bad) or status == _journal.FOREIGN
+        if status == _journal.FOREIGN:
+            problems.append(f"{self.journal}: it extends another loss_log.json than the "
+                            "current one; its records are kept")
+        kept = []
+        for chunk in journal.chunks if status in (_journal.CURRENT, _journal.FOREIGN) else ():
+            try:
+                extend(data, chunk)
+            except ValueError as e:
+                problems.append(f"{self.journal}: {e}")
+                damaged = True
+            else:
+                kept.append(chunk)
+        if damaged:
+            aside.append(files.copy_aside(self.journal, "damaged"))
+            return _journal.header(digest) + b"".join(map(_journal.records, kept))
+        if journal.torn:
+            files.truncate(self.journal, journal.complete_size)
+        return None
