@@ -26,7 +26,8 @@ import torch
 
 import interop
 from nectargan_jax import scheduling as sch
-from nectargan_jax.losses import (LossManager, LossSpec, VGG19Features, VGGPerceptual,
+from nectargan_jax.losses import (DamagedLogError, LossLog, LossManager, LossSpec,
+                                  VGG19Features, VGGPerceptual,
                                   bce_with_logits, l1, laplacian, load_vgg19_features, mse,
                                   pix2pix, sobel, vgg_perceptual_loss)
 from nectargan_jax.scheduling import Schedule
@@ -82,6 +83,7 @@ class Env:
     ilm: interop.LossManager
     isched: interop.Schedule
     opt: torch.optim.Optimizer
+    ilm_damaged: interop.LossManager  # its log file is truncated; its history is full
 
 
 def _make_env(tmp: Path) -> Env:
@@ -97,25 +99,36 @@ def _make_env(tmp: Path) -> Env:
     (tmp / "config.json").write_text("{not json", encoding="utf-8")
     (tmp / "weights.txt").write_text("not weights", encoding="utf-8")
     opt = torch.optim.SGD(torch.nn.Linear(1, 1).parameters(), lr=1.0)
-    return Env(tmp, ilm, isched, opt)
+    (tmp / "afile").write_text("a file, not a folder", encoding="utf-8")
+    (tmp / "damaged").mkdir()
+    (tmp / "damaged" / "loss_log.json").write_text('{"LOSSMANAGER_LOG": {', encoding="utf-8")
+    (tmp / "not_a_log").mkdir()
+    (tmp / "not_a_log" / "loss_log.json").write_text("[1, 2]", encoding="utf-8")
+    damaged = interop.LossManager(None, tmp / "damaged", history_buffer_size=1)
+    damaged.register_loss_fn("G_L1", torch.nn.L1Loss(), schedule=interop.Schedule(
+        start_epoch=1, end_epoch=11, initial_value=2.0, target_value=0.0))
+    damaged.compute_loss_xy("G_L1", x, y, epoch=1)
+    return Env(tmp, ilm, isched, opt, damaged)
 
 
 def _leaves(tree: Any) -> list[np.ndarray]:
     return [np.asarray(leaf) for leaf in jax.tree.leaves(tree)]
 
 
-def _snapshot(env: Env) -> dict[str, Any]:
-    """Everything a failed call must leave as it was."""
-    manager = env.ilm
+def _interop_state(manager: interop.LossManager) -> tuple:
     losses = {name: (e.loss_weight, list(e.tags), list(e.history.losses),
                      list(e.history.weights), vars(e.schedule).copy(),
                      e.last_loss_map.clone(), e.function)
               for name, e in manager.loss_fns.items()}
+    return losses, manager.buffer_size, manager.enable_logging, dict(manager._latest)
+
+
+def _snapshot(env: Env) -> dict[str, Any]:
+    """Everything a failed call must leave as it was."""
     return {
         "core": [(jax.tree.structure(t), _leaves(t)) for t in CORE_STATE],
-        "interop": (losses, manager.buffer_size, manager.enable_logging,
-                    dict(manager._latest), vars(env.isched).copy(),
-                    env.opt.param_groups[0]["lr"]),
+        "interop": (_interop_state(env.ilm), _interop_state(env.ilm_damaged),
+                    vars(env.isched).copy(), env.opt.param_groups[0]["lr"]),
         "files": {str(p.relative_to(env.tmp)): p.read_bytes()
                   for p in sorted(env.tmp.rglob("*")) if p.is_file()},
     }
@@ -568,6 +581,42 @@ cases(
 )
 
 
+# The loss log: missing, unwritable and damaged files ---------------------------------
+
+ONE = {"A": ([1.0], [2.0])}
+cases(
+    C("log-dir-none", lambda e: LossLog(None), TypeError, r"experiment_dir must be a path \(str or os.PathLike\), got None"),
+    C("log-dir-int", lambda e: LossLog(5), TypeError, r"experiment_dir must be a path.*got 5"),
+    C("log-compact-str", lambda e: LossLog(e.tmp / "exp2", compact_every_append="yes"), TypeError, r"compact_every_append must be True or False, got 'yes'"),
+    C("log-dir-is-file-append", lambda e: LossLog(e.tmp / "afile").append(ONE), NotADirectoryError, r"experiment_dir '.*afile' is a file"),
+    C("log-dir-is-file-read", lambda e: LossLog(e.tmp / "afile").read(), NotADirectoryError, r"afile' is a file"),
+    C("log-parent-is-file", lambda e: LossLog(e.tmp / "afile" / "exp").append(ONE), OSError, r"afile"),
+    C("log-append-2d-array", lambda e: LossLog(e.tmp / "exp2").append({"A": np.ones((2, 3))}), ValueError, r"records\['A'\] is an array of shape \(2, 3\), not a pair"),
+    C("log-append-lengths", lambda e: LossLog(e.tmp / "exp2").append({"A": ([1.0, 2.0], [1.0])}), ValueError, r"records\['A'\] has columns of different lengths"),
+    C("log-append-str", lambda e: LossLog(e.tmp / "exp2").append("records"), TypeError, r"records must be a mapping.*got a str: 'records'"),
+    C("log-append-name-int", lambda e: LossLog(e.tmp / "exp2").append({5: ([1.0], [1.0])}), TypeError, r"record names must be strings, got 5"),
+    C("log-append-str-losses", lambda e: LossLog(e.tmp / "exp2").append({"A": (["a"], [1.0])}), TypeError, r"records\['A'\] losses must hold real numbers"),
+    C("log-append-bool-weights", lambda e: LossLog(e.tmp / "exp2").append({"A": ([1.0], [True])}), TypeError, r"records\['A'\] weights must hold real numbers, got dtype bool"),
+    C("log-append-closed", lambda e: _closed_log(e.tmp / "exp3").append(ONE), ValueError, r"LossLog.append: the log of '.*exp3' is closed"),
+    C("log-read-truncated", lambda e: LossLog(e.tmp / "damaged").read(), DamagedLogError, r"damaged/loss_log.json, line 1: the file ends in the middle of its JSON document"),
+    C("log-append-truncated", lambda e: LossLog(e.tmp / "damaged").append(ONE), DamagedLogError, r"damaged/loss_log.json.*Nothing was written"),
+    C("log-compact-truncated", lambda e: LossLog(e.tmp / "damaged").compact(), DamagedLogError, r"damaged/loss_log.json"),
+    C("log-read-not-a-log", lambda e: LossLog(e.tmp / "not_a_log").read(), DamagedLogError, r"not_a_log/loss_log.json: the top level is not an object with the key 'LOSSMANAGER_LOG'"),
+    C("log-append-not-a-log", lambda e: LossLog(e.tmp / "not_a_log").append(ONE), DamagedLogError, r"not_a_log/loss_log.json"),
+    C("flush-into-damaged-log", lambda e: LM_RUN.flush(LossLog(e.tmp / "damaged")), DamagedLogError, r"damaged/loss_log.json.*Nothing was written"),
+    C("flush-into-file", lambda e: LM_RUN.flush(LossLog(e.tmp / "afile")), NotADirectoryError, r"afile' is a file"),
+    C("i-compute-flush-into-damaged-log", lambda e: e.ilm_damaged.compute_loss_xy("G_L1", T, T * 0, epoch=5), DamagedLogError, r"damaged/loss_log.json"),
+    C("i-update-damaged-log", lambda e: e.ilm_damaged.update_loss_log(), DamagedLogError, r"damaged/loss_log.json"),
+    C("i-export-into-file", lambda e: interop.LossManager(None, e.tmp / "afile").export_base_log(), NotADirectoryError, r"afile' is a file"),
+)
+
+
+def _closed_log(folder: Path) -> LossLog:
+    log = LossLog(folder)
+    log.close()
+    return log
+
+
 def _write_broken_weights(tmp: Path) -> None:
     (tmp / "bad.npz").write_bytes(b"not a zip file")
     (tmp / "bad.pth").write_bytes(b"not a torch file")
@@ -586,8 +635,8 @@ def test_bad_input_is_a_clear_error_and_changes_nothing(case: Case, tmp_path: Pa
     if case.id.startswith(("i-compute-returns-none", "i-values-not-run")):
         # These cases register a loss first (a valid call); the failing call after it
         # must leave the others as they were.
-        after["interop"][0].pop("N", None)
-        after["interop"][0].pop("NEW", None)
+        after["interop"][0][0].pop("N", None)
+        after["interop"][0][0].pop("NEW", None)
     assert _same(before, after)
 
 

@@ -214,8 +214,7 @@ class LossManager:
             raise TypeError(
                 f"Invalid schedule type: {type(fn).__name__} ({fn!r}); valid types are a "
                 "name in schedule_map or a callable (schedule, epoch, **kwargs) -> float.")
-        schedule.current_value = fn(schedule, epoch, **weight_kwargs)
-        return schedule.current_value
+        return fn(schedule, epoch, **weight_kwargs)
 
     def compute_loss_xy(self, loss_name: str, x: torch.Tensor, y: torch.Tensor,
                         epoch: int = 0,
@@ -283,18 +282,22 @@ class LossManager:
             "compute_loss_xy(loss_name, x, y, epoch, loss_kwargs).")
 
     def _record(self, name: str, entry: LMLoss, weighted: torch.Tensor, weight: float) -> None:
+        """Stores the weight, map and value; a full history is written to the log first,
+        so a failed write leaves the loss as it was."""
         detached = weighted.detach()
         loss_map = detached.clone() if detached.is_cpu else detached.cpu()
-        entry.last_loss_map = loss_map
         value = loss_map.item() if loss_map.numel() == 1 else loss_map.mean().item()
+        applied = float(weight)
         history = entry.history
         if not self.enable_logging:
             history.losses.clear()
             history.weights.clear()
         elif len(history.losses) >= self._buffer_size:
             self._write_histories([(name, entry)])
+        entry.schedule.current_value = weight
+        entry.last_loss_map = loss_map
         history.losses.append(value)
-        history.weights.append(float(weight))
+        history.weights.append(applied)
         self._latest[name] = value
 
     # Queries ------------------------------------------------------------------------
