@@ -56,6 +56,14 @@ def _branchy(schedule, epoch):
     return schedule.initial_value
 
 
+def _numpy_kind(schedule, epoch):
+    return np.clip(epoch, 0.0, 1.0)  # NumPy needs a concrete epoch
+
+
+def _int_kind(schedule, epoch):
+    return schedule.initial_value * [1.0, 0.5][int(epoch > 5)]
+
+
 def _string_kind(schedule, epoch):
     return "1.0"
 
@@ -173,6 +181,8 @@ cases(
     C("kind-int", lambda e: Schedule(5), TypeError, r"schedule must be a registered name.*int: 5"),
     C("kind-none", lambda e: Schedule(None), TypeError, r"schedule must be .*NoneType: None"),
     C("kind-branches-in-python", lambda e: Schedule(_branchy, 0, 10), TypeError, r"_branchy.*Python.*traced|_branchy.*jnp.where"),
+    C("kind-numpy", lambda e: Schedule(_numpy_kind, 0, 10), TypeError, r"_numpy_kind.*NumPy call.*jnp"),
+    C("kind-int-of-traced", lambda e: Schedule(_int_kind, 0, 10), TypeError, r"_int_kind.*traced value in Python control flow"),
     C("kind-returns-string", lambda e: Schedule(_string_kind, 0, 10), TypeError, r"_string_kind.*must return.*real.*str"),
     C("start-bool", lambda e: Schedule(start_epoch=True), TypeError, r"start_epoch must be a real number, got bool True"),
     C("start-str", lambda e: Schedule(start_epoch="0"), TypeError, r"start_epoch must be a real number, got str: '0'"),

@@ -161,10 +161,12 @@ def _trial_trace(schedule: Schedule) -> None:
 
     try:
         jax.eval_shape(body, schedule, jax.ShapeDtypeStruct((), _float_dtype()))
-    except jax.errors.ConcretizationTypeError as err:
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError,
+            jax.errors.TracerIntegerConversionError) as err:
         raise TypeError(
             f"schedule function {name!r} uses a traced value in Python control flow (an "
-            "if, min/max, float() or bool() on the epoch or the schedule's numbers), so it "
+            "if, min/max, float(), int() or a NumPy call on the epoch or the schedule's "
+            "numbers), so it "
             "cannot run under jit; write it with jnp ops such as jnp.where, jnp.clip, "
             f"jnp.minimum. JAX said: {str(err).splitlines()[0]}") from None
     out = returned[0]
