@@ -166,9 +166,9 @@ def _trial_trace(schedule: Schedule) -> None:
         raise TypeError(
             f"schedule function {name!r} uses a traced value in Python control flow (an "
             "if, min/max, float(), int() or a NumPy call on the epoch or the schedule's "
-            "numbers), so it "
-            "cannot run under jit; write it with jnp ops such as jnp.where, jnp.clip, "
-            f"jnp.minimum. JAX said: {str(err).splitlines()[0]}") from None
+            "numbers), so it cannot run under jit; write it with jnp ops such as "
+            f"jnp.where, jnp.clip, jnp.minimum. JAX said: {str(err).splitlines()[0]}"
+        ) from None
     out = returned[0]
     dtype = getattr(out, "dtype", None)
     if dtype is None and isinstance(out, numbers.Real) and not isinstance(out, bool):
