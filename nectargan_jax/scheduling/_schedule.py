@@ -287,7 +287,16 @@ class Schedule(BaseSchedule):
         return f"Schedule(schedule={self.schedule!r}, {numbers}, options={self.options!r})"
 
     def replace(self, **updates: Any) -> Schedule:
-        """A copy with ``updates`` (any constructor argument), validated like a new one."""
+        """A copy with ``updates`` (any constructor argument), validated like a new one.
+
+        Raises:
+          TypeError: an update that is not a constructor argument; see ``Schedule``.
+        """
+        accepted = ("schedule", *_NUMBER_FIELDS, "options")
+        unknown = sorted(set(updates) - set(accepted))
+        if unknown:
+            raise TypeError(f"Schedule.replace takes the constructor's arguments {accepted}, "
+                            f"got {unknown}.")
         arguments = {n: getattr(self, n) for n in _NUMBER_FIELDS}
         arguments.update(schedule=self.schedule, options=self.options)
         arguments.update(updates)
