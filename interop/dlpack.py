@@ -46,9 +46,17 @@ def to_torch(array: ArrayLike) -> torch.Tensor:
     Returns:
         The tensor, on the same device.
 
+    Raises:
+        TypeError: ``array`` is not an array of numbers (a string, None...).
+
     Examples:
         >>> import jax.numpy as jnp
         >>> to_torch(jnp.arange(3.0)).tolist()
         [0.0, 1.0, 2.0]
     """
-    return torch.from_dlpack(jnp.asarray(array))
+    try:
+        array = jnp.asarray(array)
+    except (TypeError, ValueError):
+        raise TypeError(f"to_torch takes a JAX array (or an array-like of numbers), got "
+                        f"{type(array).__name__}: {array!r}.") from None
+    return torch.from_dlpack(array)

@@ -52,7 +52,8 @@ def to_core_schedule(schedule: Schedule, **options: Any) -> core.Schedule:
 
     Raises:
         KeyError: an unknown schedule name.
-        TypeError: a custom schedule function that is not written with jax.numpy.
+        TypeError: ``schedule`` is not an interop Schedule, or a custom schedule function
+            that is not written with jax.numpy.
         ValueError: numbers the core rejects.
 
     Examples:
@@ -60,6 +61,9 @@ def to_core_schedule(schedule: Schedule, **options: Any) -> core.Schedule:
         >>> round(float(to_core_schedule(s)(0)), 6)
         0.9
     """
+    if not isinstance(schedule, Schedule):
+        raise TypeError(f"to_core_schedule takes an interop Schedule, got "
+                        f"{type(schedule).__name__}: {schedule!r}.")
     if is_default(schedule):
         return core.constant(float(schedule.current_value))
     kind = _core_kind(schedule)
@@ -127,11 +131,15 @@ def to_core_manager(manager: LossManager) -> core_losses.LossManager:
         The core LossManager.
 
     Raises:
-        TypeError: a loss function with no core equivalent (the message names it) or a
-            schedule function that is not core-compatible.
+        TypeError: ``manager`` is not an interop LossManager, a loss function with no core
+            equivalent (the message names it) or a schedule function that is not
+            core-compatible.
         ValueError: a module configured unlike the core function (reduction other than
             ``'mean'``, BCE weights).
     """
+    if not isinstance(manager, LossManager):
+        raise TypeError(f"to_core_manager takes an interop LossManager, got "
+                        f"{type(manager).__name__}: {manager!r}.")
     converted = core_losses.LossManager(capacity=manager.buffer_size,
                                         keep_history=manager.enable_logging)
     for name, entry in manager.loss_fns.items():

@@ -156,7 +156,11 @@ def find_vgg19_weights(weights_path: str | os.PathLike | None = None) -> Path:
 
     Raises:
         FileNotFoundError: the chosen place holds no file; the message says where to put it.
+        TypeError: ``weights_path`` is neither a path nor None.
     """
+    if weights_path is not None and not isinstance(weights_path, (str, os.PathLike)):
+        raise TypeError(f"weights_path must be a path (str or os.PathLike) or None, got "
+                        f"{type(weights_path).__name__}: {weights_path!r}.")
     if weights_path is not None:
         path, source = Path(weights_path), "weights_path"
     elif os.environ.get(VGG19_WEIGHTS_ENV):
