@@ -50,6 +50,14 @@ def as_real_array(caller: str, name: str, value: ArrayLike) -> jax.Array:
     Raises:
         TypeError: A value that is not an array of real numbers (a string, None, a
             complex or boolean array); the message names ``caller`` and ``name``.
+
+    Examples:
+        >>> as_real_array('l1', 'x', [1.0, 2.0]).shape
+        (2,)
+        >>> as_real_array('l1', 'x', 'abc')
+        Traceback (most recent call last):
+        ...
+        TypeError: l1: x must be a real array, got str: 'abc'.
     """
     if not isinstance(value, jax.Array):  # tracers are jax.Arrays: never on the host
         try:

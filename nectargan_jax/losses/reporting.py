@@ -95,6 +95,14 @@ def check_precision(precision: Any) -> int:
     Raises:
       TypeError: not an int (a bool included).
       ValueError: negative.
+
+    Examples:
+      >>> check_precision(2)
+      2
+      >>> check_precision('2')
+      Traceback (most recent call last):
+      ...
+      TypeError: precision must be a non-negative int, got str: '2'.
     """
     if isinstance(precision, (bool, np.bool_)) or not isinstance(precision, numbers.Integral):
         raise TypeError(f"precision must be a non-negative int, got "

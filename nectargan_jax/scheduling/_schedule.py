@@ -83,6 +83,13 @@ def check_epoch(value: Any, name: str = "epoch") -> None:
     Raises:
       TypeError: a bool, a string, None, a complex or boolean array...
       ValueError: NaN or an infinity (the message shows the first one).
+
+    Examples:
+      >>> check_epoch([0, 5, 10])
+      >>> check_epoch([0, float('nan')])
+      Traceback (most recent call last):
+      ...
+      ValueError: epoch must be finite, got epoch=nan (at index (1,) of shape (2,)).
     """
     number_array(name, value)
 
