@@ -230,3 +230,19 @@ def test_with_spec_replaces_the_registered_losses():
         LossManager().with_spec(lambda: {"x": l1})
     with pytest.raises(TypeError, match="must return a mapping"):
         LossManager().with_spec(lambda: [l1])
+
+
+def test_schedules_of_one_kind_evaluated_together_give_each_its_own_weight():
+    # Three linear schedules share one vectorised evaluation; cosine and constant do not.
+    lm = (LossManager()
+          .register("l1", l1, Schedule("linear", 0, 10, 1.0, 0.0))
+          .register("l2", l1, Schedule("linear", 2, 6, 4.0, 8.0))
+          .register("c", l1, Schedule("cosine", 0, 10, 2.0, 0.0))
+          .register("l3", l1, Schedule("linear", 5, 15, 10.0, 20.0))
+          .register("k", l1, 3.0))
+    _, values, lm = jax.jit(lambda m: m.compute_many({n: (X, ZERO) for n in m.names}, 4.0))(lm)
+    # linear: 1 - 0.4 = 0.6; 4 + 0.5 * 4 = 6; 10 (before start); cosine: 1 + cos(0.4 pi)
+    expected = {"l1": 0.6, "l2": 6.0, "c": 1.0 + np.cos(0.4 * np.pi), "l3": 10.0, "k": 3.0}
+    for name, value in expected.items():
+        assert float(values[name]) == pytest.approx(value, rel=1e-5)
+    np.testing.assert_allclose(lm.drain()[0]["c"][1], [expected["c"]], rtol=1e-5)
