@@ -1,6 +1,8 @@
 """The training config: defaults, overrides, scheduled loss weights, the LR rule, errors."""
 
 import json
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -182,8 +184,6 @@ def test_file_errors(tmp_path):
 
 
 def test_loading_does_not_import_torch_or_interop():
-    import subprocess
-    import sys
     code = ("import sys; from nectargan_jax.train import load_config; load_config(); "
             "print(sorted(m for m in ('torch', 'interop') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
