@@ -121,7 +121,8 @@ def _postfix(state: TrainState) -> str:
 
 def train(config: dict, *, epochs: int | None = None, resume: bool = False,
           devices: int = 1, steps_per_dispatch: int = 1, seed: int = 0,
-          synthetic_pairs: int = SYNTHETIC_PAIRS, progress: bool = True,
+          synthetic_pairs: int = SYNTHETIC_PAIRS, log_every: int | None = None,
+          progress: bool = True,
           echo: Callable[[str], None] = print) -> TrainResult:
     """Trains pix2pix as ``config`` says, into an experiment folder.
 
@@ -136,6 +137,8 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
       steps_per_dispatch: steps per compiled call (``lax.scan``).
       seed: seeds the models, the data order and the synthetic task.
       synthetic_pairs: pairs per epoch of the embedded task (empty ``dataroot``).
+      log_every: steps between two writes of the loss log (rounded up to whole
+        dispatches); None = once per epoch, or every 512 steps if epochs are longer.
       progress: show a tqdm progress bar.
       echo: where the final summary goes.
 
@@ -153,6 +156,8 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
     devices = _positive_int("devices", devices)
     steps_per_dispatch = _positive_int("steps_per_dispatch", steps_per_dispatch)
     synthetic_pairs = _positive_int("synthetic_pairs", synthetic_pairs)
+    if log_every is not None:
+        log_every = _positive_int("log_every", log_every)
     if devices > jax.local_device_count():
         raise ValueError(f"devices={devices} but only {jax.local_device_count()} local "
                          f"devices are available: {jax.local_devices()}.")
@@ -172,7 +177,7 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
     start = checkpoints.latest_epoch() if resume else None
     if start is not None:
         checkpoints.check(start, fingerprint)
-    capacity = max(steps_per_dispatch, min(steps_per_epoch, _MAX_CAPACITY))
+    capacity = max(steps_per_dispatch, log_every or min(steps_per_epoch, _MAX_CAPACITY))
     step_fns, state = build_training(config, steps_per_epoch=steps_per_epoch, seed=seed,
                                      capacity=capacity)
     chunk_sharding = None
@@ -209,6 +214,7 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
         plot_loss_log(experiment.log, experiment.graphs, steps_per_epoch)
         if save["save_model"] and (done % save["model_save_rate"] == 0 or done == epochs):
             checkpoints.save(done, state, fingerprint)
+    log.compact()
     echo(_summary(experiment, config_path, epochs, int(state.step), checkpoints.epochs()))
     checkpoints.close()
     return TrainResult(experiment, state, step_fns, epochs)

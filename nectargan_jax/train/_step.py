@@ -3,8 +3,8 @@
 State is a plain pytree (``TrainState``): parameters, batch statistics and dropout RNG
 state of both models (``nnx.split``), both optimizer states, the ``LossManager`` that
 weights and records the G and D losses, and the step and epoch counters. Structure
-(the models' graph definitions, the optimizers) lives in ``Pix2PixStep``, a frozen
-object whose jitted methods take and return the state. A step makes no host transfer:
+(the models' graph definitions, the optimizer settings) lives in ``Pix2PixStep``, a
+hashable frozen object whose compiled methods take and return the state. A step makes no host transfer:
 the epoch that drives the loss weights and the learning rate is device state.
 
 The generator runs forward once per step (``jax.vjp``): its output feeds the D update
@@ -14,6 +14,8 @@ The generator runs forward once per step (``jax.vjp``): its output feeds the D u
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 from typing import Any, NamedTuple
 
 from flax import nnx
@@ -24,7 +26,7 @@ import optax
 from nectargan_jax import LossManager
 from nectargan_jax.losses import pix2pix
 from nectargan_jax.models import build_models
-from nectargan_jax.scheduling import scheduled_optimizer
+from nectargan_jax.scheduling import Schedule, scheduled_optimizer
 from nectargan_jax.train._config import learning_rate_schedule, loss_weights
 
 Batch = tuple[jax.Array, jax.Array]
@@ -47,30 +49,53 @@ class TrainState(NamedTuple):
     epoch: jax.Array  # shape=(), dtype=int32: epoch of the next step, from 0
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
+@dataclasses.dataclass(frozen=True)
 class Pix2PixStep:
-    """The static half of training: graph definitions, optimizers, steps per epoch.
+    """The static half of training: graph definitions, optimizer settings, steps per epoch.
 
-    Build it with :func:`build_training`. Its methods are jitted once per object.
+    Build it with :func:`build_training`. It is hashable and compares by value, so two
+    runs built from the same config share one compiled step, one compiled ``lax.scan``
+    per length and one compiled ``generate``.
 
     Attributes:
       gen_def, disc_def: ``nnx.GraphDef`` of the models in train mode.
-      gen_tx, disc_tx: optax Adam with the scheduled learning rate.
+      gen_lr, disc_lr: the learning-rate schedules, as ``(kind, start_epoch,
+        end_epoch, initial_value, target_value, options)``.
+      gen_beta1, disc_beta1: Adam's ``b1``.
       steps_per_epoch: optimizer steps per epoch (the learning rate steps per epoch).
     """
 
     gen_def: Any
     disc_def: Any
-    gen_tx: optax.GradientTransformation
-    disc_tx: optax.GradientTransformation
+    gen_lr: tuple
+    disc_lr: tuple
+    gen_beta1: float
+    disc_beta1: float
     steps_per_epoch: int
 
-    def __post_init__(self):
-        object.__setattr__(self, "step", jax.jit(self._step, donate_argnums=0))
-        object.__setattr__(self, "steps", jax.jit(self._steps, donate_argnums=0))
-        object.__setattr__(self, "generate", jax.jit(self._generate))
+    @property
+    def gen_tx(self) -> optax.GradientTransformation:
+        """The generator's Adam, its learning rate following ``gen_lr``."""
+        return _adam(self.gen_lr, self.steps_per_epoch, self.gen_beta1)
 
-    # The functions behind the jitted attributes ``step``, ``steps`` and ``generate``.
+    @property
+    def disc_tx(self) -> optax.GradientTransformation:
+        """The discriminator's Adam, its learning rate following ``disc_lr``."""
+        return _adam(self.disc_lr, self.steps_per_epoch, self.disc_beta1)
+
+    def step(self, state: TrainState, batch: Batch) -> TrainState:
+        """One step, compiled (``state`` is donated: use the returned one)."""
+        return _jitted_step(self, state, batch)
+
+    def steps(self, state: TrainState, batches: Batch) -> TrainState:
+        """``len(batches[0])`` steps in one compiled call (``state`` is donated)."""
+        return _jitted_steps(self, state, batches)
+
+    def generate(self, state: TrainState, x: jax.Array) -> jax.Array:
+        """The generator's output for ``x`` in eval mode, compiled."""
+        return _jitted_generate(self, state, x)
+
+    # The functions compiled behind ``step``, ``steps`` and ``generate``.
 
     def _step(self, state: TrainState, batch: Batch) -> TrainState:
         """One optimizer step of D then G on ``batch = (inputs, targets)`` (NHWC)."""
@@ -158,35 +183,56 @@ def build_training(config: dict, *, steps_per_epoch: int, seed: int = 0,
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {name}={value!r}.")
     train = config["train"]
-    disc_lr = "discriminator" if train["separate_lr_schedules"] else "generator"
-    gen_tx = _adam(learning_rate_schedule(config, "generator"), steps_per_epoch,
-                   train["generator"]["optimizer"]["beta1"])
-    disc_tx = _adam(learning_rate_schedule(config, disc_lr), steps_per_epoch,
-                    train["discriminator"]["optimizer"]["beta1"])
+    gen_lr = _schedule_spec(learning_rate_schedule(config, "generator"))
+    disc_lr = _schedule_spec(learning_rate_schedule(config, "discriminator"))
+    gen_beta1 = float(train["generator"]["optimizer"]["beta1"])
+    disc_beta1 = float(train["discriminator"]["optimizer"]["beta1"])
 
-    def split_models(keys):
-        gen, disc = build_models(config, nnx.Rngs(params=keys[0], dropout=keys[1]))
-        gen.train()
-        disc.train()
-        return nnx.split(gen, nnx.Param, ...), nnx.split(disc, nnx.Param, ...)
-
-    def initial_arrays(keys):
-        (_, gen_params, gen_rest), (_, disc_params, disc_rest) = split_models(keys)
-        return (gen_params, gen_rest, disc_params, disc_rest,
-                gen_tx.init(gen_params), disc_tx.init(disc_params))
-
-    # One compiled initialisation: eager Flax init compiles every layer's ops one by one.
     # Parameters are drawn with the 'rbg' generator, whose program XLA compiles several
     # times faster than threefry's; dropout keeps threefry, which gives the same bits
     # however the batch is sharded.
     keys = (jax.random.key(seed, impl="rbg"), jax.random.key(seed))
-    (gen_def, _, _), (disc_def, _, _) = nnx.eval_shape(lambda: split_models(keys))
+    models = json.dumps(config, sort_keys=True)
+    (gen_def, _, _), (disc_def, _, _) = nnx.eval_shape(lambda: _split_models(models, keys))
+    step_fns = Pix2PixStep(gen_def, disc_def, gen_lr, disc_lr, gen_beta1, disc_beta1,
+                           steps_per_epoch)
     manager = LossManager(capacity=capacity).with_spec(pix2pix, "extended", **weights)
-    state = TrainState(*jax.jit(initial_arrays)(keys), manager,
+    state = TrainState(*_initial_arrays(models, step_fns, keys), manager,
                        jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
-    return Pix2PixStep(gen_def, disc_def, gen_tx, disc_tx, steps_per_epoch), state
+    return step_fns, state
 
 
-def _adam(schedule, steps_per_epoch: int, beta1: float) -> optax.GradientTransformation:
-    return scheduled_optimizer(optax.adam, schedule,
-                               steps_per_epoch=steps_per_epoch, b1=float(beta1))
+def _split_models(config_json: str, keys: tuple[jax.Array, jax.Array]):
+    """Both models of a config (as JSON) in train mode, split into (def, params, rest)."""
+    rngs = nnx.Rngs(params=keys[0], dropout=keys[1])
+    gen, disc = build_models(json.loads(config_json), rngs)
+    gen.train()
+    disc.train()
+    return nnx.split(gen, nnx.Param, ...), nnx.split(disc, nnx.Param, ...)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _initial_arrays(config_json: str, step_fns: Pix2PixStep, keys):
+    """Parameters, batch statistics, RNG state and optimizer states, in one compiled
+    call (eager Flax initialisation compiles every layer's ops one by one)."""
+    (_, gen_params, gen_rest), (_, disc_params, disc_rest) = _split_models(config_json, keys)
+    return (gen_params, gen_rest, disc_params, disc_rest,
+            step_fns.gen_tx.init(gen_params), step_fns.disc_tx.init(disc_params))
+
+
+def _schedule_spec(schedule: Schedule) -> tuple:
+    """A Schedule as hashable static data: ``(kind, start, end, initial, target, options)``."""
+    return (schedule.schedule, float(schedule.start_epoch), float(schedule.end_epoch),
+            float(schedule.initial_value), float(schedule.target_value), schedule.options)
+
+
+def _adam(lr: tuple, steps_per_epoch: int, beta1: float) -> optax.GradientTransformation:
+    kind, start, end, initial, target, options = lr
+    return scheduled_optimizer(optax.adam, Schedule(kind, start, end, initial, target,
+                                                    options=options),
+                               steps_per_epoch=steps_per_epoch, b1=beta1)
+
+
+_jitted_step = jax.jit(Pix2PixStep._step, static_argnums=0, donate_argnums=1)
+_jitted_steps = jax.jit(Pix2PixStep._steps, static_argnums=0, donate_argnums=1)
+_jitted_generate = jax.jit(Pix2PixStep._generate, static_argnums=0)
