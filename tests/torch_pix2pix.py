@@ -13,6 +13,9 @@ import torch
 from flax import nnx
 from torch import nn
 
+from nectargan_jax.models._layers import TransposedConv4x4
+from nectargan_jax.models._layers import ZeroInterleave1x1
+
 
 def _norm(norm: str, channels: int) -> nn.Module:
     return nn.BatchNorm2d(channels) if norm == "batch" else nn.InstanceNorm2d(channels)
@@ -106,10 +109,11 @@ def _tensor(array) -> torch.Tensor:
 
 
 def _conv(flax_conv: nnx.Module, torch_conv: nn.Module) -> None:
-    """Flax ``(kh, kw, in, out)`` -> PyTorch ``(out, in, kh, kw)``; a Flax ``ConvTranspose``
-    (``transpose_kernel=False``) holds PyTorch's ``(in, out, kh, kw)`` kernel flipped in space."""
+    """Flax ``(kh, kw, in, out)`` -> PyTorch ``(out, in, kh, kw)``; a transposed convolution
+    (Flax's ``ConvTranspose`` convention) holds PyTorch's ``(in, out, kh, kw)`` kernel flipped
+    in space."""
     kernel = np.asarray(flax_conv.kernel[...])
-    if isinstance(flax_conv, nnx.ConvTranspose):
+    if isinstance(flax_conv, (nnx.ConvTranspose, TransposedConv4x4, ZeroInterleave1x1)):
         assert isinstance(torch_conv, nn.ConvTranspose2d)
         weight = kernel[::-1, ::-1].transpose(2, 3, 0, 1)
     else:
@@ -117,7 +121,7 @@ def _conv(flax_conv: nnx.Module, torch_conv: nn.Module) -> None:
         weight = kernel.transpose(3, 2, 0, 1)
     assert tuple(torch_conv.weight.shape) == weight.shape
     torch_conv.weight.copy_(_tensor(weight))
-    assert (flax_conv.bias is None) == (torch_conv.bias is None)
+    assert (getattr(flax_conv, "bias", None) is None) == (torch_conv.bias is None)
     if flax_conv.bias is not None:
         torch_conv.bias.copy_(_tensor(flax_conv.bias[...]))
 

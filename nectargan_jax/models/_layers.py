@@ -2,9 +2,17 @@
 
 Each layer matches a PyTorch layer the pix2pix models are usually written with, so that
 weights and padding conventions carry over: ``ReflectConv`` is
-``nn.Conv2d(..., padding=p, padding_mode='reflect')`` and ``UpConv`` is
-``nn.ConvTranspose2d(..., kernel_size=4, stride=2, padding=1)`` (a kernel stored as
-Flax's ``(kh, kw, in, out)``, the PyTorch kernel flipped in space).
+``nn.Conv2d(..., padding=p, padding_mode='reflect')``, ``TransposedConv4x4`` is
+``nn.ConvTranspose2d(..., kernel_size=4, stride=2, padding=1)`` and ``ZeroInterleave1x1``
+is ``nn.ConvTranspose2d(..., kernel_size=1, stride=2, output_padding=1)``; both transposed
+convolutions hold their kernel as a Flax ``nnx.ConvTranspose`` would, ``(kh, kw, in,
+out)``, the PyTorch kernel flipped in space.
+
+XLA's CPU backend runs a transposed convolution's gradient (a convolution with a dilated
+input) 10-15x slower than PyTorch (measured: 680 ms against 65 ms for 64x64x128 -> 64
+channels). So the transposed convolutions here are computed without one: the 4x4
+stride-2 one as four 2x2 stride-1 convolutions, one per output-pixel parity, interleaved
+(the same numbers); the 1x1 one as a 1x1 convolution placed on the even pixels.
 Initialisation follows Isola et al. (2017): kernels from N(0, 0.02), biases 0,
 normalisation scales from N(1, 0.02).
 """
@@ -13,6 +21,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 NORMS = ("batch", "instance")
@@ -50,6 +59,62 @@ class ReflectConv(nnx.Module):
         return self.conv(x)
 
 
+# _PARITY_TAPS[r, t, a]: output pixels of parity r (along one axis) of a 4x4 stride-2
+# transposed convolution (PyTorch padding 1) read input pixels m - 1 + r + t, t in {0, 1},
+# through kernel tap a of the Flax (spatially flipped) kernel.
+_PARITY_TAPS = np.zeros((2, 2, 4), np.float32)
+_PARITY_TAPS[0, 0, 0] = _PARITY_TAPS[0, 1, 2] = _PARITY_TAPS[1, 0, 1] = _PARITY_TAPS[1, 1, 3] = 1
+
+
+def _interleave(parts: list[list[jax.Array]]) -> jax.Array:
+    """``parts[ry][rx]`` of shape (N, H, W, C) -> (N, 2H, 2W, C), part (ry, rx) at
+    pixels (2i + ry, 2j + rx)."""
+    n, h, w, c = parts[0][0].shape
+    rows = [jnp.stack(row, axis=3) for row in parts]  # (N, H, W, 2, C) each
+    return jnp.stack(rows, axis=2).reshape(n, 2 * h, 2 * w, c)
+
+
+class TransposedConv4x4(nnx.Module):
+    """``nn.ConvTranspose2d(in, out, kernel_size=4, stride=2, padding=1)`` in NHWC.
+
+    Attributes:
+      kernel: ``(4, 4, in, out)``, as ``nnx.ConvTranspose(..., (4, 4), (2, 2),
+        padding=((2, 2), (2, 2)))`` holds it (PyTorch's kernel flipped in space).
+      bias: ``(out,)`` or None.
+    """
+
+    def __init__(self, in_features: int, out_features: int, *, use_bias: bool,
+                 rngs: nnx.Rngs):
+        self.kernel = nnx.Param(conv_init(rngs.params(), (4, 4, in_features, out_features)))
+        self.bias = nnx.Param(jnp.zeros((out_features,))) if use_bias else None
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        n, h, w, _ = x.shape
+        kernel = self.kernel[...]
+        taps = jnp.asarray(_PARITY_TAPS, kernel.dtype)
+        padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+        parts = [[jax.lax.conv_general_dilated(
+            padded[:, ry:ry + h + 1, rx:rx + w + 1],
+            jnp.einsum("ya,xb,abio->yxio", taps[ry], taps[rx], kernel), (1, 1), "VALID",
+            dimension_numbers=("NHWC", "HWIO", "NHWC")) for rx in (0, 1)] for ry in (0, 1)]
+        y = _interleave(parts)
+        return y + self.bias[...].reshape(1, 1, 1, -1) if self.bias is not None else y
+
+
+class ZeroInterleave1x1(nnx.Module):
+    """``nn.ConvTranspose2d(in, out, kernel_size=1, stride=2, output_padding=1)`` in NHWC:
+    the 1x1 convolution of the input on the even pixels, zeros between, plus the bias."""
+
+    def __init__(self, in_features: int, out_features: int, *, rngs: nnx.Rngs):
+        self.kernel = nnx.Param(conv_init(rngs.params(), (1, 1, in_features, out_features)))
+        self.bias = nnx.Param(jnp.zeros((out_features,)))
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        y = jnp.einsum("nhwi,io->nhwo", x, self.kernel[...][0, 0])
+        zeros = jnp.zeros_like(y)
+        return _interleave([[y, zeros], [zeros, zeros]]) + self.bias[...].reshape(1, 1, 1, -1)
+
+
 class UpConv(nnx.Module):
     """Doubles the spatial size: a 4x4 stride-2 transposed convolution, or bilinear + 3x3.
 
@@ -65,10 +130,8 @@ class UpConv(nnx.Module):
                 f"upsample_type must be one of {UPSAMPLE_TYPES}, got {upsample_type!r}.")
         self.upsample_type = upsample_type
         if upsample_type == "Transposed":
-            # Padding k - 1 - p = 2 on each side of the stride-dilated input: torch's p=1.
-            self.conv = nnx.ConvTranspose(in_features, out_features, (4, 4), (2, 2),
-                                          padding=((2, 2), (2, 2)), use_bias=use_bias,
-                                          kernel_init=conv_init, rngs=rngs)
+            self.conv = TransposedConv4x4(in_features, out_features, use_bias=use_bias,
+                                          rngs=rngs)
         else:
             self.conv = ReflectConv(in_features, out_features, 3, 1, 1, use_bias=use_bias,
                                     rngs=rngs)

@@ -25,6 +25,7 @@ from flax import nnx
 
 from nectargan_jax.models._layers import ReflectConv
 from nectargan_jax.models._layers import UpConv
+from nectargan_jax.models._layers import ZeroInterleave1x1
 from nectargan_jax.models._layers import check_nhwc
 from nectargan_jax.models._layers import conv_init
 from nectargan_jax.models._layers import make_norm
@@ -65,11 +66,8 @@ class UpBlock(nnx.Module):
                  dropout: bool, residual: bool, rngs: nnx.Rngs):
         self.up = UpConv(in_features, out_features, upsample_type, use_bias=False, rngs=rngs)
         self.norm = make_norm(norm, out_features, rngs)
-        # PyTorch's ConvTranspose2d(kernel_size=1, stride=2, output_padding=1): the input at
-        # even positions, the bias everywhere.
-        self.shortcut = (nnx.ConvTranspose(in_features, out_features, (1, 1), (2, 2),
-                                           padding=((0, 1), (0, 1)), kernel_init=conv_init,
-                                           rngs=rngs) if residual else None)
+        self.shortcut = (ZeroInterleave1x1(in_features, out_features, rngs=rngs)
+                         if residual else None)
         self.dropout = nnx.Dropout(0.5, rngs=rngs) if dropout else None
 
     def __call__(self, x: jax.Array) -> jax.Array:
