@@ -8,11 +8,12 @@ used (``train<k>_config.json``, one per start, as the reference's ``export_confi
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 from pathlib import Path
 import re
 import tempfile
 
-from nectargan_jax.losses._log import write_json_atomic
 
 DEFAULT_OUTPUT_DIRECTORY = "experiments"
 
@@ -47,8 +48,22 @@ class Experiment:
         """Writes ``{"config": config}`` to ``train<k>_config.json``, k = 1 + earlier ones."""
         k = 1 + len(list(self.dir.glob("*config.json")))
         path = self.dir / f"train{k}_config.json"
-        write_json_atomic(path, {"config": config})
+        _write_atomic(path, json.dumps({"config": config}, indent=4))
         return path
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Writes a temporary file beside ``path`` and renames it over ``path``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _versions(root: Path, name: str) -> list[int]:

@@ -7,8 +7,9 @@ Order of work, chosen so that bad input changes nothing and a crash loses nothin
 2. Create the folder, write the config used and the log's header.
 3. Per epoch: dispatch ``steps_per_dispatch`` steps at a time (batches prefetched to the
    device), flushing the manager's records into the log before its buffer fills; at the
-   epoch's end flush, write the example image and the loss graphs, then save the
-   checkpoint. The log is always at least as far as the newest checkpoint; on resume,
+   epoch's end flush, write the example image and the loss graphs (every
+   ``save.example_save_rate`` epochs), then save the checkpoint (every
+   ``save.model_save_rate`` epochs, and after the last). The log is always at least as far as the newest checkpoint; on resume,
    records the log already holds are skipped (``LogWriter``), so SIGKILL at any moment
    neither loses nor duplicates a logged value.
 """
@@ -207,11 +208,12 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
                            progress=progress)
         state = state._replace(manager=writer.flush(state.manager))
         done = epoch + 1
-        if save["save_examples"] and (done % save["example_save_rate"] == 0 or done == epochs):
-            fake = step_fns.generate(state, examples[0])
-            save_example_grid(examples[0], np.asarray(fake), examples[1],
-                              experiment.example(done))
-        plot_loss_log(experiment.log, experiment.graphs, steps_per_epoch)
+        if done % save["example_save_rate"] == 0 or done == epochs:
+            if save["save_examples"]:
+                fake = step_fns.generate(state, examples[0])
+                save_example_grid(examples[0], np.asarray(fake), examples[1],
+                                  experiment.example(done))
+            plot_loss_log(experiment.log, experiment.graphs, steps_per_epoch)
         if save["save_model"] and (done % save["model_save_rate"] == 0 or done == epochs):
             checkpoints.save(done, state, fingerprint)
     log.compact()

@@ -192,14 +192,30 @@ def build_training(config: dict, *, steps_per_epoch: int, seed: int = 0,
     # times faster than threefry's; dropout keeps threefry, which gives the same bits
     # however the batch is sharded.
     keys = (jax.random.key(seed, impl="rbg"), jax.random.key(seed))
-    models = json.dumps(config, sort_keys=True)
+    models = _model_config(config)
     (gen_def, _, _), (disc_def, _, _) = nnx.eval_shape(lambda: _split_models(models, keys))
     step_fns = Pix2PixStep(gen_def, disc_def, gen_lr, disc_lr, gen_beta1, disc_beta1,
                            steps_per_epoch)
     manager = LossManager(capacity=capacity).with_spec(pix2pix, "extended", **weights)
-    state = TrainState(*_initial_arrays(models, step_fns, keys), manager,
+    gen_params, gen_rest, disc_params, disc_rest = _initial_models(models, keys)
+    state = TrainState(gen_params, gen_rest, disc_params, disc_rest,
+                       *_initial_optimizers(step_fns, gen_params, disc_params), manager,
                        jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
     return step_fns, state
+
+
+def _model_config(config: dict) -> str:
+    """The settings ``build_models`` reads, as JSON: a hashable key for one compiled init."""
+    gen, disc = config["train"]["generator"], config["train"]["discriminator"]
+    return json.dumps({
+        "dataloader": {"load": {"input_nc": config["dataloader"]["load"]["input_nc"]}},
+        "train": {
+            "generator": {k: gen[k] for k in ("features", "n_downs", "block_type",
+                                              "upsample_type")},
+            "discriminator": {k: disc[k] for k in ("n_layers", "base_channels",
+                                                   "max_channels")},
+        },
+    }, sort_keys=True)
 
 
 def _split_models(config_json: str, keys: tuple[jax.Array, jax.Array]):
@@ -211,13 +227,17 @@ def _split_models(config_json: str, keys: tuple[jax.Array, jax.Array]):
     return nnx.split(gen, nnx.Param, ...), nnx.split(disc, nnx.Param, ...)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _initial_arrays(config_json: str, step_fns: Pix2PixStep, keys):
-    """Parameters, batch statistics, RNG state and optimizer states, in one compiled
-    call (eager Flax initialisation compiles every layer's ops one by one)."""
+@functools.partial(jax.jit, static_argnums=0)
+def _initial_models(config_json: str, keys):
+    """Parameters, batch statistics and RNG state of both models, in one compiled call
+    (eager Flax initialisation compiles every layer's ops one by one)."""
     (_, gen_params, gen_rest), (_, disc_params, disc_rest) = _split_models(config_json, keys)
-    return (gen_params, gen_rest, disc_params, disc_rest,
-            step_fns.gen_tx.init(gen_params), step_fns.disc_tx.init(disc_params))
+    return gen_params, gen_rest, disc_params, disc_rest
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _initial_optimizers(step_fns: Pix2PixStep, gen_params, disc_params):
+    return step_fns.gen_tx.init(gen_params), step_fns.disc_tx.init(disc_params)
 
 
 def _schedule_spec(schedule: Schedule) -> tuple:
