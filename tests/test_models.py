@@ -11,6 +11,8 @@ from nectargan_jax.configs import load_default_config
 from nectargan_jax.models import PatchGANDiscriminator
 from nectargan_jax.models import UnetGenerator
 from nectargan_jax.models import build_models
+from nectargan_jax.models._layers import TransposedConv4x4
+from nectargan_jax.models._layers import ZeroInterleave1x1
 from torch_pix2pix import TorchPatchGAN
 from torch_pix2pix import TorchUnet
 from torch_pix2pix import copy_patchgan
@@ -263,3 +265,20 @@ def test_initialisation_of_isola_et_al(small_generator):
     assert abs(kernels.mean()) < 0.001
     np.testing.assert_array_equal(biases, 0.0)
     assert abs(scales.mean() - 1.0) < 0.01 and 0.01 < scales.std() < 0.03
+
+
+def test_transposed_convolutions_match_flax_conv_transpose():
+    """The parity-convolution layers give what ``nnx.ConvTranspose`` gives with the kernel."""
+    x = jnp.asarray(images((2, 5, 7, 3)))
+    for ours, reference in (
+            (TransposedConv4x4(3, 4, use_bias=True, rngs=rngs(0)),
+             nnx.ConvTranspose(3, 4, (4, 4), (2, 2), padding=((2, 2), (2, 2)), rngs=rngs(1))),
+            (ZeroInterleave1x1(3, 4, rngs=rngs(0)),
+             nnx.ConvTranspose(3, 4, (1, 1), (2, 2), padding=((0, 1), (0, 1)), rngs=rngs(1)))):
+        ours.bias[...] = jnp.arange(4.0)
+        reference.kernel[...] = ours.kernel[...]
+        reference.bias[...] = ours.bias[...]
+        got = ours(x)
+        assert got.shape == (2, 10, 14, 4)
+        np.testing.assert_allclose(np.asarray(got), np.asarray(reference(x)), rtol=1e-5,
+                                   atol=1e-6)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 
 NORMS = ("batch", "instance")
@@ -59,13 +58,6 @@ class ReflectConv(nnx.Module):
         return self.conv(x)
 
 
-# _PARITY_TAPS[r, t, a]: output pixels of parity r (along one axis) of a 4x4 stride-2
-# transposed convolution (PyTorch padding 1) read input pixels m - 1 + r + t, t in {0, 1},
-# through kernel tap a of the Flax (spatially flipped) kernel.
-_PARITY_TAPS = np.zeros((2, 2, 4), np.float32)
-_PARITY_TAPS[0, 0, 0] = _PARITY_TAPS[0, 1, 2] = _PARITY_TAPS[1, 0, 1] = _PARITY_TAPS[1, 1, 3] = 1
-
-
 def _interleave(parts: list[list[jax.Array]]) -> jax.Array:
     """``parts[ry][rx]`` of shape (N, H, W, C) -> (N, 2H, 2W, C), part (ry, rx) at
     pixels (2i + ry, 2j + rx)."""
@@ -89,13 +81,13 @@ class TransposedConv4x4(nnx.Module):
         self.bias = nnx.Param(jnp.zeros((out_features,))) if use_bias else None
 
     def __call__(self, x: jax.Array) -> jax.Array:
+        # Along each axis, output pixel 2m + r reads input pixels m - 1 + r and m + r
+        # (zero padding 1) through taps r and r + 2 of the (flipped) kernel.
         n, h, w, _ = x.shape
         kernel = self.kernel[...]
-        taps = jnp.asarray(_PARITY_TAPS, kernel.dtype)
         padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
         parts = [[jax.lax.conv_general_dilated(
-            padded[:, ry:ry + h + 1, rx:rx + w + 1],
-            jnp.einsum("ya,xb,abio->yxio", taps[ry], taps[rx], kernel), (1, 1), "VALID",
+            padded[:, ry:ry + h + 1, rx:rx + w + 1], kernel[ry::2, rx::2], (1, 1), "VALID",
             dimension_numbers=("NHWC", "HWIO", "NHWC")) for rx in (0, 1)] for ry in (0, 1)]
         y = _interleave(parts)
         return y + self.bias[...].reshape(1, 1, 1, -1) if self.bias is not None else y
@@ -145,6 +137,10 @@ class UpConv(nnx.Module):
 
 def make_norm(norm: str, features: int, rngs: nnx.Rngs) -> nnx.Module:
     """``'batch'`` (Isola et al.; torch's momentum 0.1, eps 1e-5) or ``'instance'`` (the reference).
+
+    BatchNorm's running variance averages the biased batch variance (Flax's rule; PyTorch
+    averages the unbiased one), so eval-mode outputs differ slightly from a PyTorch twin's
+    after training; training-mode outputs and running means match.
 
     Raises:
       ValueError: another ``norm``.
