@@ -11,6 +11,8 @@ from nectargan_jax.configs import load_default_config
 from nectargan_jax.models import PatchGANDiscriminator
 from nectargan_jax.models import UnetGenerator
 from nectargan_jax.models import build_models
+from nectargan_jax.models._layers import FEW_OUTPUTS
+from nectargan_jax.models._layers import ReflectConv
 from nectargan_jax.models._layers import TransposedConv4x4
 from nectargan_jax.models._layers import ZeroInterleave1x1
 from torch_pix2pix import TorchPatchGAN
@@ -270,15 +272,37 @@ def test_initialisation_of_isola_et_al(small_generator):
 def test_transposed_convolutions_match_flax_conv_transpose():
     """The parity-convolution layers give what ``nnx.ConvTranspose`` gives with the kernel."""
     x = jnp.asarray(images((2, 5, 7, 3)))
-    for ours, reference in (
-            (TransposedConv4x4(3, 4, use_bias=True, rngs=rngs(0)),
-             nnx.ConvTranspose(3, 4, (4, 4), (2, 2), padding=((2, 2), (2, 2)), rngs=rngs(1))),
-            (ZeroInterleave1x1(3, 4, rngs=rngs(0)),
-             nnx.ConvTranspose(3, 4, (1, 1), (2, 2), padding=((0, 1), (0, 1)), rngs=rngs(1)))):
-        ours.bias[...] = jnp.arange(4.0)
+    for out in (4, 9):  # below and above FEW_OUTPUTS: both ways of computing it
+        assert (out < FEW_OUTPUTS) == (out == 4)
+        ours = TransposedConv4x4(3, out, use_bias=True, rngs=rngs(0))
+        reference = nnx.ConvTranspose(3, out, (4, 4), (2, 2), padding=((2, 2), (2, 2)),
+                                      rngs=rngs(1))
+        ours.bias[...] = jnp.arange(float(out))
         reference.kernel[...] = ours.kernel[...]
         reference.bias[...] = ours.bias[...]
-        got = ours(x)
-        assert got.shape == (2, 10, 14, 4)
-        np.testing.assert_allclose(np.asarray(got), np.asarray(reference(x)), rtol=1e-5,
+        np.testing.assert_allclose(np.asarray(ours(x)), np.asarray(reference(x)), rtol=1e-5,
                                    atol=1e-6)
+    ours = ZeroInterleave1x1(3, 4, rngs=rngs(0))
+    reference = nnx.ConvTranspose(3, 4, (1, 1), (2, 2), padding=((0, 1), (0, 1)), rngs=rngs(1))
+    ours.bias[...] = jnp.arange(4.0)
+    reference.kernel[...] = ours.kernel[...]
+    reference.bias[...] = ours.bias[...]
+    got = ours(x)
+    assert got.shape == (2, 10, 14, 4)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(reference(x)), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("out, stride", [(1, 1), (7, 1), (8, 1), (1, 2)])
+def test_reflect_conv_matches_pytorch_either_way_it_is_computed(out, stride):
+    """Few output channels at stride 1 use ``conv_few_outputs``; the rest XLA's conv."""
+    ours = ReflectConv(5, out, 4, stride, 1, use_bias=True, rngs=rngs(2))
+    ours.conv.bias[...] = jnp.linspace(-1, 1, out)
+    assert ours.few_outputs == (stride == 1 and out < FEW_OUTPUTS)
+    theirs = torch.nn.Conv2d(5, out, 4, stride, 1, padding_mode="reflect")
+    with torch.no_grad():
+        kernel = np.asarray(ours.conv.kernel[...]).transpose(3, 2, 0, 1)
+        theirs.weight.copy_(torch.from_numpy(kernel.copy()))
+        theirs.bias.copy_(torch.from_numpy(np.array(ours.conv.bias[...])))
+    x = images((2, 9, 6, 5))
+    np.testing.assert_allclose(np.asarray(ours(jnp.asarray(x))), nhwc(theirs(nchw(x))),
+                               rtol=1e-4, atol=1e-6)

@@ -13,6 +13,10 @@ input) 10-15x slower than PyTorch (measured: 680 ms against 65 ms for 64x64x128 
 channels). So the transposed convolutions here are computed without one: the 4x4
 stride-2 one as four 2x2 stride-1 convolutions, one per output-pixel parity, interleaved
 (the same numbers); the 1x1 one as a 1x1 convolution placed on the even pixels.
+Convolutions with fewer than ``FEW_OUTPUTS`` output channels (the PatchGAN's last layer,
+the U-Net's output layer) are 10-100x slower still as XLA CPU convolutions than as one
+matrix product over the channels followed by a sum of shifted slices
+(``conv_few_outputs``), which is what they use.
 Initialisation follows Isola et al. (2017): kernels from N(0, 0.02), biases 0,
 normalisation scales from N(1, 0.02).
 """
@@ -28,6 +32,9 @@ UPSAMPLE_TYPES = ("Transposed", "Bilinear")
 
 conv_init = nnx.initializers.normal(0.02)
 
+# Convolutions with fewer output channels than this use ``conv_few_outputs``.
+FEW_OUTPUTS = 8
+
 
 def scale_init(key: jax.Array, shape: tuple[int, ...], dtype: jnp.dtype = jnp.float32) -> jax.Array:
     """Normalisation scales drawn from N(1, 0.02) (Isola et al.; the reference does the same)."""
@@ -41,12 +48,33 @@ def check_nhwc(x: jax.Array, channels: int, where: str) -> None:
             f"{where} takes an NHWC batch (N, H, W, {channels}), got shape {tuple(x.shape)}.")
 
 
+def tap_responses(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """Every input pixel through every kernel tap: (N, H, W, C), (kh, kw, C, O) ->
+    (N, H, W, kh, kw, O), one matrix product over the channels."""
+    kh, kw, c, o = kernel.shape
+    z = jnp.einsum("nhwc,cq->nhwq", x, kernel.transpose(2, 0, 1, 3).reshape(c, kh * kw * o))
+    return z.reshape(*x.shape[:3], kh, kw, o)
+
+
+def conv_few_outputs(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """A stride-1 'VALID' convolution (NHWC, HWIO) as ``tap_responses`` summed over shifts.
+
+    The same numbers as ``lax.conv_general_dilated``; fast where the output has few
+    channels, as the intermediate holds ``kh * kw`` of them per input pixel.
+    """
+    kh, kw = kernel.shape[:2]
+    out_h, out_w = x.shape[1] - kh + 1, x.shape[2] - kw + 1
+    z = tap_responses(x, kernel)
+    return sum(z[:, i:i + out_h, j:j + out_w, i, j] for i in range(kh) for j in range(kw))
+
+
 class ReflectConv(nnx.Module):
     """A convolution over a reflection-padded input (PyTorch's ``padding_mode='reflect'``)."""
 
     def __init__(self, in_features: int, out_features: int, kernel_size: int, stride: int,
                  pad: int, *, use_bias: bool, rngs: nnx.Rngs):
         self.pad = pad
+        self.few_outputs = stride == 1 and out_features < FEW_OUTPUTS
         self.conv = nnx.Conv(in_features, out_features, (kernel_size, kernel_size),
                              (stride, stride), padding="VALID", use_bias=use_bias,
                              kernel_init=conv_init, rngs=rngs)
@@ -55,7 +83,10 @@ class ReflectConv(nnx.Module):
         p = self.pad
         if p:
             x = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
-        return self.conv(x)
+        if not self.few_outputs:
+            return self.conv(x)
+        y = conv_few_outputs(x, self.conv.kernel[...])
+        return y + self.conv.bias[...].reshape(1, 1, 1, -1) if self.conv.bias is not None else y
 
 
 def _interleave(parts: list[list[jax.Array]]) -> jax.Array:
@@ -86,9 +117,15 @@ class TransposedConv4x4(nnx.Module):
         n, h, w, _ = x.shape
         kernel = self.kernel[...]
         padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-        parts = [[jax.lax.conv_general_dilated(
-            padded[:, ry:ry + h + 1, rx:rx + w + 1], kernel[ry::2, rx::2], (1, 1), "VALID",
-            dimension_numbers=("NHWC", "HWIO", "NHWC")) for rx in (0, 1)] for ry in (0, 1)]
+        if kernel.shape[-1] < FEW_OUTPUTS:
+            z = tap_responses(padded, kernel)
+            parts = [[sum(z[:, ry + ty:ry + ty + h, rx + tx:rx + tx + w, ry + 2 * ty, rx + 2 * tx]
+                          for ty in (0, 1) for tx in (0, 1)) for rx in (0, 1)] for ry in (0, 1)]
+        else:
+            parts = [[jax.lax.conv_general_dilated(
+                padded[:, ry:ry + h + 1, rx:rx + w + 1], kernel[ry::2, rx::2], (1, 1),
+                "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+                for rx in (0, 1)] for ry in (0, 1)]
         y = _interleave(parts)
         return y + self.bias[...].reshape(1, 1, 1, -1) if self.bias is not None else y
 
