@@ -14,8 +14,9 @@ from nectargan_jax.train._loop import train
 from nectargan_jax.train._records import LogWriter
 from train_helpers import tiny_config
 
-# 4 pairs in batches of 2: 2 steps per epoch; the log is written after every step.
-RUN = {"synthetic_pairs": 4, "log_every": 1, "progress": False, "echo": lambda _: None}
+# 4 pairs in batches of 2: 2 steps per epoch (the settings of test_cli's run, which
+# reuses the compiled step).
+RUN = {"synthetic_pairs": 4, "progress": False, "echo": lambda _: None}
 
 
 def _leaves(state):
@@ -28,13 +29,18 @@ def _snapshot(folder):
             if p.is_file()}
 
 
+def _config(output_dir, **extra):
+    # Loss graphs and examples after the last epoch only (they cost time, not records).
+    return tiny_config(output_dir, **{"save.example_save_rate": 100, **extra})
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     straight_dir = tmp_path_factory.mktemp("straight")
     resumed_dir = tmp_path_factory.mktemp("resumed")
-    straight = train(tiny_config(straight_dir), epochs=4, **RUN)
-    halfway = train(tiny_config(resumed_dir), epochs=2, **RUN)
-    resumed = train(tiny_config(resumed_dir), epochs=4, resume=True, **RUN)
+    straight = train(_config(straight_dir), epochs=4, **RUN)
+    halfway = train(_config(resumed_dir), epochs=2, **RUN)
+    resumed = train(_config(resumed_dir), epochs=4, resume=True, **RUN)
     return straight, halfway, resumed
 
 
@@ -55,7 +61,7 @@ def test_resume_gives_exactly_the_uninterrupted_run(runs):
 def test_a_checkpoint_from_another_config_is_refused_before_anything_changes(runs):
     folder = runs[2].experiment.dir
     before = _snapshot(folder)
-    other = tiny_config(folder.parent, **{"train.loss.lambda_l1": 10.0})
+    other = _config(folder.parent, **{"train.loss.lambda_l1": 10.0})
     with pytest.raises(CheckpointMismatchError, match="other training settings"):
         train(other, epochs=6, resume=True, **RUN)
     assert _snapshot(folder) == before

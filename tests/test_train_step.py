@@ -1,5 +1,7 @@
 """The pix2pix training step: losses, updates, schedules, one forward, no host transfer."""
 
+import functools
+
 from flax import nnx
 import jax
 import jax.numpy as jnp
@@ -44,8 +46,14 @@ def _softplus(v):
     return np.logaddexp(0.0, v)
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _jitted_forward(graphdef, params, rest, x):
+    return nnx.merge(graphdef, params, rest, copy=True)(x)
+
+
 def _forward(graphdef, params, rest, x):
-    return np.asarray(nnx.merge(graphdef, params, rest, copy=True)(x))
+    """A model's train-mode output, straight from its graph and state (not the step)."""
+    return np.asarray(_jitted_forward(graphdef, params, rest, x))
 
 
 def _leaves(tree):
