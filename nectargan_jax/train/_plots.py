@@ -1,7 +1,7 @@
 """Pictures of a run: loss curves from a ``loss_log.json``, schedule curves, example rows.
 
-Everything draws with matplotlib's Agg backend (no display needed) or Pillow, and writes
-a PNG file.
+Charts are drawn on plain ``matplotlib.figure.Figure`` objects (rendered by Agg, no
+display needed, pyplot's global state and backend untouched); images with Pillow.
 """
 
 from __future__ import annotations
@@ -11,16 +11,12 @@ import json
 import os
 from pathlib import Path
 
-import matplotlib
+from matplotlib.figure import Figure
+import numpy as np
+from PIL import Image
 
-matplotlib.use("Agg")
-
-from matplotlib import pyplot as plt  # noqa: E402  (after choosing the backend)
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from nectargan_jax.losses import LossLog  # noqa: E402
-from nectargan_jax.scheduling import BaseSchedule  # noqa: E402
+from nectargan_jax.losses import LossLog
+from nectargan_jax.scheduling import BaseSchedule
 
 LOG_NAME = "loss_log.json"
 LOG_ROOT_KEY = "LOSSMANAGER_LOG"
@@ -82,8 +78,8 @@ def plot_loss_log(log_path: str | os.PathLike, out_path: str | os.PathLike,
     if not functions:
         raise ValueError(f"the loss log {str(log_path)!r} holds no loss.")
     groups = loss_groups(list(functions))
-    fig, axes = plt.subplots(len(groups), 2, figsize=(11, 3.2 * len(groups)),
-                             squeeze=False)
+    fig = Figure(figsize=(11, 3.2 * len(groups)))
+    axes = fig.subplots(len(groups), 2, squeeze=False)
     scale = 1.0 / steps_per_epoch if steps_per_epoch else 1.0
     xlabel = "epoch" if steps_per_epoch else "record"
     for (tag, names), (ax_loss, ax_weight) in zip(groups.items(), axes):
@@ -102,7 +98,6 @@ def plot_loss_log(log_path: str | os.PathLike, out_path: str | os.PathLike,
     fig.tight_layout()
     out_path = Path(out_path)
     fig.savefig(out_path, dpi=80)
-    plt.close(fig)
     return out_path
 
 
@@ -126,7 +121,8 @@ def plot_schedules(schedules: Mapping[str, BaseSchedule], epochs: int,
     if not schedules:
         raise ValueError("schedules is empty: give at least one schedule to draw.")
     x = np.arange(epochs + 1)
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig = Figure(figsize=(8, 4))
+    ax = fig.subplots()
     for label, schedule in schedules.items():
         ax.plot(x, np.asarray(schedule(x)), label=label)
     ax.set_xlabel("epoch")
@@ -136,7 +132,6 @@ def plot_schedules(schedules: Mapping[str, BaseSchedule], epochs: int,
     fig.tight_layout()
     out_path = Path(out_path)
     fig.savefig(out_path, dpi=80)
-    plt.close(fig)
     return out_path
 
 
