@@ -110,6 +110,7 @@ def _bad_dataroot(tmp_path, kind):
     ("zero epochs", ValueError, "epochs must be a positive int, got epochs=0"),
     ("too many devices", ValueError, "devices=64 but only"),
     ("other config", ValueError, "other training settings"),
+    ("fewer epochs than trained", ValueError, "epochs=3 but .* has already trained 10"),
 ])
 def test_bad_input_is_refused_before_the_folder_changes(run, tmp_path, case, error, message):
     result = run[0]
@@ -128,6 +129,8 @@ def test_bad_input_is_refused_before_the_folder_changes(run, tmp_path, case, err
         kwargs["epochs"] = 0
     elif case == "too many devices":
         kwargs["devices"] = 64
+    elif case == "fewer epochs than trained":
+        kwargs["epochs"] = 3
     else:
         extra["train.generator.features"] = 8
     config = _config(folder.parent, **extra)

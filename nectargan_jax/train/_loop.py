@@ -86,12 +86,16 @@ def make_dataset(config: dict, *, seed: int, synthetic_pairs: int = SYNTHETIC_PA
 
 def _example_inputs(config: dict, dataset: PairedDataset, *, seed: int,
                     synthetic_pairs: int) -> tuple[np.ndarray, np.ndarray]:
-    """Fixed pairs drawn every epoch: the first of the val split if there is one."""
+    """Fixed pairs drawn every epoch: the first of the val split if there is one.
+
+    Raises:
+      ValueError: a val split that exists but cannot be read (see ``PairedImageFolder``).
+    """
     count = config["save"]["num_examples"]
     try:
         source = make_dataset(config, seed=seed, synthetic_pairs=synthetic_pairs,
                               split="val")
-    except (FileNotFoundError, ValueError):
+    except FileNotFoundError:
         source = dataset
     count = min(count, len(source))
     return next(batches(source, count, seed=seed, epoch=0, shuffle=False))
@@ -178,6 +182,9 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
     start = checkpoints.latest_epoch() if resume else None
     if start is not None:
         checkpoints.check(start, fingerprint)
+        if epochs < start:
+            raise ValueError(f"epochs={epochs} but the experiment {str(experiment.dir)!r} "
+                             f"has already trained {start} epochs; give more epochs.")
     capacity = max(steps_per_dispatch, log_every or min(steps_per_epoch, _MAX_CAPACITY))
     step_fns, state = build_training(config, steps_per_epoch=steps_per_epoch, seed=seed,
                                      capacity=capacity)
