@@ -1,5 +1,5 @@
-"""``python -m nectargan_jax``: prints a table of the built-in schedules."""
+"""``python -m nectargan_jax``: the ``nectargan-jax`` command (trains pix2pix by default)."""
 
-from nectargan_jax._demo import main
+from nectargan_jax.train._cli import main
 
-main()
+raise SystemExit(main())

@@ -1,0 +1,46 @@
+"""``build_models``: the generator and discriminator a pix2pix config describes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flax import nnx
+
+from nectargan_jax.models._patchgan import PatchGANDiscriminator
+from nectargan_jax.models._unet import UnetGenerator
+
+
+def build_models(config: dict[str, Any], rngs: nnx.Rngs, *, norm: str = "batch"
+                 ) -> tuple[UnetGenerator, PatchGANDiscriminator]:
+    """The U-Net generator and PatchGAN discriminator of a (validated) config's inner dict.
+
+    Reads ``dataloader.load.input_nc`` (input and output channels),
+    ``train.generator.{features, n_downs, block_type, upsample_type}`` and
+    ``train.discriminator.{n_layers, base_channels, max_channels}``; the discriminator
+    sees the input and the target (or fake) concatenated, ``2 * input_nc`` channels.
+
+    Args:
+      config: the inner config dict (``nectargan_jax.train.load_config()``).
+      rngs: parameter initialisation and the generator's dropout stream.
+      norm: ``'batch'`` or ``'instance'``, for both models.
+
+    Returns:
+      ``(generator, discriminator)``.
+
+    Examples:
+      >>> from nectargan_jax.configs import load_default_config
+      >>> config = load_default_config()
+      >>> config["train"]["generator"].update(features=4, n_downs=2)
+      >>> g, d = build_models(config, nnx.Rngs(0))
+      >>> g.n_downs, d.in_channels
+      (2, 6)
+    """
+    channels = config["dataloader"]["load"]["input_nc"]
+    gen, disc = config["train"]["generator"], config["train"]["discriminator"]
+    generator = UnetGenerator(
+        channels, channels, features=gen["features"], n_downs=gen["n_downs"],
+        block_type=gen["block_type"], upsample_type=gen["upsample_type"], norm=norm, rngs=rngs)
+    discriminator = PatchGANDiscriminator(
+        2 * channels, n_layers=disc["n_layers"], base_channels=disc["base_channels"],
+        max_channels=disc["max_channels"], norm=norm, rngs=rngs)
+    return generator, discriminator

@@ -1,0 +1,132 @@
+"""The ``nectargan-jax`` command (also ``python -m nectargan_jax``).
+
+Subcommands:
+  train          train pix2pix (the default when no subcommand is given)
+  plot-log       a ``loss_log.json`` -> a PNG of each loss and its weight over time
+  plot-schedule  a schedule -> a PNG of its curve
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+import sys
+
+_USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, FileExistsError,
+                NotADirectoryError, PermissionError, OverflowError)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nectargan-jax",
+        description="pix2pix in Flax NNX with scheduled, recorded losses. Without a "
+                    "subcommand: train on the embedded default (a procedural paired task).")
+    commands = parser.add_subparsers(dest="command")
+
+    train = commands.add_parser(
+        "train", help="train pix2pix",
+        description="Train pix2pix. Without a config file: the reference's default config, "
+                    "or with no --dataroot either, the embedded default (a small model on "
+                    "procedurally generated pairs, a few minutes on a CPU).")
+    train.add_argument("config", nargs="?", help="a config file {\"config\": {...}} in the "
+                                                  "reference's format")
+    train.add_argument("--epochs", type=int, help="epochs the run ends after (default: "
+                                                  "learning_rate.epochs + epochs_decay)")
+    train.add_argument("--dataroot", help="paired images in DATAROOT/train (and /val)")
+    train.add_argument("--output-dir", help="where experiment folders go")
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--devices", type=int, default=1,
+                       help="local devices to shard the batch over (data parallel)")
+    train.add_argument("--steps-per-dispatch", type=int, default=1,
+                       help="steps per compiled call (lax.scan)")
+    train.add_argument("--synthetic-pairs", type=int,
+                       help="pairs per epoch of the embedded task (no dataroot)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the newest experiment folder from its newest checkpoint")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    plot_log = commands.add_parser("plot-log", help="plot a loss_log.json")
+    plot_log.add_argument("log", help="a loss_log.json")
+    plot_log.add_argument("-o", "--output", help="the PNG (default: loss_graphs.png beside "
+                                                 "the log)")
+    plot_log.add_argument("--steps-per-epoch", type=int,
+                          help="label the x axis in epochs")
+
+    plot_schedule = commands.add_parser("plot-schedule", help="plot a schedule's curve")
+    plot_schedule.add_argument("--kind", default="linear",
+                               help="a registered schedule kind (linear, exponential, ...)")
+    plot_schedule.add_argument("--start-epoch", type=float, default=0.0)
+    plot_schedule.add_argument("--end-epoch", type=float, default=100.0)
+    plot_schedule.add_argument("--initial", type=float, default=1.0)
+    plot_schedule.add_argument("--target", type=float, default=0.0)
+    plot_schedule.add_argument("--epochs", type=int,
+                               help="last epoch drawn (default: end epoch + 10%%)")
+    plot_schedule.add_argument("-o", "--output", default="schedule.png", help="the PNG")
+    return parser
+
+
+def _train(args: argparse.Namespace) -> None:
+    from nectargan_jax.train._config import embedded_default_overrides, load_config
+    from nectargan_jax.train._loop import SYNTHETIC_PAIRS, train
+
+    overrides: dict = {}
+    if args.config is None and not args.dataroot:
+        overrides.update(_flatten(embedded_default_overrides()))
+    flags = {"dataloader.dataroot": args.dataroot,
+             "common.output_directory": args.output_dir,
+             "dataloader.batch_size": args.batch_size}
+    overrides.update({key: value for key, value in flags.items() if value is not None})
+    config = load_config(args.config, overrides)
+    train(config, epochs=args.epochs, resume=args.resume, devices=args.devices,
+          steps_per_dispatch=args.steps_per_dispatch, seed=args.seed,
+          synthetic_pairs=args.synthetic_pairs or SYNTHETIC_PAIRS,
+          progress=not args.no_progress)
+
+
+def _flatten(nested: dict, prefix: str = "") -> dict:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``, so flags and defaults merge key by key."""
+    flat = {}
+    for key, value in nested.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _plot_log(args: argparse.Namespace) -> None:
+    from nectargan_jax.train._plots import plot_loss_log
+
+    output = args.output or Path(args.log).with_name("loss_graphs.png")
+    print(f"wrote {plot_loss_log(args.log, output, args.steps_per_epoch)}")
+
+
+def _plot_schedule(args: argparse.Namespace) -> None:
+    from nectargan_jax import Schedule
+    from nectargan_jax.train._plots import plot_schedules
+
+    schedule = Schedule(args.kind, args.start_epoch, args.end_epoch, args.initial,
+                        args.target)
+    epochs = args.epochs if args.epochs is not None else \
+        max(1, int(round(args.end_epoch * 1.1)))
+    label = (f"{args.kind} {args.initial:g} -> {args.target:g} over epochs "
+             f"[{args.start_epoch:g}, {args.end_epoch:g}]")
+    print(f"wrote {plot_schedules({label: schedule}, epochs, args.output)}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command line; returns the exit status (2 for bad input, with a message)."""
+    parser = _parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+    if args.command is None:
+        args = parser.parse_args(["train"])
+    run = {"train": _train, "plot-log": _plot_log, "plot-schedule": _plot_schedule}
+    try:
+        run[args.command](args)
+    except _USER_ERRORS as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"nectargan-jax {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    return 0

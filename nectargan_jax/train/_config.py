@@ -1,0 +1,300 @@
+"""The training config: the reference's JSON format, validated, with scheduled loss weights.
+
+A config file holds ``{"config": {...}}`` with the reference's sections (common,
+dataloader, train, save, visualizer); ``load_config`` returns the inner dict. Keys a file
+leaves out take the packaged default's values; unknown keys, wrong types and bad values
+are a ValueError naming the key path (``train.generator.n_downs``).
+
+One backward-compatible extension: any ``train.loss.lambda_*`` may be a number (as in
+the reference) or a schedule object
+``{"schedule": "linear", "start_epoch": 0, "end_epoch": 10, "initial_value": 100.0,
+"target_value": 10.0}`` (optional ``"options": {...}``) in the core's epoch convention:
+epochs counted from 0, no hidden shift (see ``nectargan_jax.Schedule``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import numbers
+from pathlib import Path
+from typing import Any
+
+from nectargan_jax.configs import load_default_config
+from nectargan_jax.models import BLOCK_TYPES
+from nectargan_jax.models import UPSAMPLE_TYPES
+from nectargan_jax.scheduling import Schedule
+
+DIRECTIONS = ("AtoB", "BtoA")
+LOSS_LAMBDAS = ("lambda_gan", "lambda_l1", "lambda_l2", "lambda_sobel", "lambda_laplacian",
+                "lambda_vgg")
+_SCHEDULE_KEYS = ("schedule", "start_epoch", "end_epoch", "initial_value", "target_value",
+                  "options")
+_SCHEDULE_REQUIRED = ("start_epoch", "end_epoch", "initial_value", "target_value")
+# Augmentations this trainer applies; every other "*_chance" must stay 0.
+_SUPPORTED_CHANCES = ("dataloader.augmentations.both.h_flip_chance",)
+
+
+def embedded_default_overrides() -> dict[str, Any]:
+    """Settings of the embedded default run (the README's main command), as overrides.
+
+    A small model on 64x64 procedurally generated pairs (``dataloader.dataroot`` empty),
+    so that ``nectargan-jax train`` completes in minutes on a 2-core CPU.
+    """
+    return {
+        "dataloader": {"batch_size": 4, "load": {"load_size": 64, "crop_size": 64}},
+        "train": {
+            "generator": {"features": 16, "n_downs": 3,
+                          "learning_rate": {"epochs": 4, "epochs_decay": 4}},
+            "discriminator": {"base_channels": 16, "max_channels": 64,
+                              "learning_rate": {"epochs": 4, "epochs_decay": 4}},
+        },
+    }
+
+
+def load_config(path: str | Path | None = None,
+                overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Reads, completes and validates a config; returns the inner dict.
+
+    Args:
+      path: a JSON file holding ``{"config": {...}}``; None = the packaged default.
+      overrides: values laid over the file's, as a nested dict
+        (``{"train": {"generator": {"n_downs": 4}}}``) or with dotted keys
+        (``{"train.generator.n_downs": 4}``).
+
+    Returns:
+      The inner config dict: the default's structure, every key present.
+
+    Raises:
+      FileNotFoundError: ``path`` does not exist.
+      ValueError: not a ``{"config": {...}}`` JSON file, an unknown key, a wrong type or
+        a bad value (the message names the key path).
+
+    Examples:
+      >>> config = load_config(overrides={"train.generator.n_downs": 4})
+      >>> config["train"]["generator"]["n_downs"], config["train"]["generator"]["features"]
+      (4, 64)
+    """
+    default = load_default_config()
+    config = copy.deepcopy(default)
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file not found: {str(path)!r}.")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"config file {str(path)!r} is not valid JSON: {err}.") from None
+        if not isinstance(data, dict) or set(data) != {"config"}:
+            raise ValueError(f'config file {str(path)!r} must hold {{"config": {{...}}}}, got '
+                             f"top-level keys {sorted(data) if isinstance(data, dict) else data!r}.")
+        _merge(config, data["config"], default, "")
+    if overrides is not None:
+        if not isinstance(overrides, dict):
+            raise TypeError(f"overrides must be a dict, got {type(overrides).__name__}.")
+        _merge(config, _nest(overrides), default, "")
+    _check_values(config)
+    return config
+
+
+def _nest(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Turns dotted keys into nested dicts."""
+    nested: dict[str, Any] = {}
+    for key, value in overrides.items():
+        *parents, leaf = str(key).split(".")
+        node = nested
+        for part in parents:
+            node = node.setdefault(part, {})
+        if isinstance(value, dict) and isinstance(node.get(leaf), dict):
+            node[leaf].update(value)
+        else:
+            node[leaf] = value
+    return nested
+
+
+def _merge(config: dict, given: Any, default: dict, where: str) -> None:
+    """Lays ``given`` over ``config`` (in place), checking keys and types against ``default``."""
+    if not isinstance(given, dict):
+        raise ValueError(f"config key {where or '<root>'!r} must be an object, got {given!r}.")
+    for key, value in given.items():
+        path = f"{where}.{key}" if where else key
+        if key not in default:
+            raise ValueError(f"unknown config key {path!r}; known keys there: "
+                             f"{sorted(default)}.")
+        expected = default[key]
+        if _is_lambda(path):
+            config[key] = _check_lambda(path, value)
+        elif isinstance(expected, dict):
+            _merge(config[key], value, expected, path)
+        else:
+            config[key] = _check_type(path, value, expected)
+
+
+def _is_lambda(path: str) -> bool:
+    return path.startswith("train.loss.lambda_")
+
+
+def _type_name(value: Any) -> str:
+    return type(value).__name__
+
+
+def _check_type(path: str, value: Any, expected: Any) -> Any:
+    """``value`` if it has the default's type (an int is accepted where a float is)."""
+    if isinstance(expected, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(expected, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(expected, float):
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif isinstance(expected, str):
+        ok = isinstance(value, str)
+    else:  # a list of ints (common.gpu_ids)
+        ok = isinstance(value, list) and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value)
+    if not ok:
+        raise ValueError(f"config key {path!r} must be of type {_type_name(expected)} like the "
+                         f"default {expected!r}, got {_type_name(value)}: {value!r}.")
+    return value
+
+
+def _check_lambda(path: str, value: Any) -> Any:
+    """A loss weight: a number >= 0, or a schedule object (checked by building it)."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        if not value >= 0 or value == float("inf"):
+            raise ValueError(f"config key {path!r} must be a finite number >= 0, got {value!r}.")
+        return float(value)
+    if not isinstance(value, dict):
+        raise ValueError(f"config key {path!r} must be a number or a schedule object "
+                         f"{{'schedule', 'start_epoch', 'end_epoch', 'initial_value', "
+                         f"'target_value'}}, got {_type_name(value)}: {value!r}.")
+    unknown = sorted(set(value) - set(_SCHEDULE_KEYS))
+    missing = [k for k in _SCHEDULE_REQUIRED if k not in value]
+    if unknown or missing:
+        raise ValueError(f"config key {path!r}: a schedule object takes the keys "
+                         f"{list(_SCHEDULE_KEYS)} (all but 'schedule' and 'options' required); "
+                         f"unknown {unknown}, missing {missing}.")
+    try:
+        schedule = _schedule_of(value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"config key {path!r} is not a valid schedule: {err}") from None
+    if float(min(schedule.initial_value, schedule.target_value)) < 0:
+        raise ValueError(f"config key {path!r}: loss weights must be >= 0, got {value!r}.")
+    return copy.deepcopy(value)
+
+
+def _schedule_of(value: dict[str, Any]) -> Schedule:
+    return Schedule(value.get("schedule", "linear"), value["start_epoch"], value["end_epoch"],
+                    value["initial_value"], value["target_value"],
+                    options=value.get("options", {}))
+
+
+def _fail(path: str, value: Any, accepted: str) -> None:
+    raise ValueError(f"config key {path!r} must be {accepted}, got {value!r}.")
+
+
+def _check_values(config: dict[str, Any]) -> None:
+    """Checks ranges and choices on the complete config."""
+    data, load = config["dataloader"], config["dataloader"]["load"]
+    if data["direction"] not in DIRECTIONS:
+        _fail("dataloader.direction", data["direction"], f"one of {DIRECTIONS}")
+    for path, value in (("dataloader.batch_size", data["batch_size"]),
+                        ("dataloader.load.input_nc", load["input_nc"]),
+                        ("dataloader.load.crop_size", load["crop_size"]),
+                        ("dataloader.load.load_size", load["load_size"])):
+        if value < 1:
+            _fail(path, value, "an int >= 1")
+    if load["input_nc"] not in (1, 3):
+        _fail("dataloader.load.input_nc", load["input_nc"], "1 (grayscale) or 3 (RGB)")
+    if load["load_size"] < load["crop_size"]:
+        _fail("dataloader.load.load_size", load["load_size"],
+              f">= dataloader.load.crop_size ({load['crop_size']})")
+    for section, options in data["augmentations"].items():
+        for key, value in options.items():
+            path = f"dataloader.augmentations.{section}.{key}"
+            if key.endswith("_chance") and not 0 <= value <= 1:
+                _fail(path, value, "a probability in [0, 1]")
+            if key.endswith("_chance") and path not in _SUPPORTED_CHANCES and value != 0:
+                _fail(path, value, f"0: this trainer applies only {list(_SUPPORTED_CHANCES)}")
+    gen, disc = config["train"]["generator"], config["train"]["discriminator"]
+    if gen["block_type"] not in BLOCK_TYPES:
+        _fail("train.generator.block_type", gen["block_type"], f"one of {BLOCK_TYPES}")
+    if gen["upsample_type"] not in UPSAMPLE_TYPES:
+        _fail("train.generator.upsample_type", gen["upsample_type"], f"one of {UPSAMPLE_TYPES}")
+    for path, value in (("train.generator.features", gen["features"]),
+                        ("train.generator.n_downs", gen["n_downs"]),
+                        ("train.discriminator.n_layers", disc["n_layers"]),
+                        ("train.discriminator.base_channels", disc["base_channels"]),
+                        ("train.discriminator.max_channels", disc["max_channels"])):
+        if value < 1:
+            _fail(path, value, "an int >= 1")
+    smallest = 2 ** (gen["n_downs"] + 2)
+    if load["crop_size"] < smallest or load["crop_size"] % (smallest // 2):
+        _fail("dataloader.load.crop_size", load["crop_size"],
+              f"a multiple of {smallest // 2} and >= {smallest} for train.generator.n_downs="
+              f"{gen['n_downs']}")
+    for which, section in (("generator", gen), ("discriminator", disc)):
+        lr, prefix = section["learning_rate"], f"train.{which}"
+        for key in ("epochs", "epochs_decay"):
+            if lr[key] < 0:
+                _fail(f"{prefix}.learning_rate.{key}", lr[key], "an int >= 0")
+        if lr["epochs"] + lr["epochs_decay"] < 1:
+            _fail(f"{prefix}.learning_rate.epochs", lr["epochs"],
+                  "such that epochs + epochs_decay >= 1 (the number of epochs trained)")
+        for key in ("initial", "target"):
+            if not 0 <= lr[key] < float("inf"):
+                _fail(f"{prefix}.learning_rate.{key}", lr[key], "a finite number >= 0")
+        if not 0 <= section["optimizer"]["beta1"] < 1:
+            _fail(f"{prefix}.optimizer.beta1", section["optimizer"]["beta1"], "in [0, 1)")
+
+
+def total_epochs(config: dict[str, Any]) -> int:
+    """Epochs a run trains: the generator's ``epochs + epochs_decay`` (the reference's rule)."""
+    lr = config["train"]["generator"]["learning_rate"]
+    return lr["epochs"] + lr["epochs_decay"]
+
+
+def loss_weights(config: dict[str, Any]) -> dict[str, float | Schedule]:
+    """The pix2pix spec's lambdas: ``{'lambda_gan': 1.0, 'lambda_l1': Schedule(...), ...}``.
+
+    Pass them on as ``LossManager().with_spec(pix2pix, 'extended', **loss_weights(c))``.
+    """
+    weights: dict[str, float | Schedule] = {}
+    for name in LOSS_LAMBDAS:
+        value = config["train"]["loss"][name]
+        weights[name] = _schedule_of(value) if isinstance(value, dict) else float(value)
+    return weights
+
+
+def learning_rate_schedule(config: dict[str, Any], which: str = "generator") -> Schedule:
+    """The pix2pix learning-rate schedule of ``train.<which>.learning_rate``, per epoch.
+
+    The reference builds ``Schedule(start_epoch=epochs, end_epoch=1 + epochs +
+    epochs_decay, initial_value=initial, target_value=target)``, shifted by -1 and stepped
+    once per epoch; with epochs counted from 0 that is constant ``initial`` through epoch
+    ``epochs - 1``, then linear to ``target`` at epoch ``epochs + epochs_decay``::
+
+        lr(e) = initial + clip((e - epochs + 1) / (epochs_decay + 1), 0, 1) * (target - initial)
+
+    With ``train.separate_lr_schedules`` false, both models follow the generator's.
+
+    Args:
+      config: the inner config dict.
+      which: ``'generator'`` or ``'discriminator'``.
+
+    Raises:
+      ValueError: another ``which``.
+
+    Examples:
+      >>> s = learning_rate_schedule(load_config())
+      >>> [round(float(s(e)) / 2e-4, 4) for e in (0, 99, 100, 150, 200)]
+      [1.0, 1.0, 0.9901, 0.495, 0.0]
+    """
+    if which not in ("generator", "discriminator"):
+        raise ValueError(f"which must be 'generator' or 'discriminator', got {which!r}.")
+    if not config["train"]["separate_lr_schedules"]:
+        which = "generator"
+    lr = config["train"][which]["learning_rate"]
+    return Schedule("linear", start_epoch=lr["epochs"] - 1,
+                    end_epoch=lr["epochs"] + lr["epochs_decay"], initial_value=lr["initial"],
+                    target_value=lr["target"])

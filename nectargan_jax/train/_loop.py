@@ -1,0 +1,267 @@
+"""``train``: a pix2pix run from a config into an experiment folder, resumable exactly.
+
+Order of work, chosen so that bad input changes nothing and a crash loses nothing:
+
+1. Check everything (arguments, data, the experiment folder, the checkpoint's config,
+   the loss log) and build the initial state. Nothing is written yet.
+2. Create the folder, write the config used and the log's header.
+3. Per epoch: dispatch ``steps_per_dispatch`` steps at a time (batches prefetched to the
+   device), flushing the manager's records into the log before its buffer fills; at the
+   epoch's end flush, write the example image and the loss graphs (every
+   ``save.example_save_rate`` epochs), then save the checkpoint (every
+   ``save.model_save_rate`` epochs, and after the last). The log is always at least as far as the newest checkpoint; on resume,
+   records the log already holds are skipped (``LogWriter``), so SIGKILL at any moment
+   neither loses nor duplicates a logged value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import jax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+import numpy as np
+from tqdm import tqdm
+
+from nectargan_jax import LossLog
+from nectargan_jax.scheduling import current_learning_rate
+from nectargan_jax.train._checkpoint import Checkpoints, config_fingerprint
+from nectargan_jax.train._config import total_epochs
+from nectargan_jax.train._data import (PairedDataset, PairedImageFolder, SyntheticPairs,
+                                       batches, prefetch)
+from nectargan_jax.train._experiment import Experiment, choose_experiment
+from nectargan_jax.train._plots import plot_loss_log, save_example_grid
+from nectargan_jax.train._records import LogWriter
+from nectargan_jax.train._step import Pix2PixStep, TrainState, build_training
+
+SYNTHETIC_PAIRS = 64
+_MAX_CAPACITY = 512
+_POSTFIX_SECONDS = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    """What a finished ``train`` call leaves behind.
+
+    Attributes:
+      experiment: the experiment folder's paths.
+      state: the final ``TrainState`` (on the device).
+      step_fns: the ``Pix2PixStep`` that trained it (``generate`` runs the generator).
+      epochs: epochs completed.
+    """
+
+    experiment: Experiment
+    state: TrainState
+    step_fns: Pix2PixStep
+    epochs: int
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {name}={value!r}.")
+    return value
+
+
+def make_dataset(config: dict, *, seed: int, synthetic_pairs: int = SYNTHETIC_PAIRS,
+                 split: str = "train") -> PairedDataset:
+    """The dataset a config names: ``dataroot/<split>`` images, or with an empty
+    ``dataloader.dataroot`` the embedded ``SyntheticPairs`` task (any split).
+
+    Raises:
+      FileNotFoundError, ValueError: see ``PairedImageFolder``.
+    """
+    data, load = config["dataloader"], config["dataloader"]["load"]
+    if not data["dataroot"]:
+        return SyntheticPairs(synthetic_pairs, load["crop_size"],
+                              seed if split == "train" else seed + 1,
+                              channels=load["input_nc"])
+    return PairedImageFolder(data["dataroot"], split, data["direction"],
+                             load_size=load["load_size"], crop_size=load["crop_size"],
+                             flip_chance=data["augmentations"]["both"]["h_flip_chance"],
+                             channels=load["input_nc"])
+
+
+def _example_inputs(config: dict, dataset: PairedDataset, *, seed: int,
+                    synthetic_pairs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed pairs drawn every epoch: the first of the val split if there is one.
+
+    Raises:
+      ValueError: a val split that exists but cannot be read (see ``PairedImageFolder``).
+    """
+    count = config["save"]["num_examples"]
+    try:
+        source = make_dataset(config, seed=seed, synthetic_pairs=synthetic_pairs,
+                              split="val")
+    except FileNotFoundError:
+        source = dataset
+    count = min(count, len(source))
+    return next(batches(source, count, seed=seed, epoch=0, shuffle=False))
+
+
+def _chunks(it: Iterator[tuple[np.ndarray, np.ndarray]], size: int
+            ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Stacks ``size`` consecutive batches (the last chunk may be shorter)."""
+    group: list[tuple[np.ndarray, np.ndarray]] = []
+    for pair in it:
+        group.append(pair)
+        if len(group) == size:
+            yield np.stack([g[0] for g in group]), np.stack([g[1] for g in group])
+            group = []
+    if group:
+        yield np.stack([g[0] for g in group]), np.stack([g[1] for g in group])
+
+
+def _postfix(state: TrainState) -> str:
+    """The progress bar's text: latest losses with their weights, and the learning rate."""
+    losses = state.manager.loss_values(precision=3)
+    weights = state.manager.loss_weights(precision=3)
+    parts = [f"{name}={value:.3g}(x{weights[name]:g})" for name, value in losses.items()
+             if weights[name] != 0]
+    lr = float(current_learning_rate(state.gen_opt))
+    return " ".join(parts + [f"lr={lr:.2e}"])
+
+
+def train(config: dict, *, epochs: int | None = None, resume: bool = False,
+          devices: int = 1, steps_per_dispatch: int = 1, seed: int = 0,
+          synthetic_pairs: int = SYNTHETIC_PAIRS, log_every: int | None = None,
+          progress: bool = True,
+          echo: Callable[[str], None] = print) -> TrainResult:
+    """Trains pix2pix as ``config`` says, into an experiment folder.
+
+    Args:
+      config: a validated config (``load_config``).
+      epochs: epochs the run ends after (counting resumed ones); None = the config's
+        ``epochs + epochs_decay``.
+      resume: continue the newest experiment folder from its newest checkpoint (also
+        when ``train.load.continue_train`` is true).
+      devices: local devices the batch is sharded over (data parallel; the state and
+        the LossManager are replicated). ``dataloader.batch_size`` must divide evenly.
+      steps_per_dispatch: steps per compiled call (``lax.scan``).
+      seed: seeds the models, the data order and the synthetic task.
+      synthetic_pairs: pairs per epoch of the embedded task (empty ``dataroot``).
+      log_every: steps between two writes of the loss log (rounded up to whole
+        dispatches); None = once per epoch, or every 512 steps if epochs are longer.
+      progress: show a tqdm progress bar.
+      echo: where the final summary goes.
+
+    Returns:
+      A ``TrainResult``.
+
+    Raises:
+      ValueError: bad arguments or data, or a checkpoint written with another config
+        (``CheckpointMismatchError``); FileNotFoundError: missing data or nothing to
+        resume; FileExistsError, NotADirectoryError, PermissionError: the experiment
+        folder. All are raised before anything is written.
+    """
+    resume = resume or config["train"]["load"]["continue_train"]
+    epochs = total_epochs(config) if epochs is None else _positive_int("epochs", epochs)
+    devices = _positive_int("devices", devices)
+    steps_per_dispatch = _positive_int("steps_per_dispatch", steps_per_dispatch)
+    synthetic_pairs = _positive_int("synthetic_pairs", synthetic_pairs)
+    if log_every is not None:
+        log_every = _positive_int("log_every", log_every)
+    if devices > jax.local_device_count():
+        raise ValueError(f"devices={devices} but only {jax.local_device_count()} local "
+                         f"devices are available: {jax.local_devices()}.")
+    batch_size = config["dataloader"]["batch_size"]
+    if batch_size % devices:
+        raise ValueError(f"dataloader.batch_size={batch_size} must be a multiple of "
+                         f"devices={devices} (each device takes an equal share).")
+    dataset = make_dataset(config, seed=seed, synthetic_pairs=synthetic_pairs)
+    if batch_size > len(dataset):
+        raise ValueError(f"dataloader.batch_size={batch_size} is larger than the dataset "
+                         f"({len(dataset)} pairs).")
+    examples = _example_inputs(config, dataset, seed=seed, synthetic_pairs=synthetic_pairs)
+    steps_per_epoch = len(dataset) // batch_size
+    experiment = choose_experiment(config, resume)
+    fingerprint = config_fingerprint(config)
+    checkpoints = Checkpoints(experiment.checkpoints)
+    start = checkpoints.latest_epoch() if resume else None
+    if start is not None:
+        checkpoints.check(start, fingerprint)
+        if epochs < start:
+            raise ValueError(f"epochs={epochs} but the experiment {str(experiment.dir)!r} "
+                             f"has already trained {start} epochs; give more epochs.")
+    capacity = max(steps_per_dispatch, log_every or min(steps_per_epoch, _MAX_CAPACITY))
+    step_fns, state = build_training(config, steps_per_epoch=steps_per_epoch, seed=seed,
+                                     capacity=capacity)
+    chunk_sharding = None
+    if devices > 1:
+        mesh = Mesh(np.asarray(jax.local_devices()[:devices]), ("data",))
+        state = jax.device_put(state, NamedSharding(mesh, PartitionSpec()))
+        chunk_sharding = NamedSharding(mesh, PartitionSpec(None, "data"))
+    if start is not None:
+        state = checkpoints.restore(start, state, fingerprint)
+    log = LossLog(experiment.dir, device=jax.devices()[0].platform,
+                  dataroot=config["dataloader"]["dataroot"])
+    writer = LogWriter(log, first_step=int(state.step))
+
+    experiment.dir.mkdir(parents=True, exist_ok=True)
+    experiment.examples.mkdir(exist_ok=True)
+    config_path = experiment.export_config(config)
+    if not log.path.exists():
+        log.export_base_log()
+
+    save = config["save"]
+    first = 0 if start is None else start
+    for epoch in range(first, epochs):
+        state = _run_epoch(step_fns, state, writer, dataset, epoch=epoch, epochs=epochs,
+                           batch_size=batch_size, seed=seed, capacity=capacity,
+                           steps_per_dispatch=steps_per_dispatch,
+                           steps_per_epoch=steps_per_epoch, sharding=chunk_sharding,
+                           progress=progress)
+        state = state._replace(manager=writer.flush(state.manager))
+        done = epoch + 1
+        if done % save["example_save_rate"] == 0 or done == epochs:
+            if save["save_examples"]:
+                fake = step_fns.generate(state, examples[0])
+                save_example_grid(examples[0], np.asarray(fake), examples[1],
+                                  experiment.example(done))
+            plot_loss_log(experiment.log, experiment.graphs, steps_per_epoch)
+        if save["save_model"] and (done % save["model_save_rate"] == 0 or done == epochs):
+            checkpoints.save(done, state, fingerprint)
+    log.compact()
+    echo(_summary(experiment, config_path, epochs, int(state.step), checkpoints.epochs()))
+    checkpoints.close()
+    return TrainResult(experiment, state, step_fns, epochs)
+
+
+def _run_epoch(step_fns: Pix2PixStep, state: TrainState, writer: LogWriter,
+               dataset: PairedDataset, *, epoch: int, epochs: int, batch_size: int,
+               seed: int, capacity: int, steps_per_dispatch: int, steps_per_epoch: int,
+               sharding, progress: bool) -> TrainState:
+    pending = 0
+    shown = 0.0
+    chunks = _chunks(batches(dataset, batch_size, seed=seed, epoch=epoch), steps_per_dispatch)
+    with tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{epochs}", unit="step",
+              disable=not progress, leave=True) as bar:
+        for xs, ys in prefetch(chunks, size=2, sharding=sharding):
+            count = xs.shape[0]
+            if pending + count > capacity:
+                state = state._replace(manager=writer.flush(state.manager))
+                pending = 0
+            state = step_fns.steps(state, (xs, ys))
+            pending += count
+            bar.update(count)
+            if progress and time.monotonic() - shown > _POSTFIX_SECONDS:
+                bar.set_postfix_str(_postfix(state), refresh=False)
+                shown = time.monotonic()
+        if progress:
+            bar.set_postfix_str(_postfix(state), refresh=False)
+    return state
+
+
+def _summary(experiment: Experiment, config_path: Path, epochs: int, steps: int,
+             saved: list[int]) -> str:
+    folder = experiment.dir.resolve()
+    return "\n".join([
+        f"Trained {epochs} epochs ({steps} steps). Everything is in {folder}:",
+        f"  loss log     {experiment.log.name}",
+        f"  loss graphs  {experiment.graphs.name}",
+        f"  examples     {experiment.examples.name}/epoch_<epoch>.png (input | output | target)",
+        f"  checkpoints  {experiment.checkpoints.name}/<epoch> (epochs {saved})",
+        f"  config used  {config_path.name}",
+    ])

@@ -1,0 +1,258 @@
+"""The pix2pix training step: one compiled update of D, then G, with recorded losses.
+
+State is a plain pytree (``TrainState``): parameters, batch statistics and dropout RNG
+state of both models (``nnx.split``), both optimizer states, the ``LossManager`` that
+weights and records the G and D losses, and the step and epoch counters. Structure
+(the models' graph definitions, the optimizer settings) lives in ``Pix2PixStep``, a
+hashable frozen object whose compiled methods take and return the state. A step makes no host transfer:
+the epoch that drives the loss weights and the learning rate is device state.
+
+The generator runs forward once per step (``jax.vjp``): its output feeds the D update
+(as a constant) and the G update, whose gradient flows back through the saved vjp.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from typing import Any, NamedTuple
+
+from flax import nnx
+import jax
+import jax.numpy as jnp
+import optax
+
+from nectargan_jax import LossManager
+from nectargan_jax.losses import pix2pix
+from nectargan_jax.models import build_models
+from nectargan_jax.scheduling import Schedule, scheduled_optimizer
+from nectargan_jax.train._config import learning_rate_schedule, loss_weights
+
+Batch = tuple[jax.Array, jax.Array]
+
+G_LOSSES = ("G_GAN", "G_L1", "G_L2", "G_SOBEL", "G_LAP")
+D_LOSSES = ("D_real", "D_fake")
+
+
+class TrainState(NamedTuple):
+    """Everything a pix2pix run changes, as one pytree of arrays."""
+
+    gen_params: nnx.State  # generator nnx.Param leaves
+    gen_rest: nnx.State  # generator batch statistics and dropout RNG state
+    disc_params: nnx.State  # discriminator nnx.Param leaves
+    disc_rest: nnx.State  # discriminator batch statistics (and RNG state, if any)
+    gen_opt: optax.OptState  # Adam state, learning rate in hyperparams
+    disc_opt: optax.OptState
+    manager: LossManager  # weights and records of G_* and D_* losses
+    step: jax.Array  # shape=(), dtype=int32: optimizer steps taken
+    epoch: jax.Array  # shape=(), dtype=int32: epoch of the next step, from 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Pix2PixStep:
+    """The static half of training: graph definitions, optimizer settings, steps per epoch.
+
+    Build it with :func:`build_training`. It is hashable and compares by value, so two
+    runs built from the same config share one compiled step, one compiled ``lax.scan``
+    per length and one compiled ``generate``.
+
+    Attributes:
+      gen_def, disc_def: ``nnx.GraphDef`` of the models in train mode.
+      gen_lr, disc_lr: the learning-rate schedules, as ``(kind, start_epoch,
+        end_epoch, initial_value, target_value, options)``.
+      gen_beta1, disc_beta1: Adam's ``b1``.
+      steps_per_epoch: optimizer steps per epoch (the learning rate steps per epoch).
+    """
+
+    gen_def: Any
+    disc_def: Any
+    gen_lr: tuple
+    disc_lr: tuple
+    gen_beta1: float
+    disc_beta1: float
+    steps_per_epoch: int
+
+    @property
+    def gen_tx(self) -> optax.GradientTransformation:
+        """The generator's Adam, its learning rate following ``gen_lr``."""
+        return _adam(self.gen_lr, self.steps_per_epoch, self.gen_beta1)
+
+    @property
+    def disc_tx(self) -> optax.GradientTransformation:
+        """The discriminator's Adam, its learning rate following ``disc_lr``."""
+        return _adam(self.disc_lr, self.steps_per_epoch, self.disc_beta1)
+
+    def step(self, state: TrainState, batch: Batch) -> TrainState:
+        """One step, compiled (``state`` is donated: use the returned one)."""
+        return _jitted_step(self, state, batch)
+
+    def steps(self, state: TrainState, batches: Batch) -> TrainState:
+        """``len(batches[0])`` steps in one compiled call (``state`` is donated)."""
+        return _jitted_steps(self, state, batches)
+
+    def generate(self, state: TrainState, x: jax.Array) -> jax.Array:
+        """The generator's output for ``x`` in eval mode, compiled."""
+        return _jitted_generate(self, state, x)
+
+    # The functions compiled behind ``step``, ``steps`` and ``generate``.
+
+    def _step(self, state: TrainState, batch: Batch) -> TrainState:
+        """One optimizer step of D then G on ``batch = (inputs, targets)`` (NHWC)."""
+        x, y = batch
+        epoch = state.epoch
+
+        def generator(params):
+            model = nnx.merge(self.gen_def, params, state.gen_rest, copy=True)
+            fake = model(x)
+            return fake, nnx.split(model, nnx.Param, ...)[2]
+
+        fake, pull_back, gen_rest = jax.vjp(generator, state.gen_params, has_aux=True)
+
+        def d_objective(params, rest, manager):
+            real_logits, rest = self._discriminate(params, rest, x, y)
+            fake_logits, rest = self._discriminate(params, rest, x,
+                                                   jax.lax.stop_gradient(fake))
+            total, _, manager = manager.compute_many({
+                "D_real": (real_logits, jnp.ones_like(real_logits)),
+                "D_fake": (fake_logits, jnp.zeros_like(fake_logits)),
+            }, epoch)
+            # Isola et al. halve D's objective to slow D relative to G.
+            return 0.5 * total, (rest, manager)
+
+        d_grads, (disc_rest, manager) = jax.grad(d_objective, has_aux=True)(
+            state.disc_params, state.disc_rest, state.manager)
+        d_updates, disc_opt = self.disc_tx.update(d_grads, state.disc_opt, state.disc_params)
+        disc_params = optax.apply_updates(state.disc_params, d_updates)
+
+        def g_objective(fake, rest, manager):
+            logits, rest = self._discriminate(disc_params, rest, x, fake)
+            inputs = {name: (fake, y) for name in G_LOSSES}
+            inputs["G_GAN"] = (logits, jnp.ones_like(logits))
+            total, _, manager = manager.compute_many(inputs, epoch)
+            return total, (rest, manager)
+
+        d_fake, (disc_rest, manager) = jax.grad(g_objective, has_aux=True)(
+            fake, disc_rest, manager)
+        (g_grads,) = pull_back(d_fake)
+        g_updates, gen_opt = self.gen_tx.update(g_grads, state.gen_opt, state.gen_params)
+        gen_params = optax.apply_updates(state.gen_params, g_updates)
+        step = state.step + 1
+        return TrainState(gen_params, gen_rest, disc_params, disc_rest, gen_opt, disc_opt,
+                          manager, step, step // self.steps_per_epoch)
+
+    def _steps(self, state: TrainState, batches: Batch) -> TrainState:
+        """``len(batches[0])`` steps in one dispatch (``lax.scan`` over the leading axis)."""
+        state, _ = jax.lax.scan(lambda s, b: (self._step(s, b), None), state, batches)
+        return state
+
+    def _generate(self, state: TrainState, x: jax.Array) -> jax.Array:
+        """The generator's output in eval mode (running statistics, no dropout)."""
+        model = nnx.merge(self.gen_def, state.gen_params, state.gen_rest, copy=True)
+        model.eval()
+        return model(x)
+
+    def _discriminate(self, params, rest, x, y):
+        model = nnx.merge(self.disc_def, params, rest, copy=True)
+        logits = model(jnp.concatenate([x, y], axis=-1))
+        return logits, nnx.split(model, nnx.Param, ...)[2]
+
+
+def build_training(config: dict, *, steps_per_epoch: int, seed: int = 0,
+                   capacity: int = 1024) -> tuple[Pix2PixStep, TrainState]:
+    """The step functions and the initial state of a pix2pix run.
+
+    Args:
+      config: a validated config (``load_config``).
+      steps_per_epoch: optimizer steps in one epoch (a positive int).
+      seed: seeds the models' parameters and dropout.
+      capacity: records the manager holds per loss between two drains.
+
+    Returns:
+      ``(step_functions, state)``; ``state.step`` and ``state.epoch`` are 0.
+
+    Raises:
+      ValueError: ``steps_per_epoch`` or ``capacity`` is not a positive int, or
+        ``train.loss.lambda_vgg`` is not 0 (the job ships no VGG19 weights).
+    """
+    weights = loss_weights(config)
+    if weights.pop("lambda_vgg") != 0.0:
+        raise ValueError("train.loss.lambda_vgg must be 0: the training job has no VGG19 "
+                         f"weights to compute G_VGG, got {config['train']['loss']['lambda_vgg']!r}.")
+    for name, value in (("steps_per_epoch", steps_per_epoch), ("capacity", capacity)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {name}={value!r}.")
+    train = config["train"]
+    gen_lr = _schedule_spec(learning_rate_schedule(config, "generator"))
+    disc_lr = _schedule_spec(learning_rate_schedule(config, "discriminator"))
+    gen_beta1 = float(train["generator"]["optimizer"]["beta1"])
+    disc_beta1 = float(train["discriminator"]["optimizer"]["beta1"])
+
+    # Parameters are drawn with the 'rbg' generator, whose program XLA compiles several
+    # times faster than threefry's; dropout keeps threefry, which gives the same bits
+    # however the batch is sharded.
+    keys = (jax.random.key(seed, impl="rbg"), jax.random.key(seed))
+    models = _model_config(config)
+    (gen_def, _, _), (disc_def, _, _) = nnx.eval_shape(lambda: _split_models(models, keys))
+    step_fns = Pix2PixStep(gen_def, disc_def, gen_lr, disc_lr, gen_beta1, disc_beta1,
+                           steps_per_epoch)
+    manager = LossManager(capacity=capacity).with_spec(pix2pix, "extended", **weights)
+    gen_params, gen_rest, disc_params, disc_rest = _initial_models(models, keys)
+    state = TrainState(gen_params, gen_rest, disc_params, disc_rest,
+                       *_initial_optimizers(step_fns, gen_params, disc_params), manager,
+                       jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
+    return step_fns, state
+
+
+def _model_config(config: dict) -> str:
+    """The settings ``build_models`` reads, as JSON: a hashable key for one compiled init."""
+    gen, disc = config["train"]["generator"], config["train"]["discriminator"]
+    return json.dumps({
+        "dataloader": {"load": {"input_nc": config["dataloader"]["load"]["input_nc"]}},
+        "train": {
+            "generator": {k: gen[k] for k in ("features", "n_downs", "block_type",
+                                              "upsample_type")},
+            "discriminator": {k: disc[k] for k in ("n_layers", "base_channels",
+                                                   "max_channels")},
+        },
+    }, sort_keys=True)
+
+
+def _split_models(config_json: str, keys: tuple[jax.Array, jax.Array]):
+    """Both models of a config (as JSON) in train mode, split into (def, params, rest)."""
+    rngs = nnx.Rngs(params=keys[0], dropout=keys[1])
+    gen, disc = build_models(json.loads(config_json), rngs)
+    gen.train()
+    disc.train()
+    return nnx.split(gen, nnx.Param, ...), nnx.split(disc, nnx.Param, ...)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _initial_models(config_json: str, keys):
+    """Parameters, batch statistics and RNG state of both models, in one compiled call
+    (eager Flax initialisation compiles every layer's ops one by one)."""
+    (_, gen_params, gen_rest), (_, disc_params, disc_rest) = _split_models(config_json, keys)
+    return gen_params, gen_rest, disc_params, disc_rest
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _initial_optimizers(step_fns: Pix2PixStep, gen_params, disc_params):
+    return step_fns.gen_tx.init(gen_params), step_fns.disc_tx.init(disc_params)
+
+
+def _schedule_spec(schedule: Schedule) -> tuple:
+    """A Schedule as hashable static data: ``(kind, start, end, initial, target, options)``."""
+    return (schedule.schedule, float(schedule.start_epoch), float(schedule.end_epoch),
+            float(schedule.initial_value), float(schedule.target_value), schedule.options)
+
+
+def _adam(lr: tuple, steps_per_epoch: int, beta1: float) -> optax.GradientTransformation:
+    kind, start, end, initial, target, options = lr
+    return scheduled_optimizer(optax.adam, Schedule(kind, start, end, initial, target,
+                                                    options=options),
+                               steps_per_epoch=steps_per_epoch, b1=beta1)
+
+
+_jitted_step = jax.jit(Pix2PixStep._step, static_argnums=0, donate_argnums=1)
+_jitted_steps = jax.jit(Pix2PixStep._steps, static_argnums=0, donate_argnums=1)
+_jitted_generate = jax.jit(Pix2PixStep._generate, static_argnums=0)

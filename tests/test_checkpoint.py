@@ -1,0 +1,117 @@
+"""Checkpoints and exact resume: 4 epochs straight == 2 epochs, resume, 2 epochs."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from nectargan_jax import LossLog, LossManager
+from nectargan_jax.losses import l1
+from nectargan_jax.train._checkpoint import (CheckpointMismatchError, Checkpoints,
+                                             config_fingerprint)
+from nectargan_jax.train._loop import train
+from nectargan_jax.train._records import LogWriter
+from train_helpers import tiny_config
+
+# 4 pairs in batches of 2: 2 steps per epoch (the settings of test_cli's run, which
+# reuses the compiled step).
+RUN = {"synthetic_pairs": 4, "progress": False, "echo": lambda _: None}
+
+
+def _leaves(state):
+    return [np.asarray(jax.random.key_data(a) if jax.dtypes.issubdtype(
+        a.dtype, jax.dtypes.prng_key) else a) for a in jax.tree.leaves(state)]
+
+
+def _snapshot(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def _config(output_dir, **extra):
+    # Loss graphs and examples after the last epoch only (they cost time, not records).
+    return tiny_config(output_dir, **{"save.example_save_rate": 100, **extra})
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    straight_dir = tmp_path_factory.mktemp("straight")
+    resumed_dir = tmp_path_factory.mktemp("resumed")
+    straight = train(_config(straight_dir), epochs=4, **RUN)
+    halfway = train(_config(resumed_dir), epochs=2, **RUN)
+    resumed = train(_config(resumed_dir), epochs=4, resume=True, **RUN)
+    return straight, halfway, resumed
+
+
+def test_resume_gives_exactly_the_uninterrupted_run(runs):
+    straight, halfway, resumed = runs
+    assert resumed.experiment.dir == halfway.experiment.dir
+    for a, b in zip(_leaves(straight.state), _leaves(resumed.state)):
+        np.testing.assert_array_equal(a, b)
+    log_a = json.loads(straight.experiment.log.read_text())["LOSSMANAGER_LOG"]
+    log_b = json.loads(resumed.experiment.log.read_text())["LOSSMANAGER_LOG"]
+    assert log_a["loss_functions"] == log_b["loss_functions"]
+    assert all(len(v["loss"]) == 8 for v in log_a["loss_functions"].values())
+    assert Checkpoints(straight.experiment.checkpoints).epochs() == [1, 2, 3, 4]
+    assert sorted(p.name for p in resumed.experiment.dir.glob("*config.json")) == [
+        "train1_config.json", "train2_config.json"]
+
+
+def test_a_checkpoint_from_another_config_is_refused_before_anything_changes(runs):
+    folder = runs[2].experiment.dir
+    before = _snapshot(folder)
+    other = _config(folder.parent, **{"train.loss.lambda_l1": 10.0})
+    with pytest.raises(CheckpointMismatchError, match="other training settings"):
+        train(other, epochs=6, resume=True, **RUN)
+    assert _snapshot(folder) == before
+
+
+def test_checkpoint_round_trip_keeps_every_leaf_and_the_metadata(runs, tmp_path):
+    state = runs[0].state
+    store = Checkpoints(tmp_path / "ckpt")
+    assert store.epochs() == [] and not (tmp_path / "ckpt").exists()
+    store.save(4, state, "abc")
+    restored = store.restore(4, state, "abc")
+    for a, b in zip(_leaves(state), _leaves(restored)):
+        np.testing.assert_array_equal(a, b)
+    assert store.metadata(4) == {"epoch": 4, "step": 8, "config_fingerprint": "abc"}
+    with pytest.raises(CheckpointMismatchError, match="'abc'.*'xyz'"):
+        store.restore(4, state, "xyz")
+    store.close()
+
+
+def test_the_fingerprint_ignores_where_and_how_often_a_run_writes(tmp_path):
+    base = config_fingerprint(tiny_config(tmp_path / "a"))
+    assert config_fingerprint(tiny_config(tmp_path / "b", **{
+        "save.model_save_rate": 7, "common.experiment_name": "other",
+        "train.load.continue_train": True})) == base
+    assert config_fingerprint(tiny_config(tmp_path, **{"dataloader.batch_size": 1})) != base
+
+
+def _manager_with(values):
+    manager = LossManager(capacity=8).register("a", l1, weight=2.0)
+    for v in values:
+        _, manager = manager.compute("a", np.full((1, 2, 2, 1), v, np.float32),
+                                     np.zeros((1, 2, 2, 1), np.float32))
+    return manager
+
+
+def test_log_writer_skips_exactly_the_records_the_log_already_holds(tmp_path):
+    log = LossLog(tmp_path)
+    # A first life of the run logged steps 0..2 (weighted l1 = 2 * value), then died.
+    log.append({"a": (np.array([0.0, 2.0, 4.0]), np.full(3, 2.0))})
+    # Resumed from a checkpoint after step 1: steps 1..4 are computed (again).
+    writer = LogWriter(log, first_step=1)
+    writer.flush(_manager_with([1.0, 2.0]))
+    writer.flush(_manager_with([3.0, 4.0]))
+    assert log.read()["LOSSMANAGER_LOG"]["loss_functions"]["a"] == {
+        "loss": [0.0, 2.0, 4.0, 6.0, 8.0], "weights": [2.0] * 5}
+
+
+def test_log_writer_refuses_a_log_missing_records(tmp_path):
+    log = LossLog(tmp_path)
+    log.append({"a": (np.array([1.0]), np.array([2.0]))})
+    with pytest.raises(ValueError, match="holds 1 records per loss but the checkpoint was "
+                                         "saved after step 3"):
+        LogWriter(log, first_step=3)

@@ -1,0 +1,206 @@
+"""Paired data: the side-by-side folder, the procedural task, batching, prefetching."""
+
+import threading
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from nectargan_jax.train import PairedImageFolder
+from nectargan_jax.train import SyntheticPairs
+from nectargan_jax.train import batches
+from nectargan_jax.train import prefetch
+
+HALF = 6  # each half of a test image is HALF x HALF pixels
+
+
+def pattern(seed):
+    """A HALF x HALF RGB image with no two equal pixels (so a crop's position is unique)."""
+    values = np.random.default_rng(seed).permutation(256)[:HALF * HALF * 3]
+    return values.reshape(HALF, HALF, 3).astype(np.uint8)
+
+
+def to_unit(array):
+    return array.astype(np.float32) / 127.5 - 1.0
+
+
+@pytest.fixture
+def dataroot(tmp_path):
+    """train/ holds 5 pairs: left half A = pattern(i), right half B = 255 - A."""
+    (tmp_path / "train").mkdir()
+    for i in range(5):
+        a = pattern(i)
+        Image.fromarray(np.concatenate([a, 255 - a], axis=1)).save(tmp_path / "train" / f"{i}.png")
+    (tmp_path / "train" / "notes.txt").write_text("not an image", encoding="utf-8")
+    return tmp_path
+
+
+def find_crop(crop, image):
+    """(top, left, flipped) of ``crop`` inside ``image``, found by exhaustive search."""
+    size = crop.shape[0]
+    for flipped in (False, True):
+        candidate = crop[:, ::-1] if flipped else crop
+        for top in range(image.shape[0] - size + 1):
+            for left in range(image.shape[1] - size + 1):
+                if np.array_equal(image[top:top + size, left:left + size], candidate):
+                    return top, left, flipped
+    raise AssertionError("crop not found in the image")
+
+
+@pytest.mark.parametrize("direction", ["AtoB", "BtoA"])
+def test_direction_splits_the_halves(dataroot, direction):
+    data = PairedImageFolder(dataroot, "train", direction, load_size=HALF, crop_size=HALF,
+                             flip_chance=0.0)
+    assert len(data) == 5  # notes.txt is not an image
+    x, y = data.load(2, np.random.default_rng(0))
+    a = to_unit(pattern(2))
+    assert x.shape == y.shape == (HALF, HALF, 3) and x.dtype == np.float32
+    want_x, want_y = (a, -a) if direction == "AtoB" else (-a, a)
+    np.testing.assert_allclose(x, want_x, atol=1e-6)
+    np.testing.assert_allclose(y, want_y, atol=1e-6)
+
+
+def test_crop_and_flip_cut_both_halves_alike_and_follow_seed_and_epoch(dataroot):
+    data = PairedImageFolder(dataroot, load_size=HALF, crop_size=4, flip_chance=0.5)
+
+    def epoch_of(seed, epoch):
+        return [tuple(np.asarray(a) for a in b) for b in batches(data, 2, seed=seed, epoch=epoch,
+                                                                 drop_last=False)]
+
+    first = epoch_of(1, 0)
+    for got, want in zip(epoch_of(1, 0), first, strict=True):  # a pure function of (seed, epoch)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+    assert [b[0].shape[0] for b in first] == [2, 2, 1]
+    placements = set()
+    for epoch in range(12):
+        for inputs, targets in epoch_of(1, epoch):
+            for x, y in zip(inputs, targets):
+                np.testing.assert_allclose(y, -x, atol=1e-6)  # same crop, same flip
+                index = next(i for i in range(5) if np.isin(x, to_unit(pattern(i))).all())
+                placements.add(find_crop(x, to_unit(pattern(index))))
+    assert {flipped for *_, flipped in placements} == {False, True}
+    assert len({(top, left) for top, left, _ in placements}) == 9  # every 4x4 crop of 6x6
+    assert not all(np.array_equal(a[0], b[0]) for a, b in zip(epoch_of(1, 1), first))
+
+
+def test_resize_to_load_size_and_grayscale(dataroot):
+    data = PairedImageFolder(dataroot, load_size=10, crop_size=8, channels=1)
+    x, y = data.load(0, np.random.default_rng(0))
+    assert x.shape == y.shape == (8, 8, 1)
+    assert x.min() >= -1 and x.max() <= 1
+
+
+def test_folder_errors(tmp_path, dataroot):
+    with pytest.raises(FileNotFoundError, match="has no 'train' folder"):
+        PairedImageFolder(tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="has no 'val' folder"):
+        PairedImageFolder(dataroot, "val")
+    (dataroot / "val").mkdir()
+    with pytest.raises(ValueError, match="no images .* in .*val"):
+        PairedImageFolder(dataroot, "val")
+    Image.new("RGB", (2 * HALF + 2, HALF)).save(dataroot / "train" / "wide.png")
+    with pytest.raises(ValueError, match="must share one size, found 12x6 .*14x6 .*wide.png"):
+        PairedImageFolder(dataroot)
+    (dataroot / "odd").mkdir()
+    Image.new("RGB", (7, 4)).save(dataroot / "odd" / "a.png")
+    with pytest.raises(ValueError, match="width must be even; 'a.png' is 7x4"):
+        PairedImageFolder(dataroot, "odd")
+    with pytest.raises(ValueError, match="crop_size must be in \\[1, load_size=8\\], got crop_size=9"):
+        PairedImageFolder(dataroot, load_size=8, crop_size=9)
+    with pytest.raises(ValueError, match="direction must be one of .*'AB'"):
+        PairedImageFolder(dataroot, direction="AB")
+
+
+def test_synthetic_pairs_are_a_pure_function_of_seed_and_index():
+    pairs = SyntheticPairs(3, 16, seed=5)
+    x, y = pairs.load(1, np.random.default_rng(0))
+    x2, y2 = SyntheticPairs(3, 16, seed=5).load(1, np.random.default_rng(99))
+    np.testing.assert_array_equal(x, x2)
+    np.testing.assert_array_equal(y, y2)
+    assert x.shape == y.shape == (16, 16, 3) and x.dtype == y.dtype == np.float32
+    assert np.abs(x).max() <= 1 and np.abs(y).max() <= 1
+    assert not np.array_equal(SyntheticPairs(3, 16, seed=6).load(1, None)[1], y)
+    # The input is the target blurred (mean kept), channels rotated and inverted.
+    np.testing.assert_allclose(x.mean(axis=(0, 1)), -y.mean(axis=(0, 1))[[1, 2, 0]], atol=0.03)
+    assert np.abs(np.diff(x, axis=1)).mean() < np.abs(np.diff(y, axis=1)).mean()  # smoother
+    gray_x, gray_y = SyntheticPairs(3, 16, seed=5, channels=1).load(1, None)
+    np.testing.assert_allclose(gray_y[..., 0], y @ np.array([0.299, 0.587, 0.114]), atol=1e-5)
+    assert gray_x.shape == (16, 16, 1)
+
+
+class Indexed:
+    """A dataset whose pair i is (i, rng draw): shows the order and the per-pair rng."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def load(self, index, rng):
+        return np.full((1, 1, 1), index, np.float32), np.full((1, 1, 1), rng.random(), np.float32)
+
+
+def test_batches_permute_every_pair_once_per_epoch():
+    data = Indexed(10)
+
+    def order(seed, epoch, **kw):
+        return [int(i) for x, _ in batches(data, 3, seed=seed, epoch=epoch, **kw)
+                for i in x.ravel()]
+
+    first = order(0, 0)
+    assert len(first) == 9 and len(set(first)) == 9  # drop_last: 3 full batches
+    assert sorted(order(0, 0, drop_last=False)) == list(range(10))
+    assert order(0, 0) == first and order(0, 1) != first and order(1, 0) != first
+    assert order(0, 0, shuffle=False) == list(range(9))
+
+
+def test_a_pair_draws_the_same_randomness_whatever_the_batch_size():
+    data = Indexed(8)
+
+    def draws(batch_size):
+        return {int(x.item()): float(r.item())
+                for xs, rs in batches(data, batch_size, seed=3, epoch=2)
+                for x, r in zip(xs, rs)}
+    assert draws(1) == draws(4) == draws(8)
+
+
+def test_batches_errors():
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1, got 0"):
+        next(batches(Indexed(4), 0, seed=0, epoch=0))
+    with pytest.raises(ValueError, match="batch_size=5 is larger than the dataset \\(4 pairs\\)"):
+        next(batches(Indexed(4), 5, seed=0, epoch=0))
+
+
+def test_prefetch_puts_items_on_the_device_in_order():
+    items = [(np.full((2, 2), i, np.float32), np.full((2,), -i, np.float32)) for i in range(5)]
+    sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    got = list(prefetch(iter(items), size=2, sharding=sharding))
+    assert len(got) == 5
+    for (x, y), (want_x, want_y) in zip(got, items):
+        assert isinstance(x, jax.Array) and x.sharding == sharding
+        np.testing.assert_array_equal(np.asarray(x), want_x)
+        np.testing.assert_array_equal(np.asarray(y), want_y)
+
+
+def test_prefetch_raises_the_loaders_error_at_its_place():
+    def failing():
+        yield np.zeros(2)
+        raise OSError("disk gone")
+
+    stream = prefetch(failing())
+    np.testing.assert_array_equal(np.asarray(next(stream)), np.zeros(2))
+    with pytest.raises(OSError, match="disk gone"):
+        next(stream)
+
+
+def test_prefetch_stops_its_thread_when_abandoned():
+    before = threading.active_count()
+    stream = prefetch(iter([np.zeros(1)] * 100), size=1)
+    next(stream)
+    stream.close()
+    assert threading.active_count() == before
+    with pytest.raises(ValueError, match="size must be an int >= 1, got 0"):
+        prefetch(iter([]), size=0)

@@ -1,0 +1,308 @@
+"""The Flax pix2pix models: shapes, parameter counts by hand, parity with PyTorch, modes, errors."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+from flax import nnx
+
+from nectargan_jax.configs import load_default_config
+from nectargan_jax.models import PatchGANDiscriminator
+from nectargan_jax.models import UnetGenerator
+from nectargan_jax.models import build_models
+from nectargan_jax.models._layers import FEW_OUTPUTS
+from nectargan_jax.models._layers import ReflectConv
+from nectargan_jax.models._layers import TransposedConv4x4
+from nectargan_jax.models._layers import ZeroInterleave1x1
+from torch_pix2pix import TorchPatchGAN
+from torch_pix2pix import TorchUnet
+from torch_pix2pix import copy_patchgan
+from torch_pix2pix import copy_unet
+
+
+def n_params(module):
+    return sum(x.size for x in jax.tree.leaves(nnx.state(module, nnx.Param)))
+
+
+def abstract(build):
+    """The model ``build()`` makes, with shapes only (no initialisation is computed)."""
+    return nnx.eval_shape(build)
+
+
+def out_shape(model, shape):
+    """The output shape of ``model`` on an input of ``shape``, traced without computing."""
+    return nnx.eval_shape(lambda m, x: m(x), model, jax.ShapeDtypeStruct(shape, jnp.float32)).shape
+
+
+def rngs(seed=0, dropout=None):
+    """Keys of the 'rbg' implementation: far cheaper to compile on a CPU than threefry's."""
+    streams = {"params": jax.random.key(seed, impl="rbg")}
+    if dropout is not None:
+        streams["dropout"] = jax.random.key(dropout, impl="rbg")
+    return nnx.Rngs(**streams)
+
+
+# One jitted forward for every test (recompiles only for a new structure or shape).
+forward = nnx.jit(lambda model, x: model(x))
+
+
+@pytest.fixture(scope="module")
+def small_generator():
+    """features=4, n_downs=2, BatchNorm, no dropout: built once, cloned by each test."""
+    return UnetGenerator(3, 3, features=4, n_downs=2, n_dropout=0, rngs=rngs(0))
+
+
+def images(shape, seed=0):
+    return np.random.default_rng(seed).uniform(-1, 1, shape).astype(np.float32)
+
+
+def nchw(x):
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+
+
+def nhwc(t):
+    return t.detach().numpy().transpose(0, 2, 3, 1)
+
+
+# Parameters counted by hand: a k x k conv from i to o channels has k*k*i*o weights (+ o
+# biases); BatchNorm has 2 per channel. features=4, n_downs=2, 3 -> 3 channels:
+#   initial_down 4*4*3*4 + 4 = 196      down 4->8: 4*4*4*8 + 2*8 = 528
+#   down 8->16: 4*4*8*16 + 2*16 = 2080   bottleneck 3*3*16*16 + 16 = 2320
+#   up 32->8: 4*4*32*8 + 2*8 = 4112      up 16->4: 4*4*16*4 + 2*4 = 1032
+#   final_up 4*4*8*3 + 3 = 387           total 10655
+UNET_SMALL = 10655
+# Residual shortcuts (1x1, with bias): 4*8+8, 8*16+16, 32*8+8, 16*4+4 = 516.
+UNET_SMALL_RESIDUAL_EXTRA = 516
+# Bilinear: each 4x4 transposed conv becomes a 3x3 conv: 9/16 of the up-path weights.
+UNET_SMALL_BILINEAR = 10655 - (4096 + 1024 + 384) + (9 * 32 * 8 + 9 * 16 * 4 + 9 * 8 * 3)
+# InstanceNorm (the reference's) has no parameters: minus the 2*(8+16+8+4) BatchNorm ones.
+UNET_SMALL_INSTANCE = 10655 - 72
+# PatchGAN, 6 channels in, base 4, max 8, n_layers 3: first 4*4*6*4 + 4 = 388,
+# 4->8 s2: 4*4*4*8 + 16 = 528, 8->8 s1: 4*4*8*8 + 16 = 1040, last 4*4*8*1 + 1 = 129.
+PATCHGAN_SMALL = 388 + 528 + 1040 + 129
+
+
+@pytest.mark.parametrize("block_type, upsample_type, norm, expected", [
+    ("UnetBlock", "Transposed", "batch", UNET_SMALL),
+    ("ResidualUnetBlock", "Transposed", "batch", UNET_SMALL + UNET_SMALL_RESIDUAL_EXTRA),
+    ("UnetBlock", "Bilinear", "batch", UNET_SMALL_BILINEAR),
+    ("UnetBlock", "Transposed", "instance", UNET_SMALL_INSTANCE),
+])
+def test_generator_parameter_count_by_hand(block_type, upsample_type, norm, expected):
+    g = abstract(lambda: UnetGenerator(3, 3, features=4, n_downs=2, block_type=block_type,
+                                       upsample_type=upsample_type, norm=norm,
+                                       rngs=nnx.Rngs(0)))
+    assert n_params(g) == expected
+    assert out_shape(g, (2, 32, 16, 3)) == (2, 32, 16, 3)
+
+
+def test_discriminator_parameter_count_by_hand():
+    d = abstract(lambda: PatchGANDiscriminator(6, n_layers=3, base_channels=4, max_channels=8,
+                                               rngs=nnx.Rngs(0)))
+    assert n_params(d) == PATCHGAN_SMALL
+
+
+def test_channels_cap_at_eight_times_features():
+    g = abstract(lambda: UnetGenerator(3, 3, features=2, n_downs=5, rngs=nnx.Rngs(0)))
+    assert [d.conv.conv.kernel.shape[-1] for d in g.downs] == [4, 8, 16, 16, 16]
+    assert [u.up.conv.kernel.shape[-1] for u in g.ups] == [16, 16, 8, 4, 2]
+
+
+def test_generator_matches_pytorch_in_train_mode(small_generator):
+    """Same weights in an independent PyTorch U-Net (NCHW): same output, skips included,
+    and the same BatchNorm running means after the step (momentum 0.1 in torch's terms)."""
+    g = nnx.clone(small_generator)
+    t = TorchUnet(3, 3, 4, 2, n_dropout=0)
+    copy_unet(g, t)
+    x = images((2, 32, 16, 3))
+    got = np.asarray(forward(g, jnp.asarray(x)))
+    want = nhwc(t(nchw(x)))
+    assert got.shape == (2, 32, 16, 3)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+    for flax_block, torch_block in zip(list(g.downs) + list(g.ups), list(t.downs) + list(t.ups)):
+        np.testing.assert_allclose(np.asarray(flax_block.norm.mean[...]),
+                                   torch_block.norm.running_mean.numpy(), rtol=1e-4, atol=1e-7)
+
+
+def test_residual_bilinear_instance_generator_matches_pytorch():
+    g = UnetGenerator(3, 3, features=4, n_downs=2, block_type="ResidualUnetBlock",
+                      upsample_type="Bilinear", norm="instance", n_dropout=0, rngs=rngs(3))
+    t = TorchUnet(3, 3, 4, 2, "ResidualUnetBlock", "Bilinear", "instance", n_dropout=0)
+    copy_unet(g, t)
+    x = images((2, 16, 32, 3))
+    np.testing.assert_allclose(np.asarray(forward(g, jnp.asarray(x))), nhwc(t(nchw(x))),
+                               rtol=1e-4, atol=1e-6)
+
+
+def test_discriminator_matches_pytorch():
+    d = PatchGANDiscriminator(6, n_layers=3, base_channels=4, max_channels=8, rngs=rngs(1))
+    t = TorchPatchGAN(6, 3, 4, 8)
+    copy_patchgan(d, t)
+    x = images((2, 32, 32, 6))
+    got = np.asarray(forward(d, jnp.asarray(x)))
+    np.testing.assert_allclose(got, nhwc(t(nchw(x))), rtol=1e-4, atol=1e-6)
+
+
+def test_patch_grid_of_the_default_discriminator():
+    """256 -> 128 (s2) -> 64 (s2) -> 63 (s1) -> 62 (last conv): the 62x62 patch grid."""
+    d = abstract(lambda: PatchGANDiscriminator(6, base_channels=2, max_channels=4,
+                                               rngs=nnx.Rngs(0)))
+    assert out_shape(d, (1, 256, 256, 6)) == (1, 62, 62, 1)
+
+
+def test_skip_connection_carries_the_input_past_the_bottleneck(small_generator):
+    """With the bottleneck's output zeroed, the output still depends on the input."""
+    g = nnx.clone(small_generator)
+    g.bottleneck.conv.kernel[...] = jnp.zeros_like(g.bottleneck.conv.kernel[...])
+    g.bottleneck.conv.bias[...] = jnp.zeros_like(g.bottleneck.conv.bias[...])
+    a = forward(g, jnp.asarray(images((1, 16, 16, 3), 1)))
+    b = forward(g, jnp.asarray(images((1, 16, 16, 3), 2)))
+    assert float(jnp.abs(a - b).max()) > 1e-4
+
+
+def test_output_is_tanh_bounded(small_generator):
+    g = nnx.clone(small_generator)
+    for layer in (g.initial_down.conv, g.final_up.conv):  # large weights: saturate tanh
+        layer.kernel[...] = layer.kernel[...] * 500
+    out = forward(g, jnp.asarray(images((1, 16, 16, 3))))
+    assert float(jnp.abs(out).max()) <= 1.0 and float(jnp.abs(out).max()) > 0.99
+
+
+def test_dropout_is_active_in_train_mode_and_deterministic_given_the_rngs():
+    x = jnp.asarray(images((1, 16, 16, 3)))
+    first = UnetGenerator(3, 3, features=4, n_downs=2, rngs=rngs(0, dropout=7))
+    twin = nnx.clone(first)  # the same parameters and dropout-stream state
+    a1, a2 = forward(first, x), forward(first, x)
+    assert float(jnp.abs(a1 - a2).max()) > 1e-6  # the dropout stream advanced
+    np.testing.assert_array_equal(np.asarray(forward(twin, x)), np.asarray(a1))
+    np.testing.assert_array_equal(np.asarray(forward(twin, x)), np.asarray(a2))
+    first.eval()
+    np.testing.assert_array_equal(np.asarray(forward(first, x)), np.asarray(forward(first, x)))
+
+
+def test_eval_mode_uses_and_freezes_the_running_statistics(small_generator):
+    g = nnx.clone(small_generator)
+    x = jnp.asarray(images((2, 16, 16, 3)))
+    forward(g, x)
+    mean = np.asarray(g.downs[0].norm.mean[...])
+    assert np.abs(mean).max() > 0  # the training-mode call moved the running mean
+    g.eval()
+    a = forward(g, x)
+    np.testing.assert_array_equal(np.asarray(g.downs[0].norm.mean[...]), mean)
+    g.train()
+    assert float(jnp.abs(forward(g, x) - a).max()) > 1e-6  # batch statistics again
+
+
+def test_batch_of_one_trains_under_jit(small_generator):
+    g = nnx.clone(small_generator)
+
+    @nnx.jit
+    def loss_and_grad(model, x):
+        return nnx.value_and_grad(lambda m: jnp.mean(jnp.abs(m(x) - x)))(model)
+
+    loss, grads = loss_and_grad(g, jnp.asarray(images((1, 16, 16, 3))))
+    assert np.isfinite(float(loss))
+    assert all(np.all(np.isfinite(np.asarray(v))) for v in jax.tree.leaves(grads))
+
+
+def test_build_models_reads_the_config_keys():
+    config = load_default_config()
+    config["dataloader"]["load"]["input_nc"] = 1
+    config["train"]["generator"].update(features=4, n_downs=2, block_type="ResidualUnetBlock",
+                                        upsample_type="Bilinear")
+    config["train"]["discriminator"].update(n_layers=2, base_channels=3, max_channels=5)
+    g, d = abstract(lambda: build_models(config, nnx.Rngs(0)))
+    assert out_shape(g, (1, 16, 16, 1)) == (1, 16, 16, 1)
+    assert g.downs[0].shortcut is not None and g.ups[0].up.upsample_type == "Bilinear"
+    # n_layers=2: first conv 2*1 -> 3 (4*4*2*3 + 3), one s1 block 3 -> 5 (4*4*3*5 + 2*5),
+    # last 5 -> 1 (4*4*5 + 1).
+    assert n_params(d) == (96 + 3) + (240 + 10) + (80 + 1)
+    assert out_shape(d, (1, 16, 16, 2)) == (1, 6, 6, 1)
+
+
+@pytest.mark.parametrize("shape, message", [
+    ((1, 3, 16, 16), r"NHWC batch \(N, H, W, 3\), got shape \(1, 3, 16, 16\)"),
+    ((16, 16, 3), r"got shape \(16, 16, 3\)"),
+    ((1, 20, 16, 3), r"multiples of 8 and at least 16, got \(H, W\)=\(20, 16\)"),
+    ((1, 8, 8, 3), r"at least 16, got \(H, W\)=\(8, 8\)"),
+])
+def test_generator_rejects_shapes_that_are_not_its_layout(shape, message):
+    g = abstract(lambda: UnetGenerator(3, 3, features=4, n_downs=2, rngs=nnx.Rngs(0)))
+    with pytest.raises(ValueError, match=message):
+        out_shape(g, shape)
+
+
+def test_discriminator_rejects_bad_shapes():
+    d = abstract(lambda: PatchGANDiscriminator(6, base_channels=2, max_channels=4,
+                                               rngs=nnx.Rngs(0)))
+    with pytest.raises(ValueError, match=r"\(N, H, W, 6\), got shape \(1, 6, 32, 32\)"):
+        out_shape(d, (1, 6, 32, 32))
+    with pytest.raises(ValueError, match="too deep for an input of spatial size 4"):
+        out_shape(d, (1, 4, 4, 6))
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"block_type": "Dense"}, ValueError, "block_type must be one of .*'Dense'"),
+    ({"upsample_type": "nearest"}, ValueError, "upsample_type must be one of .*'nearest'"),
+    ({"norm": "layer"}, ValueError, "norm must be one of .*'layer'"),
+    ({"n_downs": 0}, ValueError, "n_downs must be >= 1, got n_downs=0"),
+    ({"features": 4.0}, TypeError, "features must be an int, got float: 4.0"),
+])
+def test_generator_rejects_bad_arguments(kwargs, error, message):
+    arguments = {"features": 4, "n_downs": 2} | kwargs
+    with pytest.raises(error, match=message):
+        abstract(lambda: UnetGenerator(3, 3, rngs=nnx.Rngs(0), **arguments))
+
+
+def test_initialisation_of_isola_et_al(small_generator):
+    """Kernels from N(0, 0.02), biases 0, BatchNorm scales from N(1, 0.02)."""
+    params = nnx.state(small_generator, nnx.Param)
+    flat = {tuple(str(k) for k in path): np.asarray(v[...]) for path, v in nnx.to_flat_state(params)}
+    kernels = np.concatenate([v.ravel() for k, v in flat.items() if k[-1] == "kernel"])
+    biases = np.concatenate([v.ravel() for k, v in flat.items()
+                             if k[-1] == "bias" and "norm" not in k])
+    scales = np.concatenate([v.ravel() for k, v in flat.items() if k[-1] == "scale"])
+    assert kernels.size > 9000 and abs(kernels.std() - 0.02) < 0.001
+    assert abs(kernels.mean()) < 0.001
+    np.testing.assert_array_equal(biases, 0.0)
+    assert abs(scales.mean() - 1.0) < 0.01 and 0.01 < scales.std() < 0.03
+
+
+def test_transposed_convolutions_match_flax_conv_transpose():
+    """The parity-convolution layers give what ``nnx.ConvTranspose`` gives with the kernel."""
+    x = jnp.asarray(images((2, 5, 7, 3)))
+    for out in (4, 9):  # below and above FEW_OUTPUTS: both ways of computing it
+        assert (out < FEW_OUTPUTS) == (out == 4)
+        ours = TransposedConv4x4(3, out, use_bias=True, rngs=rngs(0))
+        reference = nnx.ConvTranspose(3, out, (4, 4), (2, 2), padding=((2, 2), (2, 2)),
+                                      rngs=rngs(1))
+        ours.bias[...] = jnp.arange(float(out))
+        reference.kernel[...] = ours.kernel[...]
+        reference.bias[...] = ours.bias[...]
+        np.testing.assert_allclose(np.asarray(ours(x)), np.asarray(reference(x)), rtol=1e-5,
+                                   atol=1e-6)
+    ours = ZeroInterleave1x1(3, 4, rngs=rngs(0))
+    reference = nnx.ConvTranspose(3, 4, (1, 1), (2, 2), padding=((0, 1), (0, 1)), rngs=rngs(1))
+    ours.bias[...] = jnp.arange(4.0)
+    reference.kernel[...] = ours.kernel[...]
+    reference.bias[...] = ours.bias[...]
+    got = ours(x)
+    assert got.shape == (2, 10, 14, 4)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(reference(x)), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("out, stride", [(1, 1), (7, 1), (8, 1), (1, 2)])
+def test_reflect_conv_matches_pytorch_either_way_it_is_computed(out, stride):
+    """Few output channels at stride 1 use ``conv_few_outputs``; the rest XLA's conv."""
+    ours = ReflectConv(5, out, 4, stride, 1, use_bias=True, rngs=rngs(2))
+    ours.conv.bias[...] = jnp.linspace(-1, 1, out)
+    assert ours.few_outputs == (stride == 1 and out < FEW_OUTPUTS)
+    theirs = torch.nn.Conv2d(5, out, 4, stride, 1, padding_mode="reflect")
+    with torch.no_grad():
+        kernel = np.asarray(ours.conv.kernel[...]).transpose(3, 2, 0, 1)
+        theirs.weight.copy_(torch.from_numpy(kernel.copy()))
+        theirs.bias.copy_(torch.from_numpy(np.array(ours.conv.bias[...])))
+    x = images((2, 9, 6, 5))
+    np.testing.assert_allclose(np.asarray(ours(jnp.asarray(x))), nhwc(theirs(nchw(x))),
+                               rtol=1e-4, atol=1e-6)

@@ -1,0 +1,191 @@
+"""The training config: defaults, overrides, scheduled loss weights, the LR rule, errors."""
+
+import json
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from nectargan_jax import Schedule
+from nectargan_jax.configs import default_config_path
+from nectargan_jax.train import embedded_default_overrides
+from nectargan_jax.train import learning_rate_schedule
+from nectargan_jax.train import load_config
+from nectargan_jax.train import loss_weights
+from nectargan_jax.train import total_epochs
+
+
+def write_config(tmp_path, inner):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"config": inner}), encoding="utf-8")
+    return path
+
+
+def test_default_is_the_reference_file():
+    raw = json.loads(default_config_path().read_text(encoding="utf-8"))["config"]
+    assert load_config() == raw
+    assert load_config()["train"]["generator"]["n_downs"] == 6
+
+
+def test_a_partial_file_takes_the_defaults_for_the_rest(tmp_path):
+    path = write_config(tmp_path, {"train": {"generator": {"features": 32}},
+                                   "dataloader": {"direction": "BtoA"}})
+    config = load_config(path)
+    assert config["train"]["generator"]["features"] == 32
+    assert config["dataloader"]["direction"] == "BtoA"
+    assert config["train"]["generator"]["n_downs"] == 6
+    assert config["train"]["loss"]["lambda_l1"] == 100.0
+
+
+def test_overrides_nested_and_dotted_over_a_file(tmp_path):
+    path = write_config(tmp_path, {"train": {"generator": {"features": 32, "n_downs": 5}}})
+    config = load_config(path, {"train.generator.n_downs": 4,
+                                "dataloader": {"batch_size": 8}})
+    assert config["train"]["generator"]["features"] == 32
+    assert config["train"]["generator"]["n_downs"] == 4
+    assert config["dataloader"]["batch_size"] == 8
+
+
+def test_an_int_is_accepted_where_the_default_is_a_float():
+    config = load_config(overrides={"train.loss.lambda_l1": 50,
+                                    "train.generator.learning_rate.target": 0})
+    assert config["train"]["loss"]["lambda_l1"] == 50.0
+    assert isinstance(config["train"]["generator"]["learning_rate"]["target"], float)
+
+
+def test_loss_weights_numbers_and_schedules():
+    ramp = {"schedule": "linear", "start_epoch": 0, "end_epoch": 10, "initial_value": 100.0,
+            "target_value": 10.0}
+    config = load_config(overrides={"train.loss.lambda_l1": ramp,
+                                    "train.loss.lambda_sobel": 5})
+    weights = loss_weights(config)
+    assert set(weights) == {"lambda_gan", "lambda_l1", "lambda_l2", "lambda_sobel",
+                            "lambda_laplacian", "lambda_vgg"}
+    assert weights["lambda_gan"] == 1.0 and weights["lambda_sobel"] == 5.0
+    assert isinstance(weights["lambda_l1"], Schedule)
+    # Core convention, epochs from 0: 100 at 0, 100 - 90 * e / 10 in between, 10 from 10 on.
+    values = jax.jit(jax.vmap(weights["lambda_l1"]))(np.arange(12.0))
+    np.testing.assert_allclose(values, [100, 91, 82, 73, 64, 55, 46, 37, 28, 19, 10, 10],
+                               rtol=1e-6)
+
+
+def test_schedule_object_with_options():
+    decay = {"schedule": "exponential", "start_epoch": 0, "end_epoch": 4,
+             "initial_value": 16.0, "target_value": 1.0, "options": {"epsilon": 1e-6}}
+    weight = loss_weights(load_config(overrides={"train.loss.lambda_gan": decay}))["lambda_gan"]
+    np.testing.assert_allclose([float(weight(e)) for e in range(5)], [16, 8, 4, 2, 1], rtol=1e-5)
+
+
+def test_learning_rate_follows_the_reference_pix2pix_rule():
+    """The reference's Schedule(100, 201, 2e-4, 0) shifted by -1, stepped per epoch from 0:
+    constant through epoch 99, then (e - 99) / 101 of the way to 0."""
+    schedule = learning_rate_schedule(load_config())
+    epochs = np.array([0, 50, 99, 100, 101, 150, 199, 200, 250])
+    want = 2e-4 * (1 - np.clip((epochs - 99) / 101, 0, 1))
+    np.testing.assert_allclose(jax.vmap(schedule)(epochs), want, rtol=1e-6, atol=1e-12)
+    assert float(schedule(199)) == pytest.approx(2e-4 / 101, rel=1e-5)  # float32
+
+
+def test_learning_rate_of_the_discriminator_and_separate_schedules():
+    overrides = {"train.discriminator.learning_rate": {"epochs": 2, "epochs_decay": 3,
+                                                       "initial": 1e-3, "target": 1e-4}}
+    shared = load_config(overrides=overrides)
+    assert learning_rate_schedule(shared, "discriminator")(150) == pytest.approx(
+        float(learning_rate_schedule(shared, "generator")(150)))
+    separate = load_config(overrides=overrides | {"train.separate_lr_schedules": True})
+    schedule = learning_rate_schedule(separate, "discriminator")
+    # start = 2 - 1 = 1, end = 2 + 3 = 5: 1e-3 through epoch 1, then a quarter per epoch.
+    np.testing.assert_allclose([float(schedule(e)) for e in range(7)],
+                               [1e-3, 1e-3, 7.75e-4, 5.5e-4, 3.25e-4, 1e-4, 1e-4], rtol=1e-5)
+    with pytest.raises(ValueError, match="which must be 'generator' or 'discriminator', got 'G'"):
+        learning_rate_schedule(separate, "G")
+
+
+def test_total_epochs_and_the_embedded_default():
+    assert total_epochs(load_config()) == 200
+    config = load_config(overrides=embedded_default_overrides())
+    assert config["dataloader"]["load"]["crop_size"] == 64
+    assert total_epochs(config) == 8
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"train.generator.n_layers": 3}, "unknown config key 'train.generator.n_layers'"),
+    ({"trian": {}}, "unknown config key 'trian'"),
+    ({"dataloader.augmentations.target.h_flip_chance": 0.5},
+     "unknown config key 'dataloader.augmentations.target.h_flip_chance'"),
+    ({"train.generator.n_downs": 6.0},
+     "'train.generator.n_downs' must be of type int like the default 6, got float: 6.0"),
+    ({"train.generator.n_downs": True}, "'train.generator.n_downs' must be of type int"),
+    ({"save.save_model": 1}, "'save.save_model' must be of type bool"),
+    ({"common.gpu_ids": [0, "1"]}, "'common.gpu_ids' must be of type list"),
+    ({"train.generator": 3}, "'train.generator' must be an object, got 3"),
+    ({"dataloader.direction": "AtoC"},
+     "'dataloader.direction' must be one of \\('AtoB', 'BtoA'\\), got 'AtoC'"),
+    ({"train.generator.block_type": "Unet"}, "'train.generator.block_type' must be one of"),
+    ({"train.generator.upsample_type": "nearest"}, "'train.generator.upsample_type' must be"),
+    ({"train.generator.n_downs": 0}, "'train.generator.n_downs' must be an int >= 1, got 0"),
+    ({"train.generator.n_downs": 7},
+     "'dataloader.load.crop_size' must be a multiple of 256 and >= 512 for "
+     "train.generator.n_downs=7, got 256"),
+    ({"dataloader.load.load_size": 200},
+     "'dataloader.load.load_size' must be >= dataloader.load.crop_size \\(256\\), got 200"),
+    ({"dataloader.load.input_nc": 4}, "'dataloader.load.input_nc' must be 1 .* or 3"),
+    ({"dataloader.batch_size": 0}, "'dataloader.batch_size' must be an int >= 1, got 0"),
+    ({"dataloader.augmentations.both.h_flip_chance": 1.5},
+     "'dataloader.augmentations.both.h_flip_chance' must be a probability in \\[0, 1\\]"),
+    ({"dataloader.augmentations.both.rot90_chance": 0.5},
+     "'dataloader.augmentations.both.rot90_chance' must be 0: this trainer applies only"),
+    ({"train.discriminator.max_channels": 0}, "'train.discriminator.max_channels' must be"),
+    ({"train.generator.learning_rate.epochs": -1},
+     "'train.generator.learning_rate.epochs' must be an int >= 0, got -1"),
+    ({"train.generator.learning_rate": {"epochs": 0, "epochs_decay": 0}},
+     "'train.generator.learning_rate.epochs' must be such that epochs \\+ epochs_decay >= 1"),
+    ({"train.discriminator.learning_rate.initial": -1e-4},
+     "'train.discriminator.learning_rate.initial' must be a finite number >= 0, got -0.0001"),
+    ({"train.generator.optimizer.beta1": 1.0},
+     "'train.generator.optimizer.beta1' must be in \\[0, 1\\), got 1.0"),
+    ({"train.loss.lambda_l1": -1}, "'train.loss.lambda_l1' must be a finite number >= 0"),
+    ({"train.loss.lambda_l1": "100"}, "'train.loss.lambda_l1' must be a number or a schedule"),
+    ({"train.loss.lambda_l1": {"schedule": "linear", "start_epoch": 0, "end_epoch": 10}},
+     "'train.loss.lambda_l1': a schedule object .* missing \\['initial_value', 'target_value'\\]"),
+    ({"train.loss.lambda_l1": {"start_epoch": 0, "end_epoch": 1, "initial_value": 1,
+                               "target_value": 0, "kind": "linear"}},
+     "unknown \\['kind'\\]"),
+    ({"train.loss.lambda_l1": {"start_epoch": 5, "end_epoch": 5, "initial_value": 1,
+                               "target_value": 0}},
+     "'train.loss.lambda_l1' is not a valid schedule: end_epoch must be greater"),
+    ({"train.loss.lambda_l1": {"schedule": "quadratic", "start_epoch": 0, "end_epoch": 5,
+                               "initial_value": 1, "target_value": 0}},
+     "'train.loss.lambda_l1' is not a valid schedule: .*quadratic"),
+    ({"train.loss.lambda_l1": {"start_epoch": 0, "end_epoch": 5, "initial_value": 1,
+                               "target_value": -1}},
+     "'train.loss.lambda_l1': loss weights must be >= 0"),
+])
+def test_bad_keys_and_values_name_the_key(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        load_config(overrides=overrides)
+
+
+def test_file_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="config file not found: .*missing.json"):
+        load_config(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json", encoding="utf-8")
+    with pytest.raises(ValueError, match="is not valid JSON"):
+        load_config(bad)
+    bare = tmp_path / "bare.json"
+    bare.write_text(json.dumps({"train": {}}), encoding="utf-8")
+    with pytest.raises(ValueError, match="must hold .*config.*got top-level keys \\['train'\\]"):
+        load_config(bare)
+    with pytest.raises(ValueError, match="unknown config key 'train.loss.lambda_tv'"):
+        load_config(write_config(tmp_path, {"train": {"loss": {"lambda_tv": 1.0}}}))
+
+
+def test_loading_does_not_import_torch_or_interop():
+    code = ("import sys; from nectargan_jax.train import load_config; load_config(); "
+            "print(sorted(m for m in ('torch', 'interop') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"

@@ -1,0 +1,65 @@
+"""Data parallel training: 8 simulated CPU devices give what 1 device gives."""
+
+import json
+import os
+from pathlib import Path
+import subprocess
+import sys
+
+import numpy as np
+
+TESTS = Path(__file__).parent
+
+# Runs in a child process: the device count is fixed when jax is first imported.
+_CHILD = """
+import json, sys
+sys.path.insert(0, {tests!r})
+import jax
+import numpy as np
+from train_helpers import tiny_config
+from nectargan_jax.train._loop import train
+
+assert jax.local_device_count() == 8, jax.devices()
+config = tiny_config(sys.argv[1], **{{"dataloader.batch_size": 8, "save.save_model": False,
+                                     "save.save_examples": False}})
+out = {{}}
+for devices in (1, 8):
+    result = train(config, epochs=2, devices=devices, steps_per_dispatch=2,
+                   synthetic_pairs=16, progress=False, echo=lambda _: None)
+    log = json.loads(result.experiment.log.read_text())["LOSSMANAGER_LOG"]
+    out[devices] = {{
+        "log": log["loss_functions"],
+        "params": [np.asarray(a).ravel().tolist() for a in
+                   jax.tree.leaves((result.state.gen_params, result.state.disc_params))],
+        "latest": result.state.manager.loss_values(precision=8),
+        "replicated": all(leaf.sharding.is_fully_replicated
+                          for leaf in jax.tree.leaves(result.state)),
+        "devices": len(jax.tree.leaves(result.state.gen_params)[0].devices()),
+    }}
+print(json.dumps(out))
+"""
+
+
+def test_eight_devices_match_one_device(tmp_path):
+    env = {**os.environ, "JAX_PLATFORMS": "cpu",
+           "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
+    child = subprocess.run(
+        [sys.executable, "-c", _CHILD.format(tests=str(TESTS)), str(tmp_path)],
+        env=env, capture_output=True, text=True, timeout=300)
+    assert child.returncode == 0, child.stderr[-3000:]
+    out = json.loads(child.stdout.strip().splitlines()[-1])
+    one, eight = out["1"], out["8"]
+    assert one["devices"] == 1 and eight["devices"] == 8
+    assert eight["replicated"]  # parameters, optimizer states and the manager
+    for name, entry in one["log"].items():
+        assert len(entry["loss"]) == 2 * 16 // 8
+        np_close(eight["log"][name]["loss"], entry["loss"])
+        assert eight["log"][name]["weights"] == entry["weights"]
+    for a, b in zip(one["params"], eight["params"]):
+        np_close(b, a)
+    np_close(list(eight["latest"].values()), list(one["latest"].values()))
+
+
+def np_close(actual, expected):
+    np.testing.assert_allclose(np.asarray(actual, float), np.asarray(expected, float),
+                               rtol=1e-5, atol=1e-5)
