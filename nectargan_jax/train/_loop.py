@@ -223,7 +223,7 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
             plot_loss_log(experiment.log, experiment.graphs, steps_per_epoch)
         if save["save_model"] and (done % save["model_save_rate"] == 0 or done == epochs):
             checkpoints.save(done, state, fingerprint)
-    log.compact()
+    log.close()
     echo(_summary(experiment, config_path, epochs, int(state.step), checkpoints.epochs()))
     checkpoints.close()
     return TrainResult(experiment, state, step_fns, epochs)
