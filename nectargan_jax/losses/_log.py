@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from nectargan_jax.losses import _journal
-from nectargan_jax.losses import _log_files as files
+from nectargan_jax import _files as files
 from nectargan_jax.losses._log_format import DamagedLogError
 from nectargan_jax.losses._log_format import LOG_NAME
 from nectargan_jax.losses._log_format import ROOT_KEY

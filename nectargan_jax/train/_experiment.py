@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 import re
 import tempfile
 
+from nectargan_jax import _files as files
 
 DEFAULT_OUTPUT_DIRECTORY = "experiments"
 
@@ -53,17 +53,9 @@ class Experiment:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    """Writes a temporary file beside ``path`` and renames it over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Writes ``text`` to a temporary file beside ``path``, then renames it over ``path``."""
+    tmp, _ = files.write_temp(path, lambda stream: stream.write(text))
+    files.replace(tmp, path)
 
 
 def _versions(root: Path, name: str) -> list[int]:

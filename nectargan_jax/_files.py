@@ -1,4 +1,5 @@
-"""Durable file operations for the loss log: atomic replacement, appends that roll back.
+"""Durable file operations (the loss log, exported configs): atomic replacement,
+appends that roll back.
 
 Every rewrite goes to a temporary file ``.<name>.<random>.tmp`` in the same folder,
 fsync'ed, then renamed over the file (the folder is fsync'ed after); a crash leaves
