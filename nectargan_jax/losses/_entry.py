@@ -41,7 +41,7 @@ class LossSpec(NamedTuple):
     keep_map: Sequence[int] | None = None
 
 
-def _owned(tree: Any) -> Any:
+def owned(tree: Any) -> Any:
     """``tree`` with every concrete array copied: an entry owns its buffers, so donating
     a manager never deletes an array the caller also holds (a Schedule shared with an
     optimizer or with another loss)."""
@@ -160,8 +160,8 @@ class LossEntry:
         weight, tags = as_weight(name, weight), as_tags(name, tags)
         _check_scalar_weight(name, weight)
         if _is_pytree_callable(fn):
-            return cls(name, None, _owned(weight), _owned(fn), tags, map_shape)
-        return cls(name, fn, _owned(weight), None, tags, map_shape)
+            return cls(name, None, owned(weight), owned(fn), tags, map_shape)
+        return cls(name, fn, owned(weight), None, tags, map_shape)
 
     @property
     def function(self) -> LossFn:

@@ -24,10 +24,11 @@ import numpy as np
 
 from nectargan_jax._pytree import pytree_dataclass, static_field
 from nectargan_jax.losses import reporting
-from nectargan_jax.losses._entry import LossEntry, LossFn, LossSpec
+from nectargan_jax.losses._entry import LossEntry, LossFn, LossSpec, owned
 from nectargan_jax.losses._history import History
 from nectargan_jax.losses._objective import Objective
 from nectargan_jax.losses.reporting import Records
+from nectargan_jax.weighting._rule import BoundRule, Rule
 
 Query = str | tuple[str, ...] | list[str] | None
 
@@ -156,7 +157,7 @@ class LossManager:
         return self.objective.index(name)
 
     def _with_entries(self, entries: tuple[LossEntry, ...]) -> LossManager:
-        """A manager holding ``entries``, with fresh (empty) records."""
+        """A manager holding ``entries`` and no rule, with fresh (empty) records."""
         return self.replace(objective=Objective(entries), history=None)
 
     def register(self, name: str, fn: LossFn, weight: Any = 1.0, tags: Any = (),
@@ -168,9 +169,11 @@ class LossManager:
           fn: ``(x, y) -> scalar`` written with jnp; a plain function (module-level, so
             that managers built the same way compare equal) or a pytree callable such
             as an ``nnx.Module``, whose arrays become leaves of the manager.
-          weight: a number or a schedule of the epoch. The manager keeps its own copy
-            of the numbers, so a schedule also used elsewhere (a learning rate, another
-            loss) survives a donated step.
+          weight: a number, a schedule of the epoch, or a weight rule
+            (``nectargan_jax.weighting``, e.g. ``gate(1000) * adaptive_last_layer()``)
+            bound to this loss alone. The manager keeps its own copy of the numbers,
+            so a schedule also used elsewhere (a learning rate, another loss) survives
+            a donated step.
           tags: a tag or a sequence of tags, for queries.
           keep_map: the shape of the weighted per-element map to keep (``fn`` must
             accept ``reduction='none'``), e.g. ``(1, 256, 256, 3)``; None keeps none.
@@ -182,12 +185,60 @@ class LossManager:
         if name in self.names:
             raise ValueError(f"a loss named {name!r} is already registered; registered "
                              f"losses: {list(self.names)}.")
-        entry = LossEntry.build(name, fn, weight, tags, keep_map)
+        rule = weight if isinstance(weight, Rule) else None
+        entry = LossEntry.build(name, fn, 1.0 if rule is not None else weight, tags, keep_map)
         fresh = History.init(self.capacity, [entry.weight(0.0)], [entry.map_shape])
         history = jax.tree.map(lambda a, b: jnp.concatenate([a, b]),
                                self.history.replace(maps=()), fresh.replace(maps=()))
-        return self.replace(objective=Objective(self.entries + (entry,)),
+        objective = Objective(self.entries + (entry,), self.objective.rules)
+        if rule is not None:
+            objective = objective.replace(
+                rules=objective.rules + (BoundRule.build(owned(rule), (name,)),))
+        return self.replace(objective=objective,
                             history=history.replace(maps=self.history.maps + fresh.maps))
+
+    def with_rule(self, rule: Any, names: Any) -> LossManager:
+        """A new manager where ``rule`` also weighs the losses ``names`` together.
+
+        A group rule (DWA, SoftAdapt, ReLoBRaLo, uncertainty weighting, gradient-norm
+        balancing) balances the losses it is bound to; their weights become their
+        schedules times the rule's weights. The losses must then be computed in the
+        same call.
+
+        Args:
+          rule: a weight rule (``nectargan_jax.weighting``), schedule or number.
+          names: registered loss names, in the order of the rule's vectors.
+
+        Raises:
+          KeyError: an unknown name.
+          TypeError, ValueError: bad names, or a rule that cannot weigh them.
+        """
+        bound = BoundRule.build(owned(rule), names)
+        for name in bound.names:
+            self.index(name)
+        return self.replace(objective=self.objective.replace(
+            rules=self.objective.rules + (bound,)))
+
+    def weight_params(self) -> tuple:
+        """The rules' trainable leaves (e.g. uncertainty weighting's log-variances), one
+        item per rule (None for a rule with none): give them to your optimizer, and
+        back with :meth:`with_weight_params` before computing."""
+        return tuple(bound.rule.params() for bound in self.objective.rules)
+
+    def with_weight_params(self, params: tuple) -> LossManager:
+        """This manager with the rules' trainable leaves replaced by ``params`` (as
+        :meth:`weight_params` returns them); gradients flow from the losses to them.
+
+        Raises:
+          ValueError: ``params`` does not have one item per rule.
+        """
+        rules = self.objective.rules
+        if not isinstance(params, tuple) or len(params) != len(rules):
+            raise ValueError(f"params must be a tuple with one item per rule ({len(rules)}), "
+                             "as weight_params() returns it, got "
+                             f"{type(params).__name__} of length {_length(params)}.")
+        return self.replace(objective=self.objective.replace(rules=tuple(
+            bound.replace(rule=bound.rule.with_params(p)) for bound, p in zip(rules, params))))
 
     def with_spec(self, spec: Callable[..., Mapping[str, LossSpec]], *args: Any,
                   **kwargs: Any) -> LossManager:
@@ -215,32 +266,54 @@ class LossManager:
         return fresh
 
     def set_weight(self, name: str, weight: Any) -> LossManager:
-        """A new manager where loss ``name`` has ``weight`` (works under jit and vmap)."""
+        """A new manager where loss ``name`` has ``weight`` (works under jit and vmap).
+
+        ``weight`` replaces the loss's schedule and the rule bound to it alone, if any;
+        rules over a group of losses stay.
+        """
         i = self.index(name)
         entries = list(self.entries)
-        entries[i] = LossEntry.build(name, entries[i].function, weight, entries[i].tags,
-                                     entries[i].map_shape)
-        return self.replace(objective=Objective(tuple(entries)))
+        rule = weight if isinstance(weight, Rule) else None
+        entries[i] = LossEntry.build(name, entries[i].function,
+                                     1.0 if rule is not None else weight,
+                                     entries[i].tags, entries[i].map_shape)
+        rules = tuple(b for b in self.objective.rules if b.names != (name,))
+        if rule is not None:
+            rules += (BoundRule.build(owned(rule), (name,)),)
+        return self.replace(objective=Objective(tuple(entries), rules))
 
     def weight(self, name: str, epoch: ArrayLike) -> jax.Array:
-        """The weight of ``name`` at ``epoch``."""
+        """The weight of ``name`` at ``epoch``.
+
+        Raises:
+          ValueError: a rule weighs ``name`` (its weight depends on the training state;
+            the last one applied is in ``loss_weights()``).
+        """
         _check_epoch(epoch)
-        return self.entries[self.index(name)].weight(epoch)
+        i = self.index(name)
+        if any(name in bound.names for bound in self.objective.rules):
+            raise ValueError(f"the weight of loss {name!r} follows a rule, not only the "
+                             "epoch; the weight applied last is loss_weights()"
+                             f"[{name!r}].")
+        return self.entries[i].weight(epoch)
 
     # Computation (pure, jittable) -----------------------------------------------------
 
-    def _step(self, inputs: dict[str, tuple[jax.Array, jax.Array]], epoch: jax.Array
-              ) -> tuple[jax.Array, dict[str, jax.Array], History]:
+    def _step(self, inputs: dict[str, tuple[jax.Array, jax.Array]], epoch: jax.Array,
+              grads: dict[str, Any]) -> tuple[jax.Array, dict[str, jax.Array], LossManager]:
         """The pure body of ``compute_many``: evaluate, weight, record."""
         result = self.objective(inputs, epoch, check_finite=self.check_finite,
-                                steps=self.history.total)
+                                steps=self.history.total, grads=grads)
         values = jnp.stack([result.values[self.names[i]] for i in result.rows])
         history = self.history.record(result.rows, values, result.weights, result.maps,
                                       self.keep_history)
-        return result.total, result.values, history
+        objective = self.objective if not result.rules else self.objective.replace(
+            rules=result.rules)
+        return result.total, result.values, self.replace(objective=objective,
+                                                         history=history)
 
-    def compute(self, name: str, x: ArrayLike, y: ArrayLike,
-                epoch: ArrayLike = 0) -> tuple[jax.Array, LossManager]:
+    def compute(self, name: str, x: ArrayLike, y: ArrayLike, epoch: ArrayLike = 0,
+                grads: Mapping[str, Any] | None = None) -> tuple[jax.Array, LossManager]:
         """Computes, weights and records one loss.
 
         Returns:
@@ -251,11 +324,11 @@ class LossManager:
           KeyError: unknown name (the message lists the registered ones).
           ValueError, TypeError: see ``compute_many``.
         """
-        _, values, manager = self.compute_many({name: (x, y)}, epoch)
+        _, values, manager = self.compute_many({name: (x, y)}, epoch, grads)
         return values[name], manager
 
     def compute_many(self, inputs: Mapping[str, tuple[ArrayLike, ArrayLike]],
-                     epoch: ArrayLike = 0
+                     epoch: ArrayLike = 0, grads: Mapping[str, Any] | None = None
                      ) -> tuple[jax.Array, dict[str, jax.Array], LossManager]:
         """Computes, weights and records several losses in one go (a whole objective).
 
@@ -265,29 +338,38 @@ class LossManager:
         Args:
           inputs: ``{name: (x, y)}`` for each loss to compute.
           epoch: the epoch every weight is evaluated at (a real scalar).
+          grads: ``{key: gradient pytree}`` for the weight rules that read gradients
+            (e.g. ``adaptive_last_layer``: the gradients of two losses at the last
+            layer); None when no rule needs any.
 
         Returns:
-          ``(total, {name: weighted_loss}, new_manager)``.
+          ``(total, {name: weighted_loss}, new_manager)``; the new manager holds the
+          rules' updated state too.
 
         Raises:
           KeyError: unknown name (the message lists the registered ones).
           ValueError: shapes of ``x`` and ``y`` differ; a non-scalar or non-finite
-            epoch; a loss function that returns a non-scalar.
+            epoch; a loss function that returns a non-scalar; only some of the losses
+            of one rule in ``inputs``.
           TypeError: inputs that are not ``{name: (x, y)}`` pairs of real arrays; an
             epoch that is not a real number.
         """
         inputs = _check_inputs(self.objective, inputs)
         _check_epoch(epoch)
+        if grads is not None and not isinstance(grads, Mapping):
+            raise TypeError(f"grads must be a mapping {{key: gradient pytree}} or None, got "
+                            f"{type(grads).__name__}.")
+        grads = dict(grads or {})
         traced = isinstance(epoch, jax.core.Tracer) or any(
-            isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves((self, inputs)))
+            isinstance(leaf, jax.core.Tracer)
+            for leaf in jax.tree.leaves((self, inputs, grads)))
         if traced:
-            total, values, history = self._step(inputs, epoch)
-        elif self.check_finite:
-            error, (total, values, history) = _checked_step(self, inputs, epoch)
+            return self._step(inputs, epoch, grads)
+        if self.check_finite:
+            error, result = _checked_step(self, inputs, epoch, grads)
             error.throw()
-        else:
-            total, values, history = _step(self, inputs, epoch)
-        return total, values, self.replace(history=history)
+            return result
+        return _step(self, inputs, epoch, grads)
 
     # Host side ------------------------------------------------------------------------
 
@@ -385,6 +467,10 @@ class LossManager:
         """``"Loss weights: {name}: {weight} ..."``, printed or returned."""
         return reporting.emit(reporting.format_weights(
             self.loss_weights(query, precision=precision)), capture)
+
+
+def _length(value: Any) -> Any:
+    return len(value) if hasattr(value, "__len__") else "n/a"
 
 
 _step = jax.jit(LossManager._step)

@@ -1,9 +1,11 @@
 """The pure objective: registered losses evaluated, weighted and summed.
 
 ``Objective`` is a pytree of ``LossEntry`` (weights and loss parameters are leaves;
-names, functions and tags static). Calling it is a pure function of (entries, inputs,
-epoch) that returns the total, each weighted loss and the weight applied to it: what
-the device-side history then records.
+names, functions and tags static) and of weight rules bound to some of the losses
+(their state is leaves). Calling it is a pure function of (entries, rules, inputs,
+epoch, gradients) that returns the total, each weighted loss, the weight applied to it
+(a loss's schedule times the weights of the rules over it) and the rules with their
+state updated: what the manager then records and keeps.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import jax.numpy as jnp
 
 from nectargan_jax._pytree import pytree_dataclass
 from nectargan_jax.losses._entry import LossEntry
+from nectargan_jax.weighting._rule import BoundRule, Context
 
 
 class Evaluation(NamedTuple):
@@ -28,6 +31,8 @@ class Evaluation(NamedTuple):
       rows: the evaluated losses' indices, in registration order.
       weights: ``shape=(len(rows),)``: the weight applied to each, in ``rows`` order.
       maps: ``{row: weighted per-element map}`` for losses that keep one.
+      clamped: ``shape=(len(rows),), dtype=bool``: a rule's weight sits at its clamp.
+      rules: the bound rules, their state updated by this evaluation.
     """
 
     total: jax.Array
@@ -35,6 +40,8 @@ class Evaluation(NamedTuple):
     rows: tuple[int, ...]
     weights: jax.Array
     maps: dict[int, jax.Array]
+    clamped: jax.Array
+    rules: tuple[BoundRule, ...]
 
 
 @pytree_dataclass
@@ -43,9 +50,12 @@ class Objective:
 
     Attributes:
       entries: the registered losses, in registration order.
+      rules: weight rules, each bound to some of the losses (a loss's weight is its
+        schedule times the weights of every rule over it).
     """
 
     entries: tuple[LossEntry, ...] = ()
+    rules: tuple[BoundRule, ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -61,7 +71,8 @@ class Objective:
 
     def __call__(self, inputs: Mapping[str, tuple[jax.Array, jax.Array]],
                  epoch: jax.Array, *, check_finite: bool = False,
-                 steps: jax.Array | None = None) -> Evaluation:
+                 steps: jax.Array | None = None,
+                 grads: Mapping[str, Any] | None = None) -> Evaluation:
         """Evaluates the losses named in ``inputs`` at ``epoch``.
 
         Losses are evaluated in registration order, whatever the order of ``inputs``.
@@ -70,27 +81,41 @@ class Objective:
           inputs: ``{name: (x, y)}``.
           epoch: the epoch every weight is evaluated at.
           check_finite: add a ``checkify`` check per loss (the message names the loss
-            and its step, read from ``steps``, one count per loss).
-          steps: records made per loss so far (for the check's message).
+            and its step, read from ``steps``).
+          steps: records made per loss so far (a rule's step; the check's message).
+          grads: gradients for the rules that read them (``Context.grads``).
+
+        Raises:
+          ValueError: only some of the losses of one rule are in ``inputs``.
         """
         rows = tuple(sorted(self.index(name) for name in inputs))
         applied = self.weights(rows, epoch)
-        values, weights, maps = {}, [], {}
+        raw, raw_maps = {}, {}
         for i in rows:
             entry = self.entries[i]
             x, y = inputs[entry.name]
-            weight = applied[i]
             if entry.keep_map:
-                loss_map = _array(entry.name, entry.function(x, y, reduction="none")) * weight
-                if loss_map.shape != entry.map_shape:
+                raw_maps[i] = _array(entry.name, entry.function(x, y, reduction="none"))
+                if raw_maps[i].shape != entry.map_shape:
                     raise ValueError(
                         f"loss {entry.name!r}: the function returned a map of shape "
-                        f"{loss_map.shape}, but the loss was registered with "
+                        f"{raw_maps[i].shape}, but the loss was registered with "
                         f"keep_map={entry.map_shape}.")
-                value = jnp.mean(loss_map)
-                maps[i] = loss_map
+                raw[i] = jnp.mean(raw_maps[i])
             else:
-                value = _scalar(entry.name, entry.function(x, y)) * weight
+                raw[i] = _scalar(entry.name, entry.function(x, y))
+        factors, offsets, clamps, rules = self._apply_rules(rows, raw, epoch, steps, grads)
+        values, weights, maps = {}, [], {}
+        for i in rows:
+            entry = self.entries[i]
+            weight = applied[i] * factors[i] if i in factors else applied[i]
+            if entry.keep_map:
+                maps[i] = raw_maps[i] * weight
+                value = jnp.mean(maps[i])
+            else:
+                value = raw[i] * weight
+            if i in offsets:
+                value = value + offsets[i]
             if check_finite:
                 checkify.check(jnp.all(jnp.isfinite(value)),
                                f"non-finite value in loss {entry.name!r} at step {{step}}",
@@ -99,7 +124,39 @@ class Objective:
             weights.append(weight)
         total = sum(values.values())
         ordered = {name: values[name] for name in inputs}
-        return Evaluation(total, ordered, rows, jnp.stack(weights), maps)
+        clamped = jnp.stack([clamps.get(i, jnp.zeros((), bool)) for i in rows])
+        return Evaluation(total, ordered, rows, jnp.stack(weights), maps, clamped, rules)
+
+    def _apply_rules(self, rows: Sequence[int], raw: dict[int, jax.Array],
+                     epoch: jax.Array, steps: jax.Array | None,
+                     grads: Mapping[str, Any] | None):
+        """Evaluates the rules whose losses are computed: per row, the product of their
+        weights, the sum of their offsets and whether any is clamped; and the rules with
+        their state updated (rules over other losses are kept as they are)."""
+        computed = {self.entries[i].name for i in rows}
+        factors, offsets, clamps, rules = {}, {}, {}, []
+        for bound in self.rules:
+            present = [name in computed for name in bound.names]
+            if not any(present):
+                rules.append(bound)
+                continue
+            if not all(present):
+                missing = [n for n, p in zip(bound.names, present) if not p]
+                raise ValueError(
+                    f"losses {list(bound.names)} share a weight rule and must be computed "
+                    f"in the same call; missing from the inputs: {missing}.")
+            members = [self.index(name) for name in bound.names]
+            step = (jnp.zeros((), jnp.int32) if steps is None
+                    else jnp.min(jnp.stack([steps[i] for i in members])))
+            losses = jax.lax.stop_gradient(
+                jnp.stack([raw[i] for i in members]).astype(jnp.float32))
+            out = bound.rule(Context(epoch, step, losses, dict(grads or {}), bound.names))
+            for k, i in enumerate(members):
+                factors[i] = factors[i] * out.weight[k] if i in factors else out.weight[k]
+                offsets[i] = offsets[i] + out.offset[k] if i in offsets else out.offset[k]
+                clamps[i] = clamps[i] | out.clamped[k] if i in clamps else out.clamped[k]
+            rules.append(bound.replace(rule=out.rule))
+        return factors, offsets, clamps, tuple(rules)
 
     def weights(self, rows: Sequence[int], epoch: jax.Array) -> dict[int, jax.Array]:
         """The weight of each row at ``epoch``, schedules of one structure evaluated

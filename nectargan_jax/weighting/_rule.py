@@ -1,0 +1,218 @@
+"""Weight rules: loss weights that follow the training state, updated inside the step.
+
+A rule weighs one or more named losses. Bound to their names (``Rule.bind``), it holds
+its state as fixed-shape array leaves; each call of the manager evaluates it on a
+:class:`Context` (epoch, step, this call's unweighted losses, user-supplied gradients)
+and gets back an :class:`Applied`: the weights, an additive term (uncertainty
+weighting's regulariser), which weights sit at a clamp, and the rule with its state
+updated. Rules, numbers and schedules multiply into one rule (``Product``).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+import numbers
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from nectargan_jax._pytree import pytree_dataclass, static_field
+from nectargan_jax.scheduling import BaseSchedule
+from nectargan_jax.scheduling._schedule import number_leaf
+
+
+class Context(NamedTuple):
+    """What a rule sees when the manager evaluates it.
+
+    Attributes:
+      epoch: the epoch passed to ``compute_many`` (a scalar).
+      step: ``int32`` scalar: calls made so far with the rule's losses (0 at the first
+        call; it survives drains and checkpoints).
+      losses: ``shape=(k,)``: this call's unweighted losses, in the rule's name order,
+        gradient stopped (a ``keep_map`` loss contributes its mean).
+      grads: the gradients the caller passed to ``compute_many(..., grads=...)``,
+        ``{key: pytree}`` (empty when none were passed).
+      names: the rule's loss names (static).
+    """
+
+    epoch: jax.Array
+    step: jax.Array
+    losses: jax.Array
+    grads: Mapping[str, Any]
+    names: tuple[str, ...]
+
+
+class Applied(NamedTuple):
+    """A rule's output for one call.
+
+    Attributes:
+      weight: ``shape=(k,)``: the weight of each loss (gradients flow only where the
+        rule lets them, e.g. to uncertainty weighting's log-variances).
+      offset: ``shape=(k,)``: added to each weighted loss (zeros for most rules).
+      clamped: ``shape=(k,), dtype=bool``: the weight sits at a clamp this call.
+      rule: the rule with its state updated.
+    """
+
+    weight: jax.Array
+    offset: jax.Array
+    clamped: jax.Array
+    rule: Rule
+
+
+def applied(weight: Any, rule: Rule, k: int, offset: Any = 0.0,
+            clamped: Any = False) -> Applied:
+    """An ``Applied`` with every part broadcast to ``(k,)`` (float32 / bool)."""
+    return Applied(jnp.broadcast_to(jnp.asarray(weight, jnp.float32), (k,)),
+                   jnp.broadcast_to(jnp.asarray(offset, jnp.float32), (k,)),
+                   jnp.broadcast_to(jnp.asarray(clamped, bool), (k,)), rule)
+
+
+class Rule(abc.ABC):
+    """A loss weight computed from the training state (subclasses are pytrees).
+
+    Subclasses implement ``__call__``, and ``bind`` when they hold per-loss state or
+    accept only some numbers of losses. ``rule * other`` (a rule, a number or a
+    schedule) is their product.
+    """
+
+    def bind(self, names: tuple[str, ...]) -> Rule:
+        """This rule ready to weigh ``names``: its state shaped for ``len(names)``.
+
+        Raises:
+          ValueError: the rule cannot weigh that many losses.
+        """
+        del names
+        return self
+
+    @abc.abstractmethod
+    def __call__(self, ctx: Context) -> Applied:
+        """The weights for this call and the rule with its state updated."""
+
+    def params(self) -> Any:
+        """The trainable leaves (updated by the user's optimizer), or None."""
+        return None
+
+    def with_params(self, params: Any) -> Rule:
+        """This rule with its trainable leaves replaced by ``params``."""
+        del params
+        return self
+
+    def __mul__(self, other: Any) -> Product:
+        return Product(_factors(self) + _factors(as_rule(other, "factor")))
+
+    def __rmul__(self, other: Any) -> Product:
+        return Product(_factors(as_rule(other, "factor")) + _factors(self))
+
+
+def _factors(rule: Rule) -> tuple[Rule, ...]:
+    return rule.factors if isinstance(rule, Product) else (rule,)
+
+
+@pytree_dataclass
+class Scale(Rule):
+    """A constant factor (its value is a leaf)."""
+
+    value: jax.Array
+
+    def __call__(self, ctx: Context) -> Applied:
+        return applied(self.value, self, len(ctx.names))
+
+
+@pytree_dataclass
+class OfEpoch(Rule):
+    """A schedule of the epoch as a factor: ``schedule(ctx.epoch)``."""
+
+    schedule: BaseSchedule
+
+    def __call__(self, ctx: Context) -> Applied:
+        return applied(self.schedule(ctx.epoch), self, len(ctx.names))
+
+
+@pytree_dataclass
+class OfStep(Rule):
+    """A function of the step as a factor: ``schedule(ctx.step)`` (e.g. a frozen rule).
+
+    ``schedule`` is a ``BaseSchedule`` whose variable is the rule's step count.
+    """
+
+    schedule: BaseSchedule
+
+    def __call__(self, ctx: Context) -> Applied:
+        return applied(self.schedule(ctx.step), self, len(ctx.names))
+
+
+@pytree_dataclass
+class Product(Rule):
+    """The product of factors: weights multiply, offsets add, clamps combine (any).
+
+    Build it with ``*``: ``gate(1000) * adaptive_last_layer('nll') * 0.8``.
+    """
+
+    factors: tuple[Rule, ...]
+
+    def bind(self, names: tuple[str, ...]) -> Product:
+        return Product(tuple(f.bind(names) for f in self.factors))
+
+    def __call__(self, ctx: Context) -> Applied:
+        k = len(ctx.names)
+        weight, offset = jnp.ones((k,), jnp.float32), jnp.zeros((k,), jnp.float32)
+        clamped, updated = jnp.zeros((k,), bool), []
+        for factor in self.factors:
+            out = factor(ctx)
+            weight, offset = weight * out.weight, offset + out.offset
+            clamped = clamped | out.clamped
+            updated.append(out.rule)
+        return Applied(weight, offset, clamped, Product(tuple(updated)))
+
+    def params(self) -> Any:
+        found = tuple(f.params() for f in self.factors)
+        return None if all(p is None for p in found) else found
+
+    def with_params(self, params: Any) -> Product:
+        if params is None:
+            return self
+        return Product(tuple(f.with_params(p) for f, p in zip(self.factors, params)))
+
+
+def as_rule(value: Any, name: str = "weight") -> Rule:
+    """A rule, a schedule of the epoch (``OfEpoch``) or a real number (``Scale``).
+
+    Raises:
+      TypeError: anything else.
+    """
+    if isinstance(value, Rule):
+        return value
+    if isinstance(value, BaseSchedule):
+        return OfEpoch(value)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (numbers.Real, np.ndarray, np.generic, jax.Array)) or np.ndim(value):
+        raise TypeError(f"{name} must be a rule, a schedule or a real number, got "
+                        f"{type(value).__name__}: {value!r}.")
+    return Scale(number_leaf(name, value))
+
+
+@pytree_dataclass
+class BoundRule:
+    """A rule bound to the losses it weighs (the names are static).
+
+    Attributes:
+      names: the weighed losses, in the order of the rule's vectors.
+      rule: the rule, its state shaped for ``len(names)``.
+    """
+
+    names: tuple[str, ...] = static_field()
+    rule: Rule = None
+
+    @classmethod
+    def build(cls, rule: Any, names: Sequence[str]) -> BoundRule:
+        """Validates ``names`` and binds ``rule`` (a rule, schedule or number) to them."""
+        if isinstance(names, str) or not isinstance(names, (tuple, list)) or not names \
+                or not all(isinstance(n, str) for n in names):
+            raise TypeError(f"names must be a non-empty sequence of loss names, got {names!r}.")
+        if len(set(names)) != len(names):
+            raise ValueError(f"names must be distinct, got {list(names)!r}.")
+        names = tuple(names)
+        return cls(names, as_rule(rule).bind(names))
