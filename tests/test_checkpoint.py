@@ -1,6 +1,7 @@
 """Checkpoints and exact resume: 4 epochs straight == 2 epochs, resume, 2 epochs."""
 
 import json
+import shutil
 
 import jax
 import numpy as np
@@ -56,6 +57,34 @@ def test_resume_gives_exactly_the_uninterrupted_run(runs):
     assert Checkpoints(straight.experiment.checkpoints).epochs() == [1, 2, 3, 4]
     assert sorted(p.name for p in resumed.experiment.dir.glob("*config.json")) == [
         "train1_config.json", "train2_config.json"]
+
+
+def test_continue_train_resumes_from_load_epoch_and_retrains_what_follows(runs, tmp_path):
+    """``train.load.continue_train`` with ``load_epoch=2`` in a finished 4-epoch run
+    trains epochs 3 and 4 again: the same state, log and checkpoints as before."""
+    straight = runs[0]
+    root = tmp_path / "copy"
+    shutil.copytree(straight.experiment.dir.parent, root)
+    again = train(_config(root, **{"train.load.continue_train": True,
+                                   "train.load.load_epoch": 2}), epochs=4, **RUN)
+    assert again.experiment.dir == root / straight.experiment.dir.name
+    assert int(again.state.step) == 8
+    for a, b in zip(_leaves(straight.state), _leaves(again.state)):
+        np.testing.assert_array_equal(a, b)
+    log_a = json.loads(straight.experiment.log.read_text())["LOSSMANAGER_LOG"]
+    log_b = json.loads(again.experiment.log.read_text())["LOSSMANAGER_LOG"]
+    assert log_a["loss_functions"] == log_b["loss_functions"]
+    assert Checkpoints(again.experiment.checkpoints).epochs() == [1, 2, 3, 4]
+
+
+def test_a_load_epoch_without_a_checkpoint_is_refused_before_anything_changes(runs, tmp_path):
+    root = tmp_path / "copy"
+    shutil.copytree(runs[0].experiment.dir.parent, root)
+    before = _snapshot(root)
+    config = _config(root, **{"train.load.continue_train": True, "train.load.load_epoch": 7})
+    with pytest.raises(FileNotFoundError, match=r"load_epoch=7 .* epochs \[1, 2, 3, 4\]"):
+        train(config, epochs=8, **RUN)
+    assert _snapshot(root) == before
 
 
 def test_a_checkpoint_from_another_config_is_refused_before_anything_changes(runs):

@@ -104,12 +104,17 @@ class Checkpoints:
         return meta
 
     def save(self, epoch: int, state: Any, fingerprint: str) -> None:
-        """Saves ``state`` as the checkpoint of ``epoch`` (returns once it is complete)."""
+        """Saves ``state`` as the checkpoint of ``epoch`` (returns once it is complete),
+        replacing one of that epoch (a run continued from an older checkpoint trains
+        the epochs after it again)."""
         meta = {"epoch": int(epoch), "step": int(state.step),
                 "config_fingerprint": fingerprint}
         manager = self._orbax()
+        if int(epoch) in manager.all_steps():
+            manager.delete(int(epoch))
+        # force: orbax would skip a step older than its newest (a retrained epoch).
         manager.save(int(epoch), args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
+            state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
         manager.wait_until_finished()
 
     def restore(self, epoch: int, like: Any, fingerprint: str) -> Any:

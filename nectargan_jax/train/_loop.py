@@ -135,8 +135,11 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
       config: a validated config (``load_config``).
       epochs: epochs the run ends after (counting resumed ones); None = the config's
         ``epochs + epochs_decay``.
-      resume: continue the newest experiment folder from its newest checkpoint (also
-        when ``train.load.continue_train`` is true).
+      resume: continue the newest experiment folder from its newest checkpoint. With
+        ``train.load.continue_train`` true (and ``resume`` false) the run continues from
+        the checkpoint of epoch ``train.load.load_epoch``, as the reference's trainer
+        does; the epochs after it are trained again (deterministically: the log keeps
+        its records, and their checkpoints are replaced by identical ones).
       devices: local devices the batch is sharded over (data parallel; the state and
         the LossManager are replicated). ``dataloader.batch_size`` must divide evenly.
       steps_per_dispatch: steps per compiled call (``lax.scan``).
@@ -156,7 +159,7 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
         resume; FileExistsError, NotADirectoryError, PermissionError: the experiment
         folder. All are raised before anything is written.
     """
-    resume = resume or config["train"]["load"]["continue_train"]
+    load = config["train"]["load"]
     epochs = total_epochs(config) if epochs is None else _positive_int("epochs", epochs)
     devices = _positive_int("devices", devices)
     steps_per_dispatch = _positive_int("steps_per_dispatch", steps_per_dispatch)
@@ -176,10 +179,17 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
                          f"({len(dataset)} pairs).")
     examples = _example_inputs(config, dataset, seed=seed, synthetic_pairs=synthetic_pairs)
     steps_per_epoch = len(dataset) // batch_size
-    experiment = choose_experiment(config, resume)
+    experiment = choose_experiment(config, resume or load["continue_train"])
     fingerprint = config_fingerprint(config)
     checkpoints = Checkpoints(experiment.checkpoints)
     start = checkpoints.latest_epoch() if resume else None
+    if not resume and load["continue_train"]:
+        start = load["load_epoch"]
+        if start not in checkpoints.epochs():
+            raise FileNotFoundError(
+                f"train.load.load_epoch={start} but {str(experiment.checkpoints)!r} holds "
+                f"checkpoints of epochs {checkpoints.epochs()}; choose one of them, or "
+                "resume from the newest with --resume.")
     if start is not None:
         checkpoints.check(start, fingerprint)
         if epochs < start:
