@@ -10,7 +10,7 @@ import pytest
 
 from helpers import count_compilations
 from nectargan_jax.losses import LossManager
-from nectargan_jax.weighting import dwa, relobralo, softadapt
+from nectargan_jax.weighting import dwa, ema, relobralo, softadapt
 
 NAMES = ("a", "b", "c")
 K = len(NAMES)
@@ -295,3 +295,14 @@ def test_a_group_of_one_loss_is_refused(name):
 def test_bad_arguments_raise_clear_errors(build, error, message):
     with pytest.raises(error, match=message):
         build()
+
+
+def test_a_group_rule_composes_with_a_number_and_an_ema():
+    losses = script(4, seed=9)
+    got = weights(run(manager(ema(softadapt(1.0, "plain") * K, decay=0.5)), losses, [0] * 4))
+    plain = K * softadapt_reference(losses, 1.0, "plain")
+    want = [plain[0]]
+    for w in plain[1:]:
+        want.append(0.5 * want[-1] + 0.5 * w)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    np.testing.assert_allclose(got.sum(axis=1), K, rtol=1e-5)

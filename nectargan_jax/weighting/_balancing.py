@@ -92,7 +92,7 @@ def dwa(temperature: float = 2.0) -> Dwa:
     r"""Dynamic Weight Average: weights from how fast each loss fell over the last epochs.
 
     Liu, Johns and Davison, "End-to-End Multi-Task Learning with Attention", CVPR 2019,
-    eq. 7, as in the authors' code (lorenmt/mtan) and LibMTL's ``DWA``:
+    as in the authors' code (lorenmt/mtan) and LibMTL's ``DWA``:
 
     .. math::
        w_k(t) = K\,\mathrm{softmax}_k\!\big(r(t-1) / T\big), \qquad
@@ -105,7 +105,9 @@ def dwa(temperature: float = 2.0) -> Dwa:
     :math:`w_k(0) = w_k(1) = 1`).
 
     An epoch is complete when a call comes with a different ``epoch`` than the call
-    before. Epochs without calls are skipped: :math:`t-1` and :math:`t-2` are the last
+    before, so pass the epoch number (constant within an epoch, as the training step
+    does), not a fractional epoch that changes every call. Epochs without calls are
+    skipped: :math:`t-1` and :math:`t-2` are the last
     two epochs in which the rule was called (epoch 4 after epochs 1 and 3 uses their
     means). The losses must be positive (a zero mean divides by zero, as in the paper).
 
@@ -179,18 +181,21 @@ def softadapt(beta: float = 0.1, variant: str = "loss_weighted", eps: float = 1e
     rate of change of consecutive calls, :math:`s_k = L_k(t) - L_k(t-1)` (the paper's
     first-order difference; the ``softadapt`` package's ``accuracy_order=1``):
 
-    - ``'plain'`` (section 3.1.1): :math:`w_k = e^{\beta s_k} / (\sum_l e^{\beta s_l} + \epsilon)`;
-    - ``'normalized'`` (section 3.1.3): the same with
+    - ``'plain'`` (the original variant):
+      :math:`w_k = e^{\beta s_k} / (\sum_l e^{\beta s_l} + \epsilon)`;
+    - ``'normalized'`` (normalized slopes): the same with
       :math:`\hat s_k = s_k / (\sum_l |s_l| + \epsilon)` in place of :math:`s_k` (the
-      paper's normalisation; the package divides by :math:`\sum_l s_l`, without the
-      absolute values, which flips or explodes when the slopes have mixed signs);
-    - ``'loss_weighted'`` (section 3.1.2, the default, the package's recommendation):
+      paper's normalisation; the package's ``NormalizedSoftAdapt`` divides by
+      :math:`\sum_l s_l`, without the absolute values, which flips the signs or
+      explodes when the slopes have mixed signs);
+    - ``'loss_weighted'`` (the default, the package's recommendation):
       :math:`w_k = f_k e^{\beta s_k} / (\sum_l f_l e^{\beta s_l} + \epsilon)` with
       :math:`f_k = (L_k(t) + L_k(t-1))/2`, the mean of the losses the slope is taken
       over (the package's average over its window, here two calls).
 
     The exponents are shifted by their maximum (the package does the same), and
-    :math:`\epsilon` is the package's ``1e-8``. The weights sum to 1 (convex weights,
+    :math:`\epsilon` is the PyTorch package's ``1e-8`` (its Keras release uses
+    ``keras.backend.epsilon()``, ``1e-7``). The weights sum to 1 (convex weights,
     as in the paper): multiply by the number of losses, ``softadapt() * k``, for
     weights that sum to ``k`` like DWA's and ReLoBRaLo's. The first call has no
     previous loss: every weight is :math:`1/k`. Slopes between mini-batches are noisy:
@@ -286,10 +291,10 @@ def relobralo(alpha: float = 0.999, expected_rho: float = 0.99, temperature: flo
     r"""ReLoBRaLo: balance each loss's progress relative to its start and to the last call.
 
     Bischof and Kraus, "Multi-Objective Loss Balancing for Physics-Informed Deep
-    Learning", arXiv:2110.09813 (2021; CMAME 2025), eqs. 10-12:
+    Learning", arXiv:2110.09813 (2021; journal version 2025):
 
     .. math::
-       \lambda^{bal}_k(t, t') &= K\,\mathrm{softmax}_k\!\Big(\frac{L(t)}{T\,L(t') + \epsilon}\Big) \\
+       \lambda^{bal}_k(t, t') &= K\,\mathrm{softmax}_k\!\big(L(t) / (T\,L(t') + \epsilon)\big) \\
        \lambda^{hist}_k(t) &= \rho\,\lambda_k(t-1) + (1-\rho)\,\lambda^{bal}_k(t, 0) \\
        \lambda_k(t) &= \alpha\,\lambda^{hist}_k(t) + (1-\alpha)\,\lambda^{bal}_k(t, t-1)
 
