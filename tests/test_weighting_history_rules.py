@@ -207,6 +207,11 @@ RULES = {
     "softadapt": lambda: softadapt(0.5, "plain"),
     "relobralo": lambda: relobralo(0.9, 0.5, 1.0, seed=1),
 }
+OTHER_NUMBERS = {  # the same structures: the numbers are leaves
+    "dwa": lambda: dwa(3.0),
+    "softadapt": lambda: softadapt(-2.0, "plain", eps=0.0),
+    "relobralo": lambda: relobralo(0.5, 0.1, 2.0, seed=9, eps=1e-3),
+}
 EPOCHS = [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
 
 
@@ -238,8 +243,10 @@ def test_eager_jit_scan_and_vmap_agree_and_compile_once(name):
     def fresh_step(lm, values, epoch):  # a function of its own: a cold jit cache
         return step(lm, values, epoch)
 
+    jitted_step = jax.jit(fresh_step)
     with count_compilations() as log:
-        jitted = weights(run(lm, losses, EPOCHS, one_step=jax.jit(fresh_step)))
+        jitted = weights(run(lm, losses, EPOCHS, one_step=jitted_step))
+        run(manager(OTHER_NUMBERS[name]()), losses, EPOCHS, one_step=jitted_step)
     assert log.count("fresh_step") == 1
 
     def scan(lm, values, epochs):
