@@ -313,3 +313,14 @@ def test_a_group_rule_composes_with_a_number_and_an_ema():
         want.append(0.5 * want[-1] + 0.5 * w)
     np.testing.assert_allclose(got, want, rtol=1e-5)
     np.testing.assert_allclose(got.sum(axis=1), K, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", RULES)
+def test_a_jitted_step_makes_no_host_transfer(name):
+    lm = run(manager(RULES[name]()), script(3, seed=10), EPOCHS[:3])  # compiled, warm
+    values = [jnp.asarray(v, jnp.float32) for v in script(3, seed=11)]
+    epochs = [jnp.float32(e) for e in EPOCHS[3:6]]
+    with jax.transfer_guard("disallow"):
+        for v, e in zip(values, epochs):
+            lm = jit_step(lm, v, e)
+    assert weights(lm).shape == (6, K)
