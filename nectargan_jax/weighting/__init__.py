@@ -9,6 +9,12 @@ numbers, schedules and each other (``gate(1000) * adaptive_last_layer() * 0.8``)
 that replays them.
 """
 
+from nectargan_jax.weighting._balancing import Dwa
+from nectargan_jax.weighting._balancing import ReLoBRaLo
+from nectargan_jax.weighting._balancing import SoftAdapt
+from nectargan_jax.weighting._balancing import dwa
+from nectargan_jax.weighting._balancing import relobralo
+from nectargan_jax.weighting._balancing import softadapt
 from nectargan_jax.weighting._combinators import Clip
 from nectargan_jax.weighting._combinators import Ema
 from nectargan_jax.weighting._combinators import Gate
@@ -28,6 +34,7 @@ from nectargan_jax.weighting._rule import applied
 from nectargan_jax.weighting._rule import as_rule
 
 __all__ = [
-    "Applied", "BoundRule", "Clip", "Context", "Ema", "Gate", "OfEpoch", "OfStep",
-    "Product", "Rule", "Scale", "applied", "as_rule", "clip", "ema", "freeze", "gate",
+    "Applied", "BoundRule", "Clip", "Context", "Dwa", "Ema", "Gate", "OfEpoch", "OfStep",
+    "Product", "ReLoBRaLo", "Rule", "Scale", "SoftAdapt", "applied", "as_rule", "clip",
+    "dwa", "ema", "freeze", "gate", "relobralo", "softadapt",
 ]
