@@ -8,12 +8,19 @@ numbers, schedules and each other (``gate(1000) * adaptive_last_layer() * 0.8``)
 ``clip`` and ``ema`` shape any of them.
 """
 
+from nectargan_jax.weighting._adaptive import AdaptiveLastLayer
+from nectargan_jax.weighting._adaptive import adaptive_last_layer
 from nectargan_jax.weighting._combinators import Clip
 from nectargan_jax.weighting._combinators import Ema
 from nectargan_jax.weighting._combinators import Gate
 from nectargan_jax.weighting._combinators import clip
 from nectargan_jax.weighting._combinators import ema
 from nectargan_jax.weighting._combinators import gate
+from nectargan_jax.weighting._grads import layer_grads
+from nectargan_jax.weighting._gradnorm import GradNorm
+from nectargan_jax.weighting._gradnorm import GradNormBalance
+from nectargan_jax.weighting._gradnorm import grad_norm_balance
+from nectargan_jax.weighting._gradnorm import gradnorm
 from nectargan_jax.weighting._rule import Applied
 from nectargan_jax.weighting._rule import BoundRule
 from nectargan_jax.weighting._rule import Context
@@ -24,8 +31,12 @@ from nectargan_jax.weighting._rule import Rule
 from nectargan_jax.weighting._rule import Scale
 from nectargan_jax.weighting._rule import applied
 from nectargan_jax.weighting._rule import as_rule
+from nectargan_jax.weighting._uncertainty import Uncertainty
+from nectargan_jax.weighting._uncertainty import uncertainty
 
 __all__ = [
+    "AdaptiveLastLayer", "GradNorm", "GradNormBalance", "Uncertainty", "adaptive_last_layer",
+    "grad_norm_balance", "gradnorm", "layer_grads", "uncertainty",
     "Applied", "BoundRule", "Clip", "Context", "Ema", "Gate", "OfEpoch", "OfStep",
     "Product", "Rule", "Scale", "applied", "as_rule", "clip", "ema", "gate",
 ]
