@@ -14,7 +14,7 @@ import torch
 
 from helpers import count_compilations
 from nectargan_jax.losses import LossManager
-from nectargan_jax.weighting import (adaptive_last_layer, gate, grad_norm_balance, gradnorm,
+from nectargan_jax.weighting import (Context, adaptive_last_layer, gate, grad_norm_balance, gradnorm,
                                      layer_grads, uncertainty)
 
 STEPS = 8
@@ -154,15 +154,15 @@ def test_jit_scan_and_vmap_over_two_managers_agree():
     configs = [dict(), dict(every=2, momentum=0.5, alpha=0.5, learning_rate=0.05)]
     scripts = [script(1), script(2)]
     singles = [run(manager(**c), *s)[1] for c, s in zip(configs, scripts)]
-    for config, (losses, grads), single in zip(configs, scripts, singles):
-        _, scanned = jax.jit(lambda lm, xs: jax.lax.scan(lambda m, x: step(m, *x), lm, xs))(
-            manager(**config), (losses, grads))
-        np.testing.assert_allclose(scanned, single, rtol=1e-6)
+
+    def scan(lm, xs):
+        return jax.lax.scan(lambda m, x: step(m, *x), lm, xs)[1]
+
+    for config, xs, single in zip(configs, scripts, singles):
+        np.testing.assert_allclose(jax.jit(scan)(manager(**config), xs), single, rtol=1e-6)
     stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *[manager(**c) for c in configs])
     xs = jax.tree.map(lambda *leaves: jnp.stack(leaves, axis=1), *scripts)
-    scan = jax.vmap(lambda lm, xs: jax.lax.scan(lambda m, x: step(m, *x), lm, xs)[1],
-                    in_axes=(0, 1))
-    batched = jax.jit(scan)(stacked, xs)
+    batched = jax.jit(jax.vmap(scan, in_axes=(0, 1)))(stacked, xs)
     for i, single in enumerate(singles):
         np.testing.assert_allclose(batched[i], single, rtol=1e-6)
 
@@ -192,7 +192,7 @@ def test_the_step_compiles_once_for_every_input():
     lm = manager()
     step_inputs = [(jnp.asarray(losses[t]), jax.tree.map(lambda g, t=t: jnp.asarray(g[t]), grads))
                    for t in range(STEPS)]
-    with count_compilations() as log:
+    with count_compilations() as log, jax.transfer_guard("disallow"):
         for x in step_inputs:
             lm, _ = fresh(lm, *x)
     assert log.count("fresh_step") == 1
@@ -207,10 +207,46 @@ def test_no_gradient_reaches_the_gradients_passed_in():
         inputs = {n: (losses[GATE_START, i][None],) * 2 for i, n in enumerate(NAMES)}
         return lm.compute_many(inputs, jnp.float32(0), g)[0]
 
+    value_and_grad = jax.jit(jax.value_and_grad(total))
     doubled = dict(grads_t, nll=jax.tree.map(lambda x: 2 * x, grads_t["nll"]))
-    assert float(total(doubled)) != pytest.approx(float(total(grads_t)))  # weights read them
-    for leaf in jax.tree.leaves(jax.grad(total)(grads_t)):
+    value, gradient = value_and_grad(grads_t)
+    assert float(value_and_grad(doubled)[0]) != pytest.approx(float(value))  # weights read them
+    for leaf in jax.tree.leaves(gradient):
         np.testing.assert_array_equal(leaf, 0.0)
+
+
+def test_the_adaptive_weight_reports_its_clamps():
+    rule = adaptive_last_layer("nll", maximum=50.0).bind(("gan",))
+
+    def weight(nll, gan):
+        out = rule(Context(0, jnp.int32(0), jnp.ones(1), {"nll": jnp.array(nll),
+                                                          "gan": jnp.array(gan)}, ("gan",)))
+        return float(out.weight[0]), bool(out.clamped[0])
+
+    assert weight([3.0, 4.0], [0.5]) == (pytest.approx(5 / (0.5 + 1e-4)), False)
+    assert weight([3.0, 4.0], [0.0]) == (50.0, True)  # 5 / 1e-4 clamped to the maximum
+    assert weight([0.0, 0.0], [0.5]) == (0.0, True)
+
+
+def test_zero_gradients_and_zero_initial_losses_leave_finite_weights():
+    names = ("a", "b")
+    zeros = {"a": jnp.zeros(3), "b": jnp.zeros(3)}
+    balance = grad_norm_balance(every=1).bind(names)
+    out = balance(Context(0, jnp.int32(0), jnp.ones(2), zeros, names))
+    np.testing.assert_array_equal(out.weight, 1.0)  # skipped, not 0/0
+    rule = gradnorm(alpha=1.0, learning_rate=0.1).bind(names)
+    grads = {"a": jnp.array([3.0, 4.0]), "b": jnp.array([1.0])}
+    for losses in ([0.0, 2.0], [1.0, 1.0]):
+        out = rule(Context(0, jnp.int32(0), jnp.array(losses), grads, names))
+        rule = out.rule
+        assert np.all(np.isfinite(rule.weights))
+    # L(0) = (0, 2): the first loss's ratio is 1, the second's 1 / 2; r = (4/3, 2/3).
+    w = np.ones(2)
+    for r in (np.ones(2), np.array([4 / 3, 2 / 3])):
+        n = np.array([5.0, 1.0])
+        w = w - 0.1 * np.sign(w * n - np.mean(w * n) * r) * n
+        w = 2 * w / w.sum()
+    np.testing.assert_allclose(rule.weights, w, rtol=1e-6)
 
 
 # Taming-transformers' recipe in PyTorch ---------------------------------------------

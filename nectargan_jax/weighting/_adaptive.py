@@ -60,7 +60,7 @@ def adaptive_last_layer(reference: str = "reference", *, eps: float = 1e-4,
     The weight carries no gradient (taming's ``.detach()``), and is reported clamped
     when it reaches 0 or ``maximum``. The defaults are taming-transformers'
     ``VQLPIPSWithDiscriminator.calculate_adaptive_weight`` (``1e-4``, clamp to
-    ``[0, 1e4]``). Its full recipe, ``d_weight * discriminator_weight *
+    ``[0, 1e4]``; the paper writes ``delta = 1e-6`` and no clamp). Its full recipe, ``d_weight * discriminator_weight *
     adopt_weight(disc_factor, global_step, threshold=disc_start)``, is::
 
         gate(disc_start) * adaptive_last_layer('nll') * discriminator_weight

@@ -81,6 +81,10 @@ def grad_norm_balance(every: int = 1000, momentum: float = 0.9, *,
     ``t + 1`` (here the call at step ``t`` uses the gradients passed to it at once).
     The step is the manager's count of calls with these losses (from 0).
 
+    The gradients must be passed to every call (the structure is fixed); to skip their
+    cost between updates, compute them under ``jax.lax.cond`` on the same condition
+    and pass zeros otherwise (all-zero gradients leave the weights as they are).
+
     Args:
       every: steps between updates (jaxpi's ``update_every_steps``; it uses 1000 in
         most examples), a positive int.
