@@ -198,21 +198,26 @@ def test_the_step_compiles_once_for_every_input():
     assert log.count("fresh_step") == 1
 
 
-def test_no_gradient_reaches_the_gradients_passed_in():
+def test_gradients_reach_the_losses_through_the_weights_and_never_the_gradients_passed():
     losses, grads = script(5)
-    lm, _ = run(manager(), losses, grads, stop=GATE_START)  # the gate is open from here
-    grads_t = jax.tree.map(lambda g: jnp.asarray(g[GATE_START]), grads)
+    t = 3  # the gate is open (t >= 2) and grad_norm_balance updates (t % 3 == 0)
+    lm, _ = run(manager(), losses, grads, stop=t)
+    losses_t = jnp.asarray(losses[t])
+    grads_t = jax.tree.map(lambda g: jnp.asarray(g[t]), grads)
 
-    def total(g):
-        inputs = {n: (losses[GATE_START, i][None],) * 2 for i, n in enumerate(NAMES)}
+    def total(x, g):
+        inputs = {n: (x[i][None],) * 2 for i, n in enumerate(NAMES)}
         return lm.compute_many(inputs, jnp.float32(0), g)[0]
 
-    value_and_grad = jax.jit(jax.value_and_grad(total))
-    doubled = dict(grads_t, nll=jax.tree.map(lambda x: 2 * x, grads_t["nll"]))
-    value, gradient = value_and_grad(grads_t)
-    assert float(value_and_grad(doubled)[0]) != pytest.approx(float(value))  # weights read them
-    for leaf in jax.tree.leaves(gradient):
+    value_and_grad = jax.jit(jax.value_and_grad(total, argnums=(0, 1)))
+    value, (d_losses, d_grads) = value_and_grad(losses_t, grads_t)
+    _, weights = jitted_step(lm, losses_t, grads_t)
+    np.testing.assert_allclose(d_losses, weights, rtol=1e-6)  # d(w L + offset)/dL = w
+    for leaf in jax.tree.leaves(d_grads):
         np.testing.assert_array_equal(leaf, 0.0)
+    for key in ("nll", "a"):  # the weights do read them
+        doubled = dict(grads_t, **{key: jax.tree.map(lambda x: 2 * x, grads_t[key])})
+        assert float(value_and_grad(losses_t, doubled)[0]) != pytest.approx(float(value))
 
 
 def test_the_adaptive_weight_reports_its_clamps():
@@ -314,9 +319,10 @@ def test_adaptive_weight_and_training_match_taming_in_pytorch():
         return jax.tree.map(lambda p, d: p - lr * d, params, g), lm
 
     params, jax_weights = {"w1": jnp.asarray(w1), "w2": jnp.asarray(w2)}, []
-    for _ in range(steps):
-        params, lm = train_step(params, lm)
-        jax_weights.append(float(lm.history.latest_weight[1]))
+    with jax.default_matmul_precision("highest"):  # float32 matmuls on a GPU too
+        for _ in range(steps):
+            params, lm = train_step(params, lm)
+            jax_weights.append(float(lm.history.latest_weight[1]))
     np.testing.assert_allclose(jax_weights, torch_weights, rtol=1e-5)
     assert torch_weights[0] == 0.0 and torch_weights[start] > 0.0
     np.testing.assert_allclose(params["w1"], t_w1.detach().numpy(), rtol=1e-5, atol=1e-6)
@@ -378,7 +384,8 @@ def test_layer_grads_gives_each_losss_gradient_at_the_layer():
         out = h @ p["kernel"] + p["bias"][None, :]
         return {"rec": jnp.sum(out ** 2), "gan": -jnp.sum(out[:, 0])}
 
-    grads = layer_grads(losses, layer, h)
+    with jax.default_matmul_precision("highest"):  # float32 matmuls on a GPU too
+        grads = layer_grads(losses, layer, h)
     out = h.astype(np.float64) @ layer["kernel"] + layer["bias"][None, :]
     np.testing.assert_allclose(grads["rec"]["kernel"], 2 * h.T.astype(np.float64) @ out,
                                rtol=1e-5)
