@@ -141,15 +141,19 @@ class GradNorm(Rule):
         k = len(ctx.names)
         norms = grad_norms(ctx.grads, ctx.names, "gradnorm")
         initial = jnp.where(self.started, self.initial, ctx.losses)
-        ratio = jnp.where(initial > 0, ctx.losses / jnp.where(initial > 0, initial, 1.0), 1.0)
-        mean_ratio = jnp.mean(ratio)
-        relative = jnp.where(mean_ratio > 0, ratio / jnp.where(mean_ratio > 0, mean_ratio, 1.0),
-                             1.0)
+        ratio = _ratio_or_one(ctx.losses, initial)
+        relative = _ratio_or_one(ratio, jnp.mean(ratio))
         grad = jax.grad(_gradnorm_loss)(self.weights, norms, relative, self.alpha)
         stepped = self.weights - self.learning_rate * grad
         renormalised = jax.lax.stop_gradient(k * stepped / jnp.sum(stepped))
         return applied(jax.lax.stop_gradient(self.weights), self.replace(
             weights=renormalised, initial=initial, started=jnp.ones((), bool)), k)
+
+
+def _ratio_or_one(numerator: jax.Array, denominator: jax.Array) -> jax.Array:
+    """``numerator / denominator`` where the denominator is > 0, 1 elsewhere."""
+    positive = denominator > 0
+    return jnp.where(positive, numerator / jnp.where(positive, denominator, 1.0), 1.0)
 
 
 def _gradnorm_loss(weights: jax.Array, norms: jax.Array, relative: jax.Array,
@@ -193,6 +197,17 @@ def gradnorm(alpha: float = 1.5, learning_rate: float = 0.025) -> GradNorm:
       ValueError: ``alpha < 0``, ``learning_rate <= 0``; at binding, fewer than 2
         losses.
       KeyError: at a call, a loss's gradient missing from ``grads``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from nectargan_jax.weighting import Context, gradnorm
+      >>> rule = gradnorm(alpha=1.0, learning_rate=0.1).bind(('a', 'b'))
+      >>> grads = {'a': jnp.array([3.0, 4.0]), 'b': jnp.array([1.0])}  # n = (5, 1)
+      >>> out = rule(Context(0, jnp.int32(0), jnp.ones(2), grads, ('a', 'b')))
+      >>> out.weight.tolist()  # w(0)
+      [1.0, 1.0]
+      >>> out.rule.weights.tolist()  # 2 * (1 - 0.1 * 5, 1 + 0.1 * 1) / 1.6
+      [0.625, 1.375]
     """
     alpha_leaf = real_leaf("alpha", alpha)
     if float(alpha_leaf) < 0:
