@@ -86,6 +86,8 @@ def test_the_experiment_folder_holds_everything(run):
     assert saved == {"config": config}
     assert sorted(p.name for p in result.experiment.checkpoints.iterdir()) == ["10", "5"]
     assert str(folder.resolve()) in summary and "loss_log.json" in summary
+    # The summary names the example files as they are on disk.
+    assert "examples/ epoch_0005.png, epoch_0010.png" in summary, summary
     assert int(result.state.step) == steps
 
 

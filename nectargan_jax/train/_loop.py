@@ -254,6 +254,14 @@ def _run_epoch(step_fns: Pix2PixStep, state: TrainState, writer: LogWriter,
     return state
 
 
+def _listing(folder: Path) -> str:
+    """The PNG files in ``folder``, sorted (the first and last when there are many)."""
+    names = sorted(p.name for p in folder.glob("*.png"))
+    if len(names) > 3:
+        names = [names[0], "...", names[-1]]
+    return ", ".join(names) or "(none yet)"
+
+
 def _summary(experiment: Experiment, config_path: Path, epochs: int, steps: int,
              saved: list[int]) -> str:
     folder = experiment.dir.resolve()
@@ -261,7 +269,8 @@ def _summary(experiment: Experiment, config_path: Path, epochs: int, steps: int,
         f"Trained {epochs} epochs ({steps} steps). Everything is in {folder}:",
         f"  loss log     {experiment.log.name}",
         f"  loss graphs  {experiment.graphs.name}",
-        f"  examples     {experiment.examples.name}/epoch_<epoch>.png (input | output | target)",
+        f"  examples     {experiment.examples.name}/ {_listing(experiment.examples)} "
+        "(input | output | target)",
         f"  checkpoints  {experiment.checkpoints.name}/<epoch> (epochs {saved})",
         f"  config used  {config_path.name}",
     ])
