@@ -14,7 +14,7 @@ import torch
 
 from helpers import count_compilations
 from nectargan_jax.losses import LossManager
-from nectargan_jax.weighting import (Context, adaptive_last_layer, gate, grad_norm_balance, gradnorm,
+from nectargan_jax.weighting import (Context, adaptive_last_layer, freeze, gate, grad_norm_balance, gradnorm,
                                      layer_grads, uncertainty)
 
 STEPS = 8
@@ -218,6 +218,21 @@ def test_gradients_reach_the_losses_through_the_weights_and_never_the_gradients_
     for key in ("nll", "a"):  # the weights do read them
         doubled = dict(grads_t, **{key: jax.tree.map(lambda x: 2 * x, grads_t[key])})
         assert float(value_and_grad(losses_t, doubled)[0]) != pytest.approx(float(value))
+
+
+def test_a_frozen_adaptive_weight_replays_the_run_without_gradients():
+    losses, grads = script(9)
+    rule = gate(GATE_START) * adaptive_last_layer("nll") * 0.8
+    lm = LossManager().register("nll", first).register("gan", first, weight=rule)
+    for t in range(STEPS):
+        inputs = {"nll": (losses[t, :1],) * 2, "gan": (losses[t, 1:2],) * 2}
+        _, _, lm = lm.compute_many(inputs, 0, {k: grads[k]["kernel"][t] for k in ("nll", "gan")})
+    recorded = lm.drain()[0]["gan"][1]
+    replay = LossManager().register("gan", first, weight=freeze(recorded))
+    for t in range(STEPS):
+        _, replay = replay.compute("gan", losses[t, 1:2], losses[t, 1:2])
+    np.testing.assert_array_equal(replay.drain()[0]["gan"][1], recorded)
+    assert np.all(recorded[:GATE_START] == 0) and np.all(recorded[GATE_START:] > 0)
 
 
 def test_the_adaptive_weight_reports_its_clamps():
