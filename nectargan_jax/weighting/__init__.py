@@ -9,6 +9,8 @@ numbers, schedules and each other (``gate(1000) * adaptive_last_layer() * 0.8``)
 that replays them.
 """
 
+from nectargan_jax.weighting._adaptive import AdaptiveLastLayer
+from nectargan_jax.weighting._adaptive import adaptive_last_layer
 from nectargan_jax.weighting._balancing import Dwa
 from nectargan_jax.weighting._balancing import ReLoBRaLo
 from nectargan_jax.weighting._balancing import SoftAdapt
@@ -22,6 +24,11 @@ from nectargan_jax.weighting._combinators import clip
 from nectargan_jax.weighting._combinators import ema
 from nectargan_jax.weighting._combinators import gate
 from nectargan_jax.weighting._freeze import freeze
+from nectargan_jax.weighting._gradnorm import GradNorm
+from nectargan_jax.weighting._gradnorm import GradNormBalance
+from nectargan_jax.weighting._gradnorm import grad_norm_balance
+from nectargan_jax.weighting._gradnorm import gradnorm
+from nectargan_jax.weighting._grads import layer_grads
 from nectargan_jax.weighting._rule import Applied
 from nectargan_jax.weighting._rule import BoundRule
 from nectargan_jax.weighting._rule import Context
@@ -32,9 +39,13 @@ from nectargan_jax.weighting._rule import Rule
 from nectargan_jax.weighting._rule import Scale
 from nectargan_jax.weighting._rule import applied
 from nectargan_jax.weighting._rule import as_rule
+from nectargan_jax.weighting._uncertainty import Uncertainty
+from nectargan_jax.weighting._uncertainty import uncertainty
 
 __all__ = [
-    "Applied", "BoundRule", "Clip", "Context", "Dwa", "Ema", "Gate", "OfEpoch", "OfStep",
-    "Product", "ReLoBRaLo", "Rule", "Scale", "SoftAdapt", "applied", "as_rule", "clip",
-    "dwa", "ema", "freeze", "gate", "relobralo", "softadapt",
+    "AdaptiveLastLayer", "Applied", "BoundRule", "Clip", "Context", "Dwa", "Ema",
+    "Gate", "GradNorm", "GradNormBalance", "OfEpoch", "OfStep", "Product", "ReLoBRaLo",
+    "Rule", "Scale", "SoftAdapt", "Uncertainty", "adaptive_last_layer", "applied",
+    "as_rule", "clip", "dwa", "ema", "freeze", "gate", "grad_norm_balance", "gradnorm",
+    "layer_grads", "relobralo", "softadapt", "uncertainty",
 ]
