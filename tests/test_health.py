@@ -358,3 +358,14 @@ def test_the_training_job_turns_the_checks_on_from_its_config_and_prints_them(tm
     assert result.state.manager.health is not None
     saved = json.loads(next(result.experiment.dir.glob("train*_config.json")).read_text())
     assert saved["config"]["train"]["health"]["collapse_patience"] == 2
+
+
+def test_the_checks_run_under_strict_dtype_promotion():
+    lm = LossManager(health=HealthChecks(collapse=("r", "f"), patience=1))
+    lm = lm.register("r", value).register("f", value)
+    low = jnp.full((1,), 0.01, jnp.float32)
+    with jax.numpy_dtype_promotion("strict"):
+        _, _, lm = lm.compute_many({"r": (low, low * 0), "f": (low, low * 0)},
+                                   epoch=jnp.int32(2))
+    event = only_event(lm, "collapse")
+    assert (event.first_step, event.first_epoch) == (0, 2.0)

@@ -134,11 +134,11 @@ class HealthChecks:
                              "LossManager instead.")
 
     def __repr__(self) -> str:
-        numbers_ = ""
+        settings = ""
         if np.ndim(self.threshold) == 0 and not isinstance(self.threshold, jax.core.Tracer):
-            numbers_ = (f", threshold={float(self.threshold):.4g}, "
+            settings = (f", threshold={float(self.threshold):.4g}, "
                         f"patience={int(self.patience)}")
-        return (f"HealthChecks(collapse={self.collapse!r}{numbers_}, "
+        return (f"HealthChecks(collapse={self.collapse!r}{settings}, "
                 f"non_finite={self.non_finite}, clamped={self.clamped})")
 
     # State ---------------------------------------------------------------------------
@@ -189,6 +189,7 @@ class HealthChecks:
           ValueError: only one loss of the collapse pair is computed in this call.
         """
         at = np.asarray(rows)
+        values = values.astype(jnp.float32)
         step = steps[at]
         epoch = jnp.asarray(epoch, jnp.float32)
         per_loss, per_loss_epoch = self.per_loss, self.per_loss_epoch

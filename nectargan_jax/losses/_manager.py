@@ -393,7 +393,8 @@ class LossManager:
         """Everything recorded since the last drain, in order, and a manager emptied of it.
 
         A pure read: this manager is unchanged, so draining it again gives the same
-        records, and a failed write of them loses nothing.
+        records, and a failed write of them loses nothing. Health events stay (see
+        ``drain_health``).
 
         Returns:
           ``({name: (losses, weights)}, new_manager)``: NumPy arrays whose last axis is
