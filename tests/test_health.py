@@ -290,6 +290,21 @@ def test_a_restored_manager_keeps_pending_events_and_continues_the_run(clone):
         np.testing.assert_array_equal(a, b)
 
 
+def test_one_checks_object_shared_by_two_managers_survives_a_donated_step():
+    shared = HealthChecks(collapse=("D_real", "D_fake"), patience=1)
+    first, second = (LossManager(health=shared).register("D_real", value)
+                     .register("D_fake", value) for _ in range(2))
+    donated = jax.jit(lambda lm, x: lm.compute_many(
+        {"D_real": (x, ZERO), "D_fake": (x, ZERO)}, epoch=1)[2], donate_argnums=0)
+    low = jnp.full((1,), 0.01)
+    first = donated(first, low)
+    second = donated(second, low)
+    assert repr(shared) == ("HealthChecks(collapse=('D_real', 'D_fake'), threshold=0.05, "
+                            "patience=1, non_finite=True, clamped=True)")
+    for lm in (first, second):
+        assert only_event(lm, "collapse").first_step == 0
+
+
 def test_registering_more_losses_keeps_the_events_of_the_others():
     lm = run(build(), [(0.5, 0.5, NAN)])
     lm = lm.register("extra", value)

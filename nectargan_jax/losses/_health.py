@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nectargan_jax._pytree import pytree_dataclass, static_field
+from nectargan_jax.losses._entry import owned
 from nectargan_jax.scheduling._schedule import number_leaf
 
 _INT32_MAX = np.iinfo(np.int32).max
@@ -145,12 +146,18 @@ class HealthChecks:
 
     def sized(self, n: int) -> HealthChecks:
         """This object with state for ``n`` losses: rows added for newly registered
-        losses (kept for the others), or a fresh state if it had more rows."""
+        losses (kept for the others), or a fresh state if it had none or more rows.
+
+        A fresh state comes with copies of the numbers, so that a manager owns its
+        buffers: donating it never deletes the arrays of the caller's object (shared
+        by several managers, say)."""
         if self.per_loss is not None and self.per_loss.shape[-2] == n:
             return self
         fresh = _fresh_rows(n)
         if self.per_loss is None or self.per_loss.shape[-2] > n:
-            return self.replace(per_loss=fresh[0], per_loss_epoch=fresh[1],
+            threshold, patience = owned((self.threshold, self.patience))
+            return self.replace(threshold=threshold, patience=patience,
+                                per_loss=fresh[0], per_loss_epoch=fresh[1],
                                 pair=jnp.asarray([0, 0, -1, 0], jnp.int32),
                                 pair_epoch=jnp.full((), jnp.nan, jnp.float32))
         have = self.per_loss.shape[-2]
