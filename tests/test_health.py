@@ -6,7 +6,6 @@ losses (the loss function passes its input through), or from the definition in
 """
 
 import copy
-import json
 import pickle
 
 import jax
@@ -17,10 +16,7 @@ import pytest
 from helpers import count_compilations
 from nectargan_jax import LossManager, Schedule
 from nectargan_jax.losses import GANHealthWarning, HealthChecks
-from nectargan_jax.train import load_config
-from nectargan_jax.train._loop import train
 from nectargan_jax.weighting import clip
-from train_helpers import tiny_config
 
 ZERO = jnp.zeros((1,), jnp.float32)
 NAN, INF = float("nan"), float("inf")
@@ -345,34 +341,6 @@ def test_a_collapse_pair_must_be_registered_and_computed_together():
         build().compute("D_fake", jnp.ones(1), ZERO)
     _, lm = build().compute("G", jnp.full((1,), NAN), ZERO, epoch=3)  # pair absent: fine
     assert only_event(lm, "non_finite").losses == ("G",)
-
-
-def test_the_training_job_turns_the_checks_on_from_its_config_and_prints_them(tmp_path):
-    assert "health" not in load_config()["train"]  # off unless asked for
-    with pytest.raises(ValueError, match="unknown config key.*'train.health.patience'"):
-        load_config(overrides={"train.health": {"patience": 3}})
-    with pytest.raises(ValueError, match="'train.health.collapse_patience' must be of type int"):
-        load_config(overrides={"train.health.collapse_patience": 2.5})
-    # Every BCE is below 100: D collapses from the first step, flagged from step 1.
-    config = tiny_config(tmp_path, **{"train.health.collapse_threshold": 100.0,
-                                      "train.health.collapse_patience": 2})
-    assert config["train"]["health"] == {"collapse": True, "collapse_threshold": 100.0,
-                                         "collapse_patience": 2, "non_finite": True,
-                                         "clamped": True}
-    lines = []
-    result = train(config, epochs=1, synthetic_pairs=8, log_every=2, progress=False,
-                   echo=lines.append)
-    reports = [line for line in lines if line.startswith("GAN health")]
-    assert reports == [
-        "GAN health: discriminator collapse: 'D_real' and 'D_fake' both below 100 for 2 "
-        "consecutive steps, flagged at 1 step since the last report, first at step 1 "
-        "(epoch 0); still collapsed at the end (a run of 2 steps).",
-        "GAN health: discriminator collapse continues: 'D_real' and 'D_fake' both below 100 "
-        "for 2 consecutive steps, flagged at 2 steps since the last report, first at step 2 "
-        "(epoch 0); still collapsed at the end (a run of 4 steps)."]
-    assert result.state.manager.health is not None
-    saved = json.loads(next(result.experiment.dir.glob("train*_config.json")).read_text())
-    assert saved["config"]["train"]["health"]["collapse_patience"] == 2
 
 
 def test_the_checks_run_under_strict_dtype_promotion():
