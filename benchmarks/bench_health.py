@@ -106,11 +106,12 @@ def main() -> None:
                         times[kind, name].append(seconds / args.calls)
                 managers[name] = managers[name].drain()[1].drain_health()[1]
         med = {key: statistics.median(values) for key, values in times.items()}
-        print(f"batch {batch}: per call off {med['call', 'off'] * 1e6:.0f} us, on "
-              f"{med['call', 'on'] * 1e6:.0f} us, on/off {med['call', 'on'] / med['call', 'off']:.3f}; "
-              f"scan of {n} steps per step off {med['scan', 'off'] / n * 1e6:.0f} us, on "
-              f"{med['scan', 'on'] / n * 1e6:.0f} us, on/off "
-              f"{med['scan', 'on'] / med['scan', 'off']:.3f}")
+        call = {name: med["call", name] * 1e6 for name in managers}
+        scan = {name: med["scan", name] / n * 1e6 for name in managers}
+        print(f"batch {batch}: per call off {call['off']:.0f} us, on {call['on']:.0f} us, "
+              f"on/off {call['on'] / call['off']:.3f}; scan of {n} steps, per step off "
+              f"{scan['off']:.0f} us, on {scan['on']:.0f} us, on/off "
+              f"{scan['on'] / scan['off']:.3f}")
 
 
 if __name__ == "__main__":
