@@ -7,6 +7,10 @@ from nectargan_jax.losses._functions import l1
 from nectargan_jax.losses._functions import laplacian
 from nectargan_jax.losses._functions import mse
 from nectargan_jax.losses._functions import sobel
+from nectargan_jax.losses._health import HealthChecks
+from nectargan_jax.losses._health_report import GANHealthWarning
+from nectargan_jax.losses._health_report import HealthEvent
+from nectargan_jax.losses._health_report import HealthReport
 from nectargan_jax.losses._history import History
 from nectargan_jax.losses._layout import LAYOUTS
 from nectargan_jax.losses._layout import ImageLoss
@@ -25,7 +29,8 @@ from nectargan_jax.losses._vgg import load_vgg19_features
 from nectargan_jax.losses._vgg import vgg_perceptual_loss
 
 __all__ = [
-    "DamagedLogError", "Evaluation", "History", "ImageLoss", "LAYOUTS", "LogRecovery",
+    "DamagedLogError", "Evaluation", "GANHealthWarning", "HealthChecks", "HealthEvent",
+    "HealthReport", "History", "ImageLoss", "LAYOUTS", "LogRecovery",
     "LossEntry", "LossLog", "LossManager", "LossSpec", "Objective", "PIX2PIX_SUBSPECS",
     "VGG19Features", "VGGPerceptual", "bce_with_logits", "l1", "laplacian",
     "load_vgg19_features", "mse", "pix2pix", "reporting", "sobel", "vgg_perceptual_loss",

@@ -25,6 +25,8 @@ import numpy as np
 from nectargan_jax._pytree import pytree_dataclass, static_field
 from nectargan_jax.losses import reporting
 from nectargan_jax.losses._entry import LossEntry, LossFn, LossSpec, owned
+from nectargan_jax.losses._health import HealthChecks
+from nectargan_jax.losses._health_report import HealthReport, health_report
 from nectargan_jax.losses._history import History
 from nectargan_jax.losses._objective import Objective
 from nectargan_jax.losses.reporting import Records
@@ -92,6 +94,10 @@ class LossManager:
       check_finite: check every weighted loss for NaN/Inf with
         ``jax.experimental.checkify`` (wrap a jitted step in ``checkify.checkify``);
         the error names the loss and its step.
+      health: opt-in GAN health flags (:class:`HealthChecks`: discriminator collapse,
+        non-finite losses, weights at a clamp), kept on the device with the records and
+        reported by ``flush`` (``GANHealthWarning``) or ``drain_health``; None is off
+        and costs nothing.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -107,6 +113,7 @@ class LossManager:
     check_finite: bool = static_field(default=False)
     objective: Objective = None
     history: History | None = None
+    health: HealthChecks | None = None
 
     def __post_init__(self):
         if isinstance(self.capacity, (bool, np.bool_)) or not isinstance(
@@ -128,17 +135,23 @@ class LossManager:
             object.__setattr__(self, "history", History.init(
                 self.capacity, [e.weight(0.0) for e in entries],
                 [e.map_shape for e in entries]))
+        if self.health is not None:
+            if not isinstance(self.health, HealthChecks):
+                raise TypeError(f"health must be a HealthChecks or None, got "
+                                f"{type(self.health).__name__}: {self.health!r}.")
+            object.__setattr__(self, "health", self.health.sized(len(self.objective.entries)))
 
     def __repr__(self) -> str:
         names = ", ".join(self.names)
+        health = "" if self.health is None else f", health={self.health!r}"
         held = self.history.fill
         if isinstance(held, jax.core.Tracer) or np.ndim(held) != 1:
-            return f"LossManager(losses=[{names}], capacity={self.capacity})"
+            return f"LossManager(losses=[{names}], capacity={self.capacity}{health})"
         held = np.asarray(held)
         weights = np.asarray(self.history.latest_weight)
         losses = ", ".join(f"{n}: weight {w:.4g}, {int(k)} held"
                            for n, w, k in zip(self.names, weights, held))
-        return f"LossManager([{losses}], capacity={self.capacity})"
+        return f"LossManager([{losses}], capacity={self.capacity}{health})"
 
     # Registration -------------------------------------------------------------------
 
@@ -309,8 +322,11 @@ class LossManager:
                                       self.keep_history)
         objective = self.objective if not result.rules else self.objective.replace(
             rules=result.rules)
+        health = self.health if self.health is None else self.health.update(
+            self.names, result.rows, jax.lax.stop_gradient(values), result.clamped,
+            self.history.total, epoch)
         return result.total, result.values, self.replace(objective=objective,
-                                                         history=history)
+                                                         history=history, health=health)
 
     def compute(self, name: str, x: ArrayLike, y: ArrayLike, epoch: ArrayLike = 0,
                 grads: Mapping[str, Any] | None = None) -> tuple[jax.Array, LossManager]:
@@ -377,7 +393,8 @@ class LossManager:
         """Everything recorded since the last drain, in order, and a manager emptied of it.
 
         A pure read: this manager is unchanged, so draining it again gives the same
-        records, and a failed write of them loses nothing.
+        records, and a failed write of them loses nothing. Health events stay (see
+        ``drain_health``).
 
         Returns:
           ``({name: (losses, weights)}, new_manager)``: NumPy arrays whose last axis is
@@ -390,11 +407,33 @@ class LossManager:
         records = reporting.drain(self.history, self.names)
         return records, self.replace(history=self.history.emptied())
 
+    def drain_health(self) -> tuple[HealthReport, LossManager]:
+        """The health events since the last report, and a manager starting a new window.
+
+        A pure read like ``drain`` (the records are left alone): this manager is
+        unchanged. A step is a loss's record index (its records before the call, from
+        0), the step weight rules see; a collapse continuing past a report goes on
+        counting in the next window.
+
+        Returns:
+          ``(report, new_manager)``; an empty report (falsy) when no check fired or the
+          manager has no health checks.
+        """
+        if self.health is None:
+            return HealthReport(), self
+        return (health_report(self.health, self.names),
+                self.replace(health=self.health.new_window()))
+
     def flush(self, log: Any) -> LossManager:
         """Drains the records into ``log`` (a ``LossLog``) and returns the emptied manager.
 
+        With health checks, each event since the last report is first issued as a
+        ``GANHealthWarning`` naming the loss, the step and the event, and the returned
+        manager starts a new reporting window.
+
         If the write fails, the exception propagates and this manager still holds
-        every record: flushing it again writes them all.
+        every record and health event: flushing it again writes them all (and warns
+        again).
 
         Raises:
           TypeError: ``log`` has no ``append`` method.
@@ -403,6 +442,8 @@ class LossManager:
             raise TypeError(f"log must be a LossLog (or have an append(records) method), "
                             f"got {type(log).__name__}: {log!r}.")
         records, emptied = self.drain()
+        report, emptied = emptied.drain_health()
+        report.warn(stacklevel=2)
         log.append(records)
         return emptied
 

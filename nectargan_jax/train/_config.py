@@ -10,6 +10,10 @@ the reference) or a schedule object
 ``{"schedule": "linear", "start_epoch": 0, "end_epoch": 10, "initial_value": 100.0,
 "target_value": 10.0}`` (optional ``"options": {...}``) in the core's epoch convention:
 epochs counted from 0, no hidden shift (see ``nectargan_jax.Schedule``).
+
+Another: an optional ``train.health`` turns on the manager's GAN health checks
+(``nectargan_jax.losses.HealthChecks``): absent or null = off (the reference's files are
+unchanged); an object takes ``HEALTH_DEFAULTS``'s keys, each optional.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from nectargan_jax.configs import load_default_config
+from nectargan_jax.losses import HealthChecks
 from nectargan_jax.models import BLOCK_TYPES
 from nectargan_jax.models import UPSAMPLE_TYPES
 from nectargan_jax.scheduling import Schedule
@@ -31,6 +36,12 @@ LOSS_LAMBDAS = ("lambda_gan", "lambda_l1", "lambda_l2", "lambda_sobel", "lambda_
 _SCHEDULE_KEYS = ("schedule", "start_epoch", "end_epoch", "initial_value", "target_value",
                   "options")
 _SCHEDULE_REQUIRED = ("start_epoch", "end_epoch", "initial_value", "target_value")
+HEALTH_KEY = "train.health"
+HEALTH_DEFAULTS = {"collapse": True, "collapse_threshold": 0.05, "collapse_patience": 100,
+                   "non_finite": True, "clamped": True}
+"""``train.health``'s keys: the discriminator collapse check on ``D_real`` and ``D_fake``
+(both below ``collapse_threshold`` for ``collapse_patience`` consecutive steps), the
+non-finite loss check and the clamped weight check."""
 # Augmentations this trainer applies; every other "*_chance" must stay 0.
 _SUPPORTED_CHANCES = ("dataloader.augmentations.both.h_flip_chance",)
 
@@ -118,6 +129,10 @@ def _merge(config: dict, given: Any, default: dict, where: str) -> None:
         raise ValueError(f"config key {where or '<root>'!r} must be an object, got {given!r}.")
     for key, value in given.items():
         path = f"{where}.{key}" if where else key
+        if path == HEALTH_KEY:  # laid over the settings given before (a file's)
+            given_before = config.get(key) if isinstance(value, dict) else None
+            config[key] = _check_health({**given_before, **value} if given_before else value)
+            continue
         if key not in default:
             raise ValueError(f"unknown config key {path!r}; known keys there: "
                              f"{sorted(default)}.")
@@ -181,6 +196,46 @@ def _check_lambda(path: str, value: Any) -> Any:
     if float(min(schedule.initial_value, schedule.target_value)) < 0:
         raise ValueError(f"config key {path!r}: loss weights must be >= 0, got {value!r}.")
     return copy.deepcopy(value)
+
+
+def _check_health(value: Any) -> dict[str, Any] | None:
+    """``train.health``: null (off), or an object of ``HEALTH_DEFAULTS``'s keys, completed."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError(f"config key {HEALTH_KEY!r} must be null or an object with the keys "
+                         f"{list(HEALTH_DEFAULTS)}, got {_type_name(value)}: {value!r}.")
+    unknown = sorted(set(value) - set(HEALTH_DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown config key(s) {[f'{HEALTH_KEY}.{k}' for k in unknown]}; "
+                         f"known keys there: {list(HEALTH_DEFAULTS)}.")
+    checked = {key: _check_type(f"{HEALTH_KEY}.{key}", value.get(key, default), default)
+               for key, default in HEALTH_DEFAULTS.items()}
+    try:
+        _health_of(checked)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"config key {HEALTH_KEY!r}: {err}") from None
+    return checked
+
+
+def _health_of(settings: dict[str, Any]) -> HealthChecks:
+    return HealthChecks(collapse=("D_real", "D_fake") if settings["collapse"] else None,
+                        threshold=settings["collapse_threshold"],
+                        patience=settings["collapse_patience"],
+                        non_finite=settings["non_finite"], clamped=settings["clamped"])
+
+
+def health_checks(config: dict[str, Any]) -> HealthChecks | None:
+    """The LossManager's health checks that ``train.health`` asks for, or None (off).
+
+    Examples:
+      >>> health_checks(load_config()) is None
+      True
+      >>> health_checks(load_config(overrides={"train.health": {"collapse_patience": 50}}))
+      HealthChecks(collapse=('D_real', 'D_fake'), threshold=0.05, patience=50, non_finite=True, clamped=True)
+    """
+    settings = config["train"].get("health")
+    return None if settings is None else _health_of(settings)
 
 
 def _schedule_of(value: dict[str, Any]) -> Schedule:

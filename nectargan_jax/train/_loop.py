@@ -12,6 +12,9 @@ Order of work, chosen so that bad input changes nothing and a crash loses nothin
    ``save.model_save_rate`` epochs, and after the last). The log is always at least as far as the newest checkpoint; on resume,
    records the log already holds are skipped (``LogWriter``), so SIGKILL at any moment
    neither loses nor duplicates a logged value.
+
+With ``train.health`` set, the manager's GAN health checks run in the step and each
+flush prints the events since the previous one (``echo``).
 """
 
 from __future__ import annotations
@@ -26,10 +29,10 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 import numpy as np
 from tqdm import tqdm
 
-from nectargan_jax import LossLog
+from nectargan_jax import LossLog, LossManager
 from nectargan_jax.scheduling import current_learning_rate
 from nectargan_jax.train._checkpoint import Checkpoints, config_fingerprint
-from nectargan_jax.train._config import total_epochs
+from nectargan_jax.train._config import health_checks, total_epochs
 from nectargan_jax.train._data import (PairedDataset, PairedImageFolder, SyntheticPairs,
                                        batches, prefetch)
 from nectargan_jax.train._experiment import Experiment, choose_experiment
@@ -148,7 +151,7 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
       log_every: steps between two writes of the loss log (rounded up to whole
         dispatches); None = once per epoch, or every 512 steps if epochs are longer.
       progress: show a tqdm progress bar.
-      echo: where the final summary goes.
+      echo: where the final summary and the GAN health reports (``train.health``) go.
 
     Returns:
       A ``TrainResult``.
@@ -198,6 +201,9 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
     capacity = max(steps_per_dispatch, log_every or min(steps_per_epoch, _MAX_CAPACITY))
     step_fns, state = build_training(config, steps_per_epoch=steps_per_epoch, seed=seed,
                                      capacity=capacity)
+    health = health_checks(config)
+    if health is not None:
+        state = state._replace(manager=state.manager.replace(health=health))
     chunk_sharding = None
     if devices > 1:
         mesh = Mesh(np.asarray(jax.local_devices()[:devices]), ("data",))
@@ -222,8 +228,8 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
                            batch_size=batch_size, seed=seed, capacity=capacity,
                            steps_per_dispatch=steps_per_dispatch,
                            steps_per_epoch=steps_per_epoch, sharding=chunk_sharding,
-                           progress=progress)
-        state = state._replace(manager=writer.flush(state.manager))
+                           progress=progress, echo=echo)
+        state = state._replace(manager=_flush(writer, state.manager, echo))
         done = epoch + 1
         if done % save["example_save_rate"] == 0 or done == epochs:
             if save["save_examples"]:
@@ -242,7 +248,7 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
 def _run_epoch(step_fns: Pix2PixStep, state: TrainState, writer: LogWriter,
                dataset: PairedDataset, *, epoch: int, epochs: int, batch_size: int,
                seed: int, capacity: int, steps_per_dispatch: int, steps_per_epoch: int,
-               sharding, progress: bool) -> TrainState:
+               sharding, progress: bool, echo: Callable[[str], None]) -> TrainState:
     pending = 0
     shown = 0.0
     chunks = _chunks(batches(dataset, batch_size, seed=seed, epoch=epoch), steps_per_dispatch)
@@ -251,7 +257,7 @@ def _run_epoch(step_fns: Pix2PixStep, state: TrainState, writer: LogWriter,
         for xs, ys in prefetch(chunks, size=2, sharding=sharding):
             count = xs.shape[0]
             if pending + count > capacity:
-                state = state._replace(manager=writer.flush(state.manager))
+                state = state._replace(manager=_flush(writer, state.manager, echo))
                 pending = 0
             state = step_fns.steps(state, (xs, ys))
             pending += count
@@ -270,6 +276,16 @@ def _listing(folder: Path) -> str:
     if len(names) > 3:
         names = [names[0], "...", names[-1]]
     return ", ".join(names) or "(none yet)"
+
+
+def _flush(writer: LogWriter, manager: LossManager, echo: Callable[[str], None]
+           ) -> LossManager:
+    """Writes the manager's new records to the log, then echoes its GAN health events
+    (a failed write keeps both in the manager)."""
+    report, manager = writer.flush(manager).drain_health()
+    if report:
+        echo(str(report))
+    return manager
 
 
 def _summary(experiment: Experiment, config_path: Path, epochs: int, steps: int,

@@ -1,0 +1,39 @@
+"""The training job's ``train.health``: off unless asked for, checked like every key,
+and each flush of a run prints the GAN health events since the previous one."""
+
+import json
+
+import pytest
+
+from nectargan_jax.train import load_config
+from nectargan_jax.train._loop import train
+from train_helpers import tiny_config
+
+
+def test_the_training_job_turns_the_checks_on_from_its_config_and_prints_them(tmp_path):
+    assert "health" not in load_config()["train"]  # off unless asked for
+    with pytest.raises(ValueError, match="unknown config key.*'train.health.patience'"):
+        load_config(overrides={"train.health": {"patience": 3}})
+    with pytest.raises(ValueError, match="'train.health.collapse_patience' must be of type int"):
+        load_config(overrides={"train.health.collapse_patience": 2.5})
+    # Every BCE is below 100: D collapses from the first step, flagged from step 1.
+    config = tiny_config(tmp_path, **{"train.health.collapse_threshold": 100.0,
+                                      "train.health.collapse_patience": 2,
+                                      "save.save_model": False, "save.save_examples": False})
+    assert config["train"]["health"] == {"collapse": True, "collapse_threshold": 100.0,
+                                         "collapse_patience": 2, "non_finite": True,
+                                         "clamped": True}
+    lines = []
+    result = train(config, epochs=1, synthetic_pairs=8, log_every=2, progress=False,
+                   echo=lines.append)
+    reports = [line for line in lines if line.startswith("GAN health")]
+    assert reports == [
+        "GAN health: discriminator collapse: 'D_real' and 'D_fake' both below 100 for 2 "
+        "consecutive steps, flagged at 1 step since the last report, first at step 1 "
+        "(epoch 0); still collapsed at the end (a run of 2 steps).",
+        "GAN health: discriminator collapse continues: 'D_real' and 'D_fake' both below 100 "
+        "for 2 consecutive steps, flagged at 2 steps since the last report, first at step 2 "
+        "(epoch 0); still collapsed at the end (a run of 4 steps)."]
+    assert result.state.manager.health is not None
+    saved = json.loads(next(result.experiment.dir.glob("train*_config.json")).read_text())
+    assert saved["config"]["train"]["health"]["collapse_patience"] == 2
