@@ -2,8 +2,8 @@
 
 This jaxlib routes CPU convolutions to YNNPACK by default; on the pix2pix models they run
 2-3x slower there than through XLA's own (Eigen) convolutions at batch 16 (measured on a
-2-core AVX-512 CPU: a full D+G step at 256x256, 36-44 s against 12-13 s), while matrix
-products stay faster in YNNPACK. ``CPU_FLAGS`` takes convolutions off YNNPACK's list and
+2-core AVX-512 CPU: a full D+G step at 256x256, 24-26 s against 10.8-11.3 s), while matrix
+products stay in YNNPACK. ``CPU_FLAGS`` takes convolutions off YNNPACK's list and
 leaves the rest of it. The flags only matter on a CPU backend.
 
 Only the ``nectargan-jax train`` command run as a program applies them, and only for
