@@ -6,7 +6,10 @@ config's beta1, and the 7 losses of the pix2pix 'extended' spec with the config'
 weights (G_GAN, G_L1, G_L2, G_SOBEL, G_LAP; D_real, D_fake; D's objective halved):
 
 (j) this trainer's jitted step (``nectargan_jax.train._step``: one generator forward,
-    the LossManager weighting and recording every loss on the device, state donated);
+    the LossManager weighting and recording every loss on the device, state donated),
+    with XLA's default flags;
+(k) (j) with the XLA CPU flags the ``nectargan-jax train`` command adds
+    (``nectargan_jax._xla_flags``: convolutions off YNNPACK), as that command runs it;
 (t) the same architecture and losses in plain PyTorch, eager (one generator forward,
     D update on the detached output, then G update; Sobel/Laplacian from ``interop``);
 (c) (t) with both models under ``torch.compile`` (skipped with the reason printed when
@@ -14,8 +17,9 @@ weights (G_GAN, G_L1, G_L2, G_SOBEL, G_LAP; D_real, D_fake; D's objective halved
 
 Every timed step gets a batch of its own (made before timing, already on the device).
 Each variant is timed in its own group (torch's OpenMP threads spin after each op and
-would slow a JAX call that followed). Prints median seconds per step and the ratios
-t/j and c/j from one run. Runs unchanged on a GPU.
+would slow a JAX call that followed); (j) and (k) each in a child process, as XLA reads
+its flags once per process. Prints median seconds per step and the ratios t/j, t/k, c/j
+and c/k from one run. Runs unchanged on a GPU.
 
     python benchmarks/bench_train_step.py [--batches 1 16] [--steps 5 2] [--no-compile]
 """
@@ -23,8 +27,10 @@ t/j and c/j from one run. Runs unchanged on a GPU.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 
@@ -34,6 +40,7 @@ import numpy as np
 import torch
 
 import interop
+from nectargan_jax._xla_flags import SWITCH, apply_cpu_flags
 from nectargan_jax.train import load_config, loss_weights
 from nectargan_jax.train._step import build_training
 
@@ -70,6 +77,20 @@ def jax_variant(config, batches):
         return holder["state"]
 
     return time_steps(step, device_batches, jax.block_until_ready)
+
+
+def jax_in_child(args, batch, steps, train_flags):
+    """Seconds per step of ``jax_variant`` in a fresh process: with XLA's default flags, or
+    (``train_flags``) with those ``nectargan-jax train`` adds to ``XLA_FLAGS``."""
+    env = {k: v for k, v in os.environ.items() if k != SWITCH}
+    if train_flags:
+        apply_cpu_flags(env)
+    else:
+        env[SWITCH] = "0"
+    command = [sys.executable, os.path.abspath(__file__), "--jax-child", "--batches", str(batch),
+               "--steps", str(steps), "--size", str(args.size)]
+    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 class TorchTrainer:
@@ -129,34 +150,43 @@ def main():
                         help="timed steps per batch size (after one warm-up step)")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument("--jax-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if len(args.steps) != len(args.batches):
         parser.error("give one --steps value per --batches value")
     config = load_config(overrides={"dataloader.load.crop_size": args.size,
                                     "dataloader.load.load_size": args.size})
+    if args.jax_child:
+        data = make_batches(args.batches[0], WARMUP + args.steps[0], args.size,
+                            seed=args.batches[0])
+        print(json.dumps(jax_variant(config, data)))
+        return
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    print(f"JAX {jax.__version__} on {jax.devices()[0].platform}, torch {torch.__version__} on "
-          f"{device} ({torch.get_num_threads()} threads); {args.size}x{args.size}, default model")
+    flags = {"XLA_FLAGS": os.environ.get("XLA_FLAGS", "")}
+    apply_cpu_flags(flags)
+    print(f"JAX {jax.__version__}, torch {torch.__version__} on {device} "
+          f"({torch.get_num_threads()} threads); {args.size}x{args.size}, default model\n"
+          f"(k) runs with XLA_FLAGS={flags['XLA_FLAGS']!r}")
+    names = {"j": "(j) nectargan_jax step, XLA defaults", "k": "(k) (j), the train command's flags",
+             "t": "(t) PyTorch eager", "c": "(c) PyTorch, torch.compile"}
     for batch, steps in zip(args.batches, args.steps):
         data = make_batches(batch, WARMUP + steps, args.size, seed=batch)
-        results = {"(j) nectargan_jax step, jitted": jax_variant(config, data)}
-        results["(t) PyTorch eager"] = torch_variant(config, data, device, compiled=False)
+        results = {"j": jax_in_child(args, batch, steps, train_flags=False),
+                   "k": jax_in_child(args, batch, steps, train_flags=True),
+                   "t": torch_variant(config, data, device, compiled=False)}
         if args.no_compile:
             print("  torch.compile skipped: --no-compile")
         else:
             try:
-                results["(c) PyTorch, torch.compile"] = torch_variant(config, data, device,
-                                                                      compiled=True)
+                results["c"] = torch_variant(config, data, device, compiled=True)
             except Exception as err:  # noqa: BLE001  (any failure: report and go on)
                 print(f"  torch.compile skipped: {type(err).__name__}: {err}"[:300])
-        medians = {name: statistics.median(t) for name, t in results.items()}
+        medians = {key: statistics.median(t) for key, t in results.items()}
         print(f"batch {batch} ({steps} timed steps each):")
-        for name, seconds in medians.items():
-            print(f"  {name:<36} {seconds * 1e3:10.1f} ms/step")
-        j = medians["(j) nectargan_jax step, jitted"]
-        ratios = [f"{label} = {medians[name] / j:.2f}" for label, name in
-                  (("t/j", "(t) PyTorch eager"), ("c/j", "(c) PyTorch, torch.compile"))
-                  if name in medians]
+        for key, seconds in medians.items():
+            print(f"  {names[key]:<40} {seconds * 1e3:10.1f} ms/step")
+        ratios = [f"{a}/{b} = {medians[a] / medians[b]:.2f}" for a in "tc" for b in "jk"
+                  if a in medians]
         print("  ratios (>1: JAX faster): " + "   ".join(ratios))
 
 

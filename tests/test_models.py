@@ -13,6 +13,7 @@ from nectargan_jax.models import UnetGenerator
 from nectargan_jax.models import build_models
 from nectargan_jax.models._layers import FEW_OUTPUTS
 from nectargan_jax.models._layers import ReflectConv
+from nectargan_jax.models._layers import conv_method
 from nectargan_jax.models._layers import TransposedConv4x4
 from nectargan_jax.models._layers import ZeroInterleave1x1
 from torch_pix2pix import TorchPatchGAN
@@ -272,7 +273,9 @@ def test_initialisation_of_isola_et_al(small_generator):
 def test_transposed_convolutions_match_flax_conv_transpose():
     """The parity-convolution layers give what ``nnx.ConvTranspose`` gives with the kernel."""
     x = jnp.asarray(images((2, 5, 7, 3)))
-    for out in (4, 9):  # below and above FEW_OUTPUTS: both ways of computing it
+    # Below and above FEW_OUTPUTS; above it, 5x7 and 9x8 pixels per parity: every way of
+    # computing it.
+    for out, inputs in [(4, x), (9, x), (9, jnp.asarray(images((2, 9, 8, 3))))]:
         assert (out < FEW_OUTPUTS) == (out == 4)
         ours = TransposedConv4x4(3, out, use_bias=True, rngs=rngs(0))
         reference = nnx.ConvTranspose(3, out, (4, 4), (2, 2), padding=((2, 2), (2, 2)),
@@ -280,8 +283,8 @@ def test_transposed_convolutions_match_flax_conv_transpose():
         ours.bias[...] = jnp.arange(float(out))
         reference.kernel[...] = ours.kernel[...]
         reference.bias[...] = ours.bias[...]
-        np.testing.assert_allclose(np.asarray(ours(x)), np.asarray(reference(x)), rtol=1e-5,
-                                   atol=1e-6)
+        np.testing.assert_allclose(np.asarray(ours(inputs)), np.asarray(reference(inputs)),
+                                   rtol=1e-5, atol=1e-6)
     ours = ZeroInterleave1x1(3, 4, rngs=rngs(0))
     reference = nnx.ConvTranspose(3, 4, (1, 1), (2, 2), padding=((0, 1), (0, 1)), rngs=rngs(1))
     ours.bias[...] = jnp.arange(4.0)
@@ -292,17 +295,33 @@ def test_transposed_convolutions_match_flax_conv_transpose():
     np.testing.assert_allclose(np.asarray(got), np.asarray(reference(x)), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("out, stride", [(1, 1), (7, 1), (8, 1), (1, 2)])
-def test_reflect_conv_matches_pytorch_either_way_it_is_computed(out, stride):
-    """Few output channels at stride 1 use ``conv_few_outputs``; the rest XLA's conv."""
+@pytest.mark.parametrize("out, stride, size, method", [
+    (1, 1, (9, 6), "few_outputs"), (7, 1, (9, 6), "few_outputs"),
+    (8, 1, (9, 6), "matmul"), (8, 1, (13, 11), "xla"),  # 8x5 and 12x10 output pixels
+    (1, 2, (9, 6), "matmul"), (3, 2, (20, 18), "xla")])  # 4x3 and 10x9
+def test_reflect_conv_matches_pytorch_every_way_it_is_computed(out, stride, size, method):
+    """Few output channels at stride 1 use ``conv_few_outputs``, few output pixels
+    ``conv_as_matmul``, the rest XLA's conv: forward and both gradients match PyTorch."""
     ours = ReflectConv(5, out, 4, stride, 1, use_bias=True, rngs=rngs(2))
     ours.conv.bias[...] = jnp.linspace(-1, 1, out)
-    assert ours.few_outputs == (stride == 1 and out < FEW_OUTPUTS)
+    assert conv_method((2, size[0] + 2, size[1] + 2, 5), (4, 4, 5, out), stride) == method
     theirs = torch.nn.Conv2d(5, out, 4, stride, 1, padding_mode="reflect")
     with torch.no_grad():
         kernel = np.asarray(ours.conv.kernel[...]).transpose(3, 2, 0, 1)
         theirs.weight.copy_(torch.from_numpy(kernel.copy()))
         theirs.bias.copy_(torch.from_numpy(np.array(ours.conv.bias[...])))
-    x = images((2, 9, 6, 5))
-    np.testing.assert_allclose(np.asarray(ours(jnp.asarray(x))), nhwc(theirs(nchw(x))),
-                               rtol=1e-4, atol=1e-6)
+    x = images((2, *size, 5))
+    y = ours(jnp.asarray(x))
+    np.testing.assert_allclose(np.asarray(y), nhwc(theirs(nchw(x))), rtol=1e-4, atol=1e-6)
+    # Gradients of sum(y * w) for a fixed w, against torch's autograd.
+    w = images(y.shape, seed=3)
+    grads, grad_x = nnx.grad(lambda m, x: jnp.sum(m(x) * w), argnums=(0, 1))(
+        ours, jnp.asarray(x))
+    x_t = nchw(x).requires_grad_()
+    (theirs(x_t) * nchw(w)).sum().backward()
+    np.testing.assert_allclose(np.asarray(grad_x), nhwc(x_t.grad), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(grads.conv.kernel[...]),
+                               theirs.weight.grad.numpy().transpose(2, 3, 1, 0),
+                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(grads.conv.bias[...]), theirs.bias.grad.numpy(),
+                               rtol=1e-4, atol=1e-4)

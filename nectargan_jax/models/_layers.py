@@ -16,7 +16,13 @@ stride-2 one as four 2x2 stride-1 convolutions, one per output-pixel parity, int
 Convolutions with fewer than ``FEW_OUTPUTS`` output channels (the PatchGAN's last layer,
 the U-Net's output layer) are 10-100x slower still as XLA CPU convolutions than as one
 matrix product over the channels followed by a sum of shifted slices
-(``conv_few_outputs``), which is what they use.
+(``conv_few_outputs``), which is what they use. Convolutions with at most
+``SMALL_OUTPUT`` output pixels per image (the U-Net's deepest layers: 512-1024 channels
+on 2x2 to 8x8 pixels) spend their time in XLA's CPU backend copying, flipping and
+transposing their kernels for the input gradient (measured: 66-100 ms for the forward and
+both gradients of a 4x4 stride-2 512 -> 512 convolution on 4x4 pixels, batch 1); as one
+matrix product of the input's patches (``conv_as_matmul``) they take 5-10 ms, the
+gradients being matrix products too.
 Initialisation follows Isola et al. (2017): kernels from N(0, 0.02), biases 0,
 normalisation scales from N(1, 0.02).
 """
@@ -34,6 +40,8 @@ conv_init = nnx.initializers.normal(0.02)
 
 # Convolutions with fewer output channels than this use ``conv_few_outputs``.
 FEW_OUTPUTS = 8
+# Convolutions with at most this many output pixels per image use ``conv_as_matmul``.
+SMALL_OUTPUT = 64
 
 
 def scale_init(key: jax.Array, shape: tuple[int, ...], dtype: jnp.dtype = jnp.float32) -> jax.Array:
@@ -68,13 +76,61 @@ def conv_few_outputs(x: jax.Array, kernel: jax.Array) -> jax.Array:
     return sum(z[:, i:i + out_h, j:j + out_w, i, j] for i in range(kh) for j in range(kw))
 
 
+def conv_as_matmul(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
+    """A 'VALID' convolution (NHWC, HWIO) as one matrix product of the input's patches.
+
+    The same numbers as ``lax.conv_general_dilated``; fast where the output has few
+    pixels, as the patches hold ``kh * kw`` copies of the input channels per output pixel.
+    """
+    kh, kw, c, o = kernel.shape
+    out_h, out_w = (x.shape[1] - kh) // stride + 1, (x.shape[2] - kw) // stride + 1
+    patches = jnp.concatenate(
+        [x[:, i:i + stride * (out_h - 1) + 1:stride, j:j + stride * (out_w - 1) + 1:stride]
+         for i in range(kh) for j in range(kw)], axis=-1)
+    return jnp.einsum("nhwq,qo->nhwo", patches, kernel.reshape(kh * kw * c, o))
+
+
+def conv_method(x_shape: tuple[int, ...], kernel_shape: tuple[int, ...], stride: int) -> str:
+    """How ``conv_valid`` computes a convolution of these shapes on a CPU.
+
+    Returns:
+      ``'few_outputs'`` (``conv_few_outputs``) for fewer than ``FEW_OUTPUTS`` output
+      channels at stride 1, ``'matmul'`` (``conv_as_matmul``) for at most
+      ``SMALL_OUTPUT`` output pixels per image, otherwise ``'xla'``
+      (``lax.conv_general_dilated``).
+
+    Examples:
+      >>> conv_method((1, 6, 6, 512), (4, 4, 512, 512), 2)
+      'matmul'
+      >>> conv_method((1, 66, 66, 128), (4, 4, 128, 256), 1)
+      'xla'
+    """
+    kh, kw, _, o = kernel_shape
+    out_h, out_w = (x_shape[1] - kh) // stride + 1, (x_shape[2] - kw) // stride + 1
+    if stride == 1 and o < FEW_OUTPUTS:
+        return "few_outputs"
+    return "matmul" if out_h * out_w <= SMALL_OUTPUT else "xla"
+
+
+def conv_valid(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
+    """A 'VALID' convolution (NHWC, HWIO) computed as ``conv_method`` says: the same
+    numbers every way."""
+    method = conv_method(x.shape, kernel.shape, stride)
+    if method == "few_outputs":
+        return conv_few_outputs(x, kernel)
+    if method == "matmul":
+        return conv_as_matmul(x, kernel, stride)
+    return jax.lax.conv_general_dilated(x, kernel, (stride, stride), "VALID",
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
 class ReflectConv(nnx.Module):
     """A convolution over a reflection-padded input (PyTorch's ``padding_mode='reflect'``)."""
 
     def __init__(self, in_features: int, out_features: int, kernel_size: int, stride: int,
                  pad: int, *, use_bias: bool, rngs: nnx.Rngs):
         self.pad = pad
-        self.few_outputs = stride == 1 and out_features < FEW_OUTPUTS
+        self.stride = stride
         self.conv = nnx.Conv(in_features, out_features, (kernel_size, kernel_size),
                              (stride, stride), padding="VALID", use_bias=use_bias,
                              kernel_init=conv_init, rngs=rngs)
@@ -83,9 +139,7 @@ class ReflectConv(nnx.Module):
         p = self.pad
         if p:
             x = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
-        if not self.few_outputs:
-            return self.conv(x)
-        y = conv_few_outputs(x, self.conv.kernel[...])
+        y = conv_valid(x, self.conv.kernel[...], self.stride)
         return y + self.conv.bias[...].reshape(1, 1, 1, -1) if self.conv.bias is not None else y
 
 
@@ -122,10 +176,9 @@ class TransposedConv4x4(nnx.Module):
             parts = [[sum(z[:, ry + ty:ry + ty + h, rx + tx:rx + tx + w, ry + 2 * ty, rx + 2 * tx]
                           for ty in (0, 1) for tx in (0, 1)) for rx in (0, 1)] for ry in (0, 1)]
         else:
-            parts = [[jax.lax.conv_general_dilated(
-                padded[:, ry:ry + h + 1, rx:rx + w + 1], kernel[ry::2, rx::2], (1, 1),
-                "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
-                for rx in (0, 1)] for ry in (0, 1)]
+            parts = [[conv_valid(padded[:, ry:ry + h + 1, rx:rx + w + 1],
+                                 kernel[ry::2, rx::2], 1)
+                      for rx in (0, 1)] for ry in (0, 1)]
         y = _interleave(parts)
         return y + self.bias[...].reshape(1, 1, 1, -1) if self.bias is not None else y
 

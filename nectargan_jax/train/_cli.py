@@ -13,6 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 import sys
 
+from nectargan_jax._xla_flags import SWITCH
+from nectargan_jax._xla_flags import apply_cpu_flags
+
 _USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, FileExistsError,
                 NotADirectoryError, PermissionError, OverflowError)
 
@@ -46,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true",
                        help="continue the newest experiment folder from its newest checkpoint")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--no-xla-cpu-flags", action="store_true",
+                       help="leave XLA_FLAGS as it is (by default, run as a program, the "
+                            "command adds XLA CPU flags that speed up convolutions; also "
+                            f"{SWITCH}=0)")
 
     plot_log = commands.add_parser("plot-log", help="plot a loss_log.json")
     plot_log.add_argument("log", help="a loss_log.json")
@@ -117,11 +124,20 @@ def _plot_schedule(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Runs the command line; returns the exit status (2 for bad input, with a message)."""
+    """Runs the command line; returns the exit status (2 for bad input, with a message).
+
+    Run as a program (``argv`` None: the ``nectargan-jax`` script, ``python -m
+    nectargan_jax``), ``train`` first adds ``nectargan_jax._xla_flags.CPU_FLAGS`` to
+    ``XLA_FLAGS`` (options the user set are kept; ``--no-xla-cpu-flags`` or
+    ``NECTARGAN_JAX_XLA_CPU_FLAGS=0`` turns this off). Called with ``argv`` from a
+    Python process, whose JAX backend may already run, it leaves the environment alone.
+    """
     parser = _parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
     if args.command is None:
         args = parser.parse_args(["train"])
+    if argv is None and args.command == "train" and not args.no_xla_cpu_flags:
+        apply_cpu_flags()
     run = {"train": _train, "plot-log": _plot_log, "plot-schedule": _plot_schedule}
     try:
         run[args.command](args)
