@@ -5,6 +5,8 @@ log-variances, one compile, no host transfer, exact resume."""
 import dataclasses
 import functools
 import json
+from pathlib import Path
+import re
 
 from flax import nnx
 import jax
@@ -16,11 +18,13 @@ import pytest
 from helpers import count_compilations
 from nectargan_jax.losses import l1, sobel
 from nectargan_jax.train import SyntheticPairs, batches, config_fingerprint, load_config
+from nectargan_jax.train import embedded_default_overrides
 from nectargan_jax.train._config import loss_rules
 from nectargan_jax.train._loop import train
 from nectargan_jax.train._step import Pix2PixStep, build_training
 from train_helpers import tiny_config
 
+ROOT = Path(__file__).resolve().parent.parent
 ADAPTIVE = {"start_step": 1, "scale": 0.8}
 BALANCED = ["G_L1", "G_SOBEL"]
 RULES = {"train.loss.lambda_sobel": 10.0,
@@ -90,6 +94,20 @@ def test_rule_objects_take_the_defaults_for_the_keys_they_leave_out(tmp_path):
 def test_bad_rule_settings_name_the_key(overrides, message):
     with pytest.raises(ValueError, match=message):
         load_config(overrides=overrides)
+
+
+def test_the_readme_settings_and_example_config_load():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("**Adaptive loss weights**"):]
+    snippet = re.search(r"```json\n(.*?)```", section, re.S).group(1)
+    config = load_config(overrides={"train": json.loads("{" + snippet + "}"),
+                                    "train.loss.lambda_sobel": 1.0})
+    assert loss_rules(config)["uncertainty_weighting"]["losses"] == ["G_L1", "G_SOBEL"]
+    example = load_config(ROOT / "docs" / "weight_rules_config.json")
+    embedded = embedded_default_overrides()
+    assert example == load_config(overrides={**embedded, "train": {**embedded["train"], "loss": {
+        "adaptive_gan_weight": {"start_step": 32, "scale": 0.8},
+        "uncertainty_weighting": {"losses": ["G_L1"]}}}})
 
 
 # The step -----------------------------------------------------------------------------

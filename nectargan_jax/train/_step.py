@@ -76,6 +76,8 @@ class Pix2PixStep:
       steps_per_epoch: optimizer steps per epoch (the learning rate steps per epoch).
       adaptive_gan_weight: the manager's G_GAN weight reads the last-layer gradients
         of the NLL and of G_GAN (``grads={'nll': ..., 'G_GAN': ...}``).
+      last_layer_grads: G losses whose unweighted gradients at the last layer the
+        manager's rules read as ``grads[name]`` (gradient-norm balancing, GradNorm).
       rule_learning_rate: Adam's learning rate for the rules' trainable leaves
         (uncertainty weighting's log-variances); None when no rule has any.
     """
@@ -88,7 +90,14 @@ class Pix2PixStep:
     disc_beta1: float
     steps_per_epoch: int
     adaptive_gan_weight: bool = False
+    last_layer_grads: tuple[str, ...] = ()
     rule_learning_rate: float | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.last_layer_grads, tuple) or not set(
+                self.last_layer_grads) <= set(G_LOSSES):
+            raise ValueError(f"last_layer_grads must be a tuple of G losses from {G_LOSSES}, "
+                             f"got {self.last_layer_grads!r}.")
 
     @property
     def gen_tx(self) -> optax.GradientTransformation:
@@ -149,9 +158,8 @@ class Pix2PixStep:
 
         logits, d_pull_back, disc_rest = jax.vjp(
             lambda f: self._discriminate(disc_params, disc_rest, x, f), fake, has_aux=True)
-        grads, gan_at_fake = (self._last_layer_grads(manager, fake, y, logits, d_pull_back,
-                                                     pull_back, epoch)
-                              if self.adaptive_gan_weight else (None, None))
+        grads, gan_at_fake = self._last_layer_grads(manager, fake, y, logits, d_pull_back,
+                                                    pull_back, epoch)
 
         def g_objective(fake, logits, rule_params):
             inputs = {name: (fake, y) for name in G_LOSSES}
@@ -162,7 +170,7 @@ class Pix2PixStep:
 
         (d_fake, d_logits, d_rules), manager = jax.grad(
             g_objective, argnums=(0, 1, 2), has_aux=True)(fake, logits, manager.weight_params())
-        if self.adaptive_gan_weight:
+        if gan_at_fake is not None:
             # d_logits is G_GAN's weight times the gradient of the unweighted loss: its
             # pull-back through D is that weight times the one already taken.
             applied = manager.history.latest_weight[manager.index("G_GAN")]
@@ -192,24 +200,37 @@ class Pix2PixStep:
         model.eval()
         return model(x)
 
-    @staticmethod
-    def _last_layer_grads(manager, fake, y, logits, d_pull_back, pull_back, epoch):
-        """The adaptive GAN weight's gradients at the generator's last layer's kernel.
+    def _last_layer_grads(self, manager, fake, y, logits, d_pull_back, pull_back, epoch):
+        """The gradients the rules read, at the generator's last layer's kernel.
 
         Returns:
-          ``({'nll': ..., 'G_GAN': ...}, gan_at_fake)``: the kernel gradients of the
-          NLL (the other G losses, weighted by the manager as in this step) and of the
-          unweighted G_GAN loss, and the latter's gradient at the generator's output.
+          ``(grads, gan_at_fake)``: ``grads`` holds, with ``adaptive_gan_weight``, the
+          kernel gradients of the NLL (the other G losses, weighted by the manager as in
+          this step) as ``'nll'`` and of the unweighted G_GAN loss as ``'G_GAN'``, and
+          those of each unweighted loss of ``last_layer_grads`` under its name (None
+          when no rule reads any); ``gan_at_fake`` is the unweighted G_GAN loss's
+          gradient at the generator's output, if it was taken, else None.
         """
-        def nll(fake):
-            total, _, _ = manager.compute_many(
-                {name: (fake, y) for name in G_LOSSES if name != "G_GAN"}, epoch)
-            return total
+        names = set(self.last_layer_grads) | ({"G_GAN"} if self.adaptive_gan_weight else set())
+        if not names:
+            return None, None
+        at_fake = {}
+        for name in sorted(names):
+            loss = manager.entries[manager.index(name)].function
+            if name == "G_GAN":
+                (at_fake[name],) = d_pull_back(
+                    jax.grad(lambda l, fn=loss: fn(l, jnp.ones_like(l)))(logits))
+            else:
+                at_fake[name] = jax.grad(lambda f, fn=loss: fn(f, y))(fake)
+        if self.adaptive_gan_weight:
+            def nll(fake):
+                total, _, _ = manager.compute_many(
+                    {name: (fake, y) for name in G_LOSSES if name != "G_GAN"}, epoch)
+                return total
 
-        gan = manager.entries[manager.index("G_GAN")].function
-        (gan_at_fake,) = d_pull_back(jax.grad(lambda l: gan(l, jnp.ones_like(l)))(logits))
-        kernel = functools.partial(_last_layer_kernel, pull_back)
-        return {"nll": kernel(jax.grad(nll)(fake)), "G_GAN": kernel(gan_at_fake)}, gan_at_fake
+            at_fake["nll"] = jax.grad(nll)(fake)
+        return ({key: _last_layer_kernel(pull_back, value) for key, value in at_fake.items()},
+                at_fake.get("G_GAN"))
 
     def _discriminate(self, params, rest, x, y):
         model = nnx.merge(self.disc_def, params, rest, copy=True)
@@ -276,7 +297,7 @@ def _last_layer_kernel(pull_back, at_output: jax.Array) -> jax.Array:
     layer = grads["final_up"]["conv"]
     while "kernel" not in layer:
         layer = layer["conv"]
-    return layer["kernel"].value
+    return layer["kernel"].get_value()
 
 
 def _manager(config: dict, weights: dict, capacity: int) -> LossManager:
