@@ -13,10 +13,11 @@ The generator runs forward once per step (``jax.vjp``): its output feeds the D u
 Weight rules from the config (``train.loss.adaptive_gan_weight``,
 ``train.loss.uncertainty_weighting``) live in the manager. The adaptive GAN weight
 reads two gradients at the generator's last layer's kernel: of the NLL (the other
-weighted G losses) and of the unweighted G_GAN loss. Both are pulled back from the
-generator's output through the saved vjp, keeping only that kernel (XLA drops the rest
-of those backward passes), and G_GAN's pull-back through D is reused for the update: no
-second forward of either model. Uncertainty weighting's log-variances are trained with
+weighted G losses) and of the unweighted G_GAN loss (rules given ``last_layer_grads``
+read each unweighted G loss's). They are pulled back from the generator's output
+through the saved vjp, keeping only that kernel (XLA drops the rest of those backward
+passes), and G_GAN's pull-back through D is reused for the update: no second forward of
+either model. Uncertainty weighting's log-variances are trained with
 an Adam of their own whose state is in ``TrainState``.
 """
 
