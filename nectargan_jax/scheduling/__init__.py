@@ -24,6 +24,8 @@ from nectargan_jax.scheduling._optax import current_learning_rate
 from nectargan_jax.scheduling._optax import from_optax
 from nectargan_jax.scheduling._optax import scheduled_optimizer
 from nectargan_jax.scheduling._optax import to_optax
+from nectargan_jax.scheduling._piecewise import PiecewiseLinear
+from nectargan_jax.scheduling._piecewise import piecewise_linear
 from nectargan_jax.scheduling._schedule import BaseSchedule
 from nectargan_jax.scheduling._schedule import DEFAULT_END_EPOCH
 from nectargan_jax.scheduling._schedule import Schedule
@@ -31,8 +33,8 @@ from nectargan_jax.scheduling._schedule import stack
 
 __all__ = [
     "AsOptaxSchedule", "BaseSchedule", "DEFAULT_END_EPOCH", "JoinedSchedule",
-    "OptaxSchedule", "Schedule", "WarmupSchedule", "constant", "cosine",
+    "OptaxSchedule", "PiecewiseLinear", "Schedule", "WarmupSchedule", "constant", "cosine",
     "current_learning_rate", "exponential", "from_optax", "join_schedules", "linear",
-    "register_schedule", "schedule_functions", "scheduled_optimizer", "stack", "to_optax",
-    "warmup",
+    "piecewise_linear", "register_schedule", "schedule_functions", "scheduled_optimizer",
+    "stack", "to_optax", "warmup",
 ]

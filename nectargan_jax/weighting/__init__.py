@@ -5,7 +5,8 @@ losses (``LossManager.with_rule(rule, names)``). Its state is fixed-shape arrays
 in the manager's leaves and updated inside the step with no host transfer, so a rule
 is jitted, vmapped, scanned and checkpointed with the manager. Rules multiply with
 numbers, schedules and each other (``gate(1000) * adaptive_last_layer() * 0.8``), and
-``clip`` and ``ema`` shape any of them.
+``clip`` and ``ema`` shape any of them. ``freeze`` turns recorded weights into a rule
+that replays them.
 """
 
 from nectargan_jax.weighting._combinators import Clip
@@ -14,6 +15,7 @@ from nectargan_jax.weighting._combinators import Gate
 from nectargan_jax.weighting._combinators import clip
 from nectargan_jax.weighting._combinators import ema
 from nectargan_jax.weighting._combinators import gate
+from nectargan_jax.weighting._freeze import freeze
 from nectargan_jax.weighting._rule import Applied
 from nectargan_jax.weighting._rule import BoundRule
 from nectargan_jax.weighting._rule import Context
@@ -27,5 +29,5 @@ from nectargan_jax.weighting._rule import as_rule
 
 __all__ = [
     "Applied", "BoundRule", "Clip", "Context", "Ema", "Gate", "OfEpoch", "OfStep",
-    "Product", "Rule", "Scale", "applied", "as_rule", "clip", "ema", "gate",
+    "Product", "Rule", "Scale", "applied", "as_rule", "clip", "ema", "freeze", "gate",
 ]

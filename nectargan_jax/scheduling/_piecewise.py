@@ -1,0 +1,69 @@
+"""A schedule through given points: linear between them, constant beyond the ends."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+import numpy as np
+
+from nectargan_jax._pytree import pytree_dataclass
+from nectargan_jax.scheduling._schedule import BaseSchedule, check_epoch, number_leaf
+
+
+@pytree_dataclass
+class PiecewiseLinear(BaseSchedule):
+    """Linear interpolation through ``(points[i], values[i])``; the first value before
+    the first point and the last after the last (``jnp.interp``). At a point it returns
+    that point's value exactly. Build it with :func:`piecewise_linear`.
+
+    Attributes:
+      points: ``shape=(n,)``, strictly increasing (a leaf).
+      values: ``shape=(n,)`` (a leaf).
+    """
+
+    points: jax.Array
+    values: jax.Array
+
+    def __call__(self, epoch: ArrayLike) -> jax.Array:
+        check_epoch(epoch)
+        return jnp.interp(jnp.asarray(epoch, self.points.dtype), self.points, self.values)
+
+
+def piecewise_linear(points: Sequence[float] | ArrayLike,
+                     values: Sequence[float] | ArrayLike) -> PiecewiseLinear:
+    """A schedule through ``(points[i], values[i])``, linear in between.
+
+    The variable is whatever the schedule is evaluated at: an epoch for a loss weight,
+    a step for ``nectargan_jax.weighting.OfStep`` (what ``freeze`` builds).
+
+    Args:
+      points: one or more strictly increasing real numbers.
+      values: as many real numbers.
+
+    Raises:
+      TypeError: non-numbers.
+      ValueError: empty, not one-dimensional, lengths that differ, points not strictly
+        increasing, or non-finite numbers.
+
+    Examples:
+      >>> s = piecewise_linear([0, 10, 20], [1.0, 3.0, 0.0])
+      >>> [float(s(e)) for e in (-5, 0, 5, 10, 15, 30)]
+      [1.0, 1.0, 2.0, 3.0, 1.5, 0.0]
+    """
+    xs, ys = (number_leaf(name, np.asarray(v, float) if not isinstance(v, jax.Array) else v)
+              for name, v in (("points", points), ("values", values)))
+    if xs.ndim != 1 or ys.ndim != 1 or xs.size == 0:
+        raise ValueError(f"points and values must be non-empty 1-D sequences, got shapes "
+                         f"{xs.shape} and {ys.shape}.")
+    if xs.shape != ys.shape:
+        raise ValueError(f"points and values must have the same length, got {xs.size} points "
+                         f"and {ys.size} values.")
+    steps = np.diff(np.asarray(xs))
+    if np.any(steps <= 0):
+        at = int(np.argmax(steps <= 0))
+        raise ValueError(f"points must be strictly increasing, got points[{at}]="
+                         f"{float(xs[at])!r} then points[{at + 1}]={float(xs[at + 1])!r}.")
+    return PiecewiseLinear(xs, ys)
