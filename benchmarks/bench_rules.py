@@ -17,7 +17,8 @@ on a small model: the embedded default's (U-Net with 16 features and 3 downsampl
 
 Every variant is compiled first; then the variants take turns, one step each, each
 step on a batch of its own (made on the device before timing). Prints the median
-milliseconds per step and the ratio to ``fixed`` from one run. Runs unchanged on a GPU.
+milliseconds per step and the ratio to ``fixed`` from one run; about 3 minutes on this
+project's shared 2-core CPU, most of it compiling the 8 variants. Runs unchanged on a GPU.
 
     python benchmarks/bench_rules.py [--steps 30] [--size 64] [--batch 4] [--variants ...]
 """
