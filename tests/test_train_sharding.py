@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 TESTS = Path(__file__).parent
 
@@ -21,7 +22,7 @@ from nectargan_jax.train._loop import train
 
 assert jax.local_device_count() == 8, jax.devices()
 config = tiny_config(sys.argv[1], **{{"dataloader.batch_size": 8, "save.save_model": False,
-                                     "save.save_examples": False}})
+                                     "save.save_examples": False, **json.loads(sys.argv[2])}})
 out = {{}}
 for devices in (1, 8):
     result = train(config, epochs=2, devices=devices, steps_per_dispatch=2,
@@ -40,11 +41,18 @@ print(json.dumps(out))
 """
 
 
-def test_eight_devices_match_one_device(tmp_path):
+# Fixed weights, and both weight rules of the config (their last-layer gradients and
+# log-variances computed from the sharded batch).
+@pytest.mark.parametrize("rules", [{}, {
+    "train.loss.lambda_sobel": 10.0, "train.loss.adaptive_gan_weight": {},
+    "train.loss.uncertainty_weighting": {"losses": ["G_L1", "G_SOBEL"]}}],
+    ids=["fixed weights", "adaptive and uncertainty weights"])
+def test_eight_devices_match_one_device(tmp_path, rules):
     env = {**os.environ, "JAX_PLATFORMS": "cpu",
            "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
     child = subprocess.run(
-        [sys.executable, "-c", _CHILD.format(tests=str(TESTS)), str(tmp_path)],
+        [sys.executable, "-c", _CHILD.format(tests=str(TESTS)), str(tmp_path),
+         json.dumps(rules)],
         env=env, capture_output=True, text=True, timeout=300)
     assert child.returncode == 0, child.stderr[-3000:]
     out = json.loads(child.stdout.strip().splitlines()[-1])
@@ -54,7 +62,10 @@ def test_eight_devices_match_one_device(tmp_path):
     for name, entry in one["log"].items():
         assert len(entry["loss"]) == 2 * 16 // 8
         np_close(eight["log"][name]["loss"], entry["loss"])
-        assert eight["log"][name]["weights"] == entry["weights"]
+        if rules:  # weights computed from the losses' gradients: float rounding
+            np_close(eight["log"][name]["weights"], entry["weights"])
+        else:
+            assert eight["log"][name]["weights"] == entry["weights"]
     for a, b in zip(one["params"], eight["params"]):
         np_close(b, a)
     np_close(list(eight["latest"].values()), list(one["latest"].values()))

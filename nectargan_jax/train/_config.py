@@ -14,6 +14,17 @@ epochs counted from 0, no hidden shift (see ``nectargan_jax.Schedule``).
 Another: an optional ``train.health`` turns on the manager's GAN health checks
 (``nectargan_jax.losses.HealthChecks``): absent or null = off (the reference's files are
 unchanged); an object takes ``HEALTH_DEFAULTS``'s keys, each optional.
+
+Two optional weight rules (absent or null = off, so older configs and their checkpoint
+fingerprints are unchanged); an object takes the keys it changes, the rest default:
+
+- ``train.loss.adaptive_gan_weight``: ``{"start_step": 0, "scale": 1.0, "eps": 1e-4,
+  "maximum": 1e4}``: G_GAN's weight becomes ``lambda_gan * gate(start_step) *
+  adaptive_last_layer('nll', eps, maximum) * scale`` (taming-transformers' adaptive
+  discriminator weight; the NLL is the sum of the other weighted G losses).
+- ``train.loss.uncertainty_weighting``: ``{"losses": ["G_L1", ...], "learning_rate":
+  1e-3, "init_log_variance": 0.0}``: uncertainty weighting (Kendall et al. 2018) over
+  those G losses, its log-variances trained by an Adam of their own.
 """
 
 from __future__ import annotations
@@ -31,6 +42,7 @@ from nectargan_jax.models import UPSAMPLE_TYPES
 from nectargan_jax.scheduling import Schedule
 
 DIRECTIONS = ("AtoB", "BtoA")
+G_LOSSES = ("G_GAN", "G_L1", "G_L2", "G_SOBEL", "G_LAP")
 LOSS_LAMBDAS = ("lambda_gan", "lambda_l1", "lambda_l2", "lambda_sobel", "lambda_laplacian",
                 "lambda_vgg")
 _SCHEDULE_KEYS = ("schedule", "start_epoch", "end_epoch", "initial_value", "target_value",
@@ -42,6 +54,10 @@ HEALTH_DEFAULTS = {"collapse": True, "collapse_threshold": 0.05, "collapse_patie
 """``train.health``'s keys: the discriminator collapse check on ``D_real`` and ``D_fake``
 (both below ``collapse_threshold`` for ``collapse_patience`` consecutive steps), the
 non-finite loss check and the clamped weight check."""
+ADAPTIVE_GAN_WEIGHT = {"start_step": 0, "scale": 1.0, "eps": 1e-4, "maximum": 1e4}
+UNCERTAINTY_WEIGHTING = {"losses": None, "learning_rate": 1e-3, "init_log_variance": 0.0}
+_RULES = {"train.loss.adaptive_gan_weight": ADAPTIVE_GAN_WEIGHT,
+          "train.loss.uncertainty_weighting": UNCERTAINTY_WEIGHTING}
 # Augmentations this trainer applies; every other "*_chance" must stay 0.
 _SUPPORTED_CHANCES = ("dataloader.augmentations.both.h_flip_chance",)
 
@@ -132,6 +148,9 @@ def _merge(config: dict, given: Any, default: dict, where: str) -> None:
         if path == HEALTH_KEY:  # laid over the settings given before (a file's)
             given_before = config.get(key) if isinstance(value, dict) else None
             config[key] = _check_health({**given_before, **value} if given_before else value)
+            continue
+        if path in _RULES:
+            _set_rule(config, key, value, path)
             continue
         if key not in default:
             raise ValueError(f"unknown config key {path!r}; known keys there: "
@@ -238,6 +257,50 @@ def health_checks(config: dict[str, Any]) -> HealthChecks | None:
     return None if settings is None else _health_of(settings)
 
 
+def _set_rule(loss: dict, key: str, value: Any, path: str) -> None:
+    """Lays a weight rule's object over the one ``loss`` holds (in place); null removes it."""
+    if value is None:
+        loss.pop(key, None)
+        return
+    defaults = _RULES[path]
+    if not isinstance(value, dict):
+        raise ValueError(f"config key {path!r} must be null (off) or an object with the keys "
+                         f"{list(defaults)}, got {_type_name(value)}: {value!r}.")
+    unknown = sorted(set(value) - set(defaults))
+    if unknown:
+        raise ValueError(f"unknown config key {path + '.' + unknown[0]!r}; known keys there: "
+                         f"{sorted(defaults)}.")
+    rule = {**defaults, **loss.get(key, {}), **value}
+    for name, given in rule.items():
+        if name != "losses":
+            rule[name] = _check_rule_number(f"{path}.{name}", given, defaults[name])
+    if path.endswith("uncertainty_weighting"):
+        rule["losses"] = _check_rule_losses(f"{path}.losses", rule["losses"])
+    loss[key] = rule
+
+
+def _check_rule_number(path: str, value: Any, default: Any) -> Any:
+    """A weight rule's number: its default's type, finite, in the range the key takes."""
+    value = _check_type(path, value, default)
+    if path.endswith("start_step") and value < 0:
+        _fail(path, value, "an int >= 0")
+    if path.endswith(("eps", "maximum", "learning_rate")) and not 0 < value < float("inf"):
+        _fail(path, value, "a finite number > 0")
+    if path.endswith(("scale", "init_log_variance")) and abs(value) == float("inf"):
+        _fail(path, value, "a finite number")
+    if path.endswith("scale") and value < 0:
+        _fail(path, value, "a finite number >= 0")
+    return value
+
+
+def _check_rule_losses(path: str, value: Any) -> list[str]:
+    """A non-empty list of distinct G loss names."""
+    if not isinstance(value, list) or not value or not all(v in G_LOSSES for v in value) \
+            or len(set(value)) != len(value):
+        _fail(path, value, f"a non-empty list of distinct G losses from {list(G_LOSSES)}")
+    return list(value)
+
+
 def _schedule_of(value: dict[str, Any]) -> Schedule:
     return Schedule(value.get("schedule", "linear"), value["start_epoch"], value["end_epoch"],
                     value["initial_value"], value["target_value"],
@@ -301,6 +364,22 @@ def _check_values(config: dict[str, Any]) -> None:
                 _fail(f"{prefix}.learning_rate.{key}", lr[key], "a finite number >= 0")
         if not 0 <= section["optimizer"]["beta1"] < 1:
             _fail(f"{prefix}.optimizer.beta1", section["optimizer"]["beta1"], "in [0, 1)")
+    _check_rules(config["train"]["loss"])
+
+
+def _check_rules(loss: dict[str, Any]) -> None:
+    """Weight rules that cannot work with the losses' weights are refused."""
+    balanced = loss.get("uncertainty_weighting", {}).get("losses", [])
+    path = "train.loss.uncertainty_weighting.losses"
+    if "adaptive_gan_weight" in loss and "G_GAN" in balanced:
+        _fail(path, balanced, "without 'G_GAN' while train.loss.adaptive_gan_weight is on "
+              "(it sets G_GAN's weight)")
+    lambdas = dict(zip(G_LOSSES, ("lambda_gan", "lambda_l1", "lambda_l2", "lambda_sobel",
+                                  "lambda_laplacian")))
+    off = [name for name in balanced if loss[lambdas[name]] == 0]
+    if off:
+        _fail(path, balanced, f"losses whose lambda is not 0 ({off} weigh nothing: "
+              "their log-variances would fall without end)")
 
 
 def total_epochs(config: dict[str, Any]) -> int:
@@ -319,6 +398,19 @@ def loss_weights(config: dict[str, Any]) -> dict[str, float | Schedule]:
         value = config["train"]["loss"][name]
         weights[name] = _schedule_of(value) if isinstance(value, dict) else float(value)
     return weights
+
+
+def loss_rules(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The weight rules a config turns on: ``{'adaptive_gan_weight': {...},
+    'uncertainty_weighting': {...}}``, each complete; absent when off.
+
+    Examples:
+      >>> loss_rules(load_config(overrides={"train.loss.adaptive_gan_weight": {"scale": 0.8}}))
+      {'adaptive_gan_weight': {'start_step': 0, 'scale': 0.8, 'eps': 0.0001, 'maximum': 10000.0}}
+    """
+    loss = config["train"]["loss"]
+    return {key: copy.deepcopy(loss[key]) for key in ("adaptive_gan_weight",
+                                                     "uncertainty_weighting") if key in loss}
 
 
 def learning_rate_schedule(config: dict[str, Any], which: str = "generator") -> Schedule:

@@ -9,6 +9,16 @@ the epoch that drives the loss weights and the learning rate is device state.
 
 The generator runs forward once per step (``jax.vjp``): its output feeds the D update
 (as a constant) and the G update, whose gradient flows back through the saved vjp.
+
+Weight rules from the config (``train.loss.adaptive_gan_weight``,
+``train.loss.uncertainty_weighting``) live in the manager. The adaptive GAN weight
+reads two gradients at the generator's last layer's kernel: of the NLL (the other
+weighted G losses) and of the unweighted G_GAN loss (rules given ``last_layer_grads``
+read each unweighted G loss's). They are pulled back from the generator's output
+through the saved vjp, keeping only that kernel (XLA drops the rest of those backward
+passes), and G_GAN's pull-back through D is reused for the update: no second forward of
+either model. Uncertainty weighting's log-variances are trained with
+an Adam of their own whose state is in ``TrainState``.
 """
 
 from __future__ import annotations
@@ -27,11 +37,12 @@ from nectargan_jax import LossManager
 from nectargan_jax.losses import pix2pix
 from nectargan_jax.models import build_models
 from nectargan_jax.scheduling import Schedule, scheduled_optimizer
-from nectargan_jax.train._config import learning_rate_schedule, loss_weights
+from nectargan_jax.train._config import G_LOSSES, learning_rate_schedule, loss_rules
+from nectargan_jax.train._config import loss_weights
+from nectargan_jax.weighting import adaptive_last_layer, gate, uncertainty
 
 Batch = tuple[jax.Array, jax.Array]
 
-G_LOSSES = ("G_GAN", "G_L1", "G_L2", "G_SOBEL", "G_LAP")
 D_LOSSES = ("D_real", "D_fake")
 
 
@@ -47,6 +58,7 @@ class TrainState(NamedTuple):
     manager: LossManager  # weights and records of G_* and D_* losses
     step: jax.Array  # shape=(), dtype=int32: optimizer steps taken
     epoch: jax.Array  # shape=(), dtype=int32: epoch of the next step, from 0
+    rule_opt: optax.OptState = ()  # Adam state of the rules' trainable leaves, if any
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +75,12 @@ class Pix2PixStep:
         end_epoch, initial_value, target_value, options)``.
       gen_beta1, disc_beta1: Adam's ``b1``.
       steps_per_epoch: optimizer steps per epoch (the learning rate steps per epoch).
+      adaptive_gan_weight: the manager's G_GAN weight reads the last-layer gradients
+        of the NLL and of G_GAN (``grads={'nll': ..., 'G_GAN': ...}``).
+      last_layer_grads: G losses whose unweighted gradients at the last layer the
+        manager's rules read as ``grads[name]`` (gradient-norm balancing, GradNorm).
+      rule_learning_rate: Adam's learning rate for the rules' trainable leaves
+        (uncertainty weighting's log-variances); None when no rule has any.
     """
 
     gen_def: Any
@@ -72,6 +90,15 @@ class Pix2PixStep:
     gen_beta1: float
     disc_beta1: float
     steps_per_epoch: int
+    adaptive_gan_weight: bool = False
+    last_layer_grads: tuple[str, ...] = ()
+    rule_learning_rate: float | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.last_layer_grads, tuple) or not set(
+                self.last_layer_grads) <= set(G_LOSSES):
+            raise ValueError(f"last_layer_grads must be a tuple of G losses from {G_LOSSES}, "
+                             f"got {self.last_layer_grads!r}.")
 
     @property
     def gen_tx(self) -> optax.GradientTransformation:
@@ -82,6 +109,11 @@ class Pix2PixStep:
     def disc_tx(self) -> optax.GradientTransformation:
         """The discriminator's Adam, its learning rate following ``disc_lr``."""
         return _adam(self.disc_lr, self.steps_per_epoch, self.disc_beta1)
+
+    @property
+    def rule_tx(self) -> optax.GradientTransformation:
+        """The Adam of the rules' trainable leaves (``rule_learning_rate``)."""
+        return optax.adam(self.rule_learning_rate)
 
     def step(self, state: TrainState, batch: Batch) -> TrainState:
         """One step, compiled (``state`` is donated: use the returned one)."""
@@ -125,21 +157,38 @@ class Pix2PixStep:
         d_updates, disc_opt = self.disc_tx.update(d_grads, state.disc_opt, state.disc_params)
         disc_params = optax.apply_updates(state.disc_params, d_updates)
 
-        def g_objective(fake, rest, manager):
-            logits, rest = self._discriminate(disc_params, rest, x, fake)
+        logits, d_pull_back, disc_rest = jax.vjp(
+            lambda f: self._discriminate(disc_params, disc_rest, x, f), fake, has_aux=True)
+        grads, gan_at_fake = self._last_layer_grads(manager, fake, y, logits, d_pull_back,
+                                                    pull_back, epoch)
+
+        def g_objective(fake, logits, rule_params):
             inputs = {name: (fake, y) for name in G_LOSSES}
             inputs["G_GAN"] = (logits, jnp.ones_like(logits))
-            total, _, manager = manager.compute_many(inputs, epoch)
-            return total, (rest, manager)
+            total, _, updated = manager.with_weight_params(rule_params).compute_many(
+                inputs, epoch, grads)
+            return total, updated
 
-        d_fake, (disc_rest, manager) = jax.grad(g_objective, has_aux=True)(
-            fake, disc_rest, manager)
+        (d_fake, d_logits, d_rules), manager = jax.grad(
+            g_objective, argnums=(0, 1, 2), has_aux=True)(fake, logits, manager.weight_params())
+        if gan_at_fake is not None:
+            # d_logits is G_GAN's weight times the gradient of the unweighted loss: its
+            # pull-back through D is that weight times the one already taken.
+            applied = manager.history.latest_weight[manager.index("G_GAN")]
+            d_fake = d_fake + applied * gan_at_fake
+        else:
+            d_fake = d_fake + d_pull_back(d_logits)[0]
         (g_grads,) = pull_back(d_fake)
         g_updates, gen_opt = self.gen_tx.update(g_grads, state.gen_opt, state.gen_params)
         gen_params = optax.apply_updates(state.gen_params, g_updates)
+        rule_opt = state.rule_opt
+        if self.rule_learning_rate is not None:
+            rule_params = manager.weight_params()
+            rule_updates, rule_opt = self.rule_tx.update(d_rules, rule_opt, rule_params)
+            manager = manager.with_weight_params(optax.apply_updates(rule_params, rule_updates))
         step = state.step + 1
         return TrainState(gen_params, gen_rest, disc_params, disc_rest, gen_opt, disc_opt,
-                          manager, step, step // self.steps_per_epoch)
+                          manager, step, step // self.steps_per_epoch, rule_opt)
 
     def _steps(self, state: TrainState, batches: Batch) -> TrainState:
         """``len(batches[0])`` steps in one dispatch (``lax.scan`` over the leading axis)."""
@@ -151,6 +200,38 @@ class Pix2PixStep:
         model = nnx.merge(self.gen_def, state.gen_params, state.gen_rest, copy=True)
         model.eval()
         return model(x)
+
+    def _last_layer_grads(self, manager, fake, y, logits, d_pull_back, pull_back, epoch):
+        """The gradients the rules read, at the generator's last layer's kernel.
+
+        Returns:
+          ``(grads, gan_at_fake)``: ``grads`` holds, with ``adaptive_gan_weight``, the
+          kernel gradients of the NLL (the other G losses, weighted by the manager as in
+          this step) as ``'nll'`` and of the unweighted G_GAN loss as ``'G_GAN'``, and
+          those of each unweighted loss of ``last_layer_grads`` under its name (None
+          when no rule reads any); ``gan_at_fake`` is the unweighted G_GAN loss's
+          gradient at the generator's output, if it was taken, else None.
+        """
+        names = set(self.last_layer_grads) | ({"G_GAN"} if self.adaptive_gan_weight else set())
+        if not names:
+            return None, None
+        at_fake = {}
+        for name in sorted(names):
+            loss = manager.entries[manager.index(name)].function
+            if name == "G_GAN":
+                (at_fake[name],) = d_pull_back(
+                    jax.grad(lambda l, fn=loss: fn(l, jnp.ones_like(l)))(logits))
+            else:
+                at_fake[name] = jax.grad(lambda f, fn=loss: fn(f, y))(fake)
+        if self.adaptive_gan_weight:
+            def nll(fake):
+                total, _, _ = manager.compute_many(
+                    {name: (fake, y) for name in G_LOSSES if name != "G_GAN"}, epoch)
+                return total
+
+            at_fake["nll"] = jax.grad(nll)(fake)
+        return ({key: _last_layer_kernel(pull_back, value) for key, value in at_fake.items()},
+                at_fake.get("G_GAN"))
 
     def _discriminate(self, params, rest, x, y):
         model = nnx.merge(self.disc_def, params, rest, copy=True)
@@ -194,14 +275,46 @@ def build_training(config: dict, *, steps_per_epoch: int, seed: int = 0,
     keys = (jax.random.key(seed, impl="rbg"), jax.random.key(seed))
     models = _model_config(config)
     (gen_def, _, _), (disc_def, _, _) = nnx.eval_shape(lambda: _split_models(models, keys))
-    step_fns = Pix2PixStep(gen_def, disc_def, gen_lr, disc_lr, gen_beta1, disc_beta1,
-                           steps_per_epoch)
-    manager = LossManager(capacity=capacity).with_spec(pix2pix, "extended", **weights)
+    rules = loss_rules(config)
+    step_fns = Pix2PixStep(
+        gen_def, disc_def, gen_lr, disc_lr, gen_beta1, disc_beta1, steps_per_epoch,
+        adaptive_gan_weight="adaptive_gan_weight" in rules,
+        rule_learning_rate=rules.get("uncertainty_weighting", {}).get("learning_rate"))
+    manager = _manager(config, weights, capacity)
     gen_params, gen_rest, disc_params, disc_rest = _initial_models(models, keys)
+    rule_opt = (() if step_fns.rule_learning_rate is None
+                else step_fns.rule_tx.init(manager.weight_params()))
     state = TrainState(gen_params, gen_rest, disc_params, disc_rest,
                        *_initial_optimizers(step_fns, gen_params, disc_params), manager,
-                       jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
+                       jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32), rule_opt)
     return step_fns, state
+
+
+def _last_layer_kernel(pull_back, at_output: jax.Array) -> jax.Array:
+    """The gradient of the generator's last layer's kernel (``final_up``'s convolution:
+    the transposed conv, or the 3x3 conv after the bilinear upsampling) for a gradient
+    ``at_output`` at its output; the rest of the pull-back is unused and compiled away."""
+    (grads,) = pull_back(at_output)
+    layer = grads["final_up"]["conv"]
+    while "kernel" not in layer:
+        layer = layer["conv"]
+    return layer["kernel"].get_value()
+
+
+def _manager(config: dict, weights: dict, capacity: int) -> LossManager:
+    """The pix2pix 'extended' losses with the config's lambdas and weight rules."""
+    manager = LossManager(capacity=capacity).with_spec(pix2pix, "extended", **weights)
+    rules = loss_rules(config)
+    if "adaptive_gan_weight" in rules:
+        spec = rules["adaptive_gan_weight"]
+        rule = gate(spec["start_step"]) * adaptive_last_layer(
+            "nll", eps=spec["eps"], maximum=spec["maximum"]) * spec["scale"]
+        manager = manager.with_rule(rule, ["G_GAN"])
+    if "uncertainty_weighting" in rules:
+        spec = rules["uncertainty_weighting"]
+        manager = manager.with_rule(uncertainty(init_log_variance=spec["init_log_variance"]),
+                                    spec["losses"])
+    return manager
 
 
 def _model_config(config: dict) -> str:
