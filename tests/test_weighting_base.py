@@ -14,7 +14,8 @@ import pytest
 from helpers import count_compilations
 from nectargan_jax.losses import LossManager
 from nectargan_jax.scheduling import linear, piecewise_linear
-from nectargan_jax.weighting import clip, ema, freeze, gate
+from nectargan_jax._pytree import pytree_dataclass
+from nectargan_jax.weighting import Rule, applied, clip, ema, freeze, gate
 
 SHAPE = (2,)
 
@@ -207,3 +208,33 @@ def test_set_weight_replaces_a_loss_rule_and_keeps_group_rules():
     lm = run(lm, ["a", "b"], [[1.0, 1.0]], [0])
     got = recorded(lm)
     assert got["a"][1].tolist() == [2.0] and got["b"][1].tolist() == [0.5]
+
+
+@pytree_dataclass
+class CountingRule(Rule):
+    """A user's rule whose bind puts one buffer in two leaves and keeps a caller's array."""
+
+    factor: jax.Array
+    calls: jax.Array | None = None
+    seen: jax.Array | None = None
+
+    def bind(self, names):
+        zeros = jnp.zeros((), jnp.float32)
+        return self.replace(calls=zeros, seen=zeros)
+
+    def __call__(self, ctx):
+        return applied(self.factor, self.replace(calls=self.calls + 1, seen=self.seen + 1),
+                       len(ctx.names))
+
+
+def test_a_donated_step_owns_the_buffers_a_rule_binds():
+    factor = jnp.float32(3.0)  # the caller keeps using it after the step
+    lm = (LossManager(capacity=8).register("a", mean_of_x, weight=CountingRule(factor))
+          .register("b", mean_of_x).with_rule(CountingRule(factor), ["b"]))
+    step = jax.jit(lambda m, x: m.compute_many({"a": (x, x), "b": (x, x)}, 0.0)[2],
+                   donate_argnums=0)
+    for _ in range(2):
+        lm = step(lm, jnp.ones(SHAPE, jnp.float32))
+    assert float(factor) == 3.0
+    got = recorded(lm)
+    assert got["a"][1].tolist() == [3.0, 3.0] and got["b"][1].tolist() == [3.0, 3.0]

@@ -206,7 +206,7 @@ class LossManager:
         objective = Objective(self.entries + (entry,), self.objective.rules)
         if rule is not None:
             objective = objective.replace(
-                rules=objective.rules + (BoundRule.build(owned(rule), (name,)),))
+                rules=objective.rules + (owned(BoundRule.build(rule, (name,))),))
         return self.replace(objective=objective,
                             history=history.replace(maps=self.history.maps + fresh.maps))
 
@@ -226,7 +226,7 @@ class LossManager:
           KeyError: an unknown name.
           TypeError, ValueError: bad names, or a rule that cannot weigh them.
         """
-        bound = BoundRule.build(owned(rule), names)
+        bound = owned(BoundRule.build(rule, names))
         for name in bound.names:
             self.index(name)
         return self.replace(objective=self.objective.replace(
@@ -292,7 +292,7 @@ class LossManager:
                                      entries[i].tags, entries[i].map_shape)
         rules = tuple(b for b in self.objective.rules if b.names != (name,))
         if rule is not None:
-            rules += (BoundRule.build(owned(rule), (name,)),)
+            rules += (owned(BoundRule.build(rule, (name,))),)
         return self.replace(objective=Objective(tuple(entries), rules))
 
     def weight(self, name: str, epoch: ArrayLike) -> jax.Array:

@@ -66,9 +66,10 @@ class Dwa(Rule):
 
     def bind(self, names: tuple[str, ...]) -> Dwa:
         _check_group("dwa", names)
-        zeros = jnp.zeros((len(names),), jnp.float32)
+        def zeros():
+            return jnp.zeros((len(names),), jnp.float32)
         return self.replace(epoch=jnp.zeros((), jnp.float32), calls=jnp.zeros((), jnp.int32),
-                            mean=zeros, last=zeros, before=zeros,
+                            mean=zeros(), last=zeros(), before=zeros(),
                             completed=jnp.zeros((), jnp.int32))
 
     def __call__(self, ctx: Context) -> Applied:
