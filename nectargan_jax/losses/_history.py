@@ -105,13 +105,10 @@ class History:
         if not keep_history:
             return self.replace(counts=self.counts + written * np.array([[0, 1]], np.int32),
                                 latest=latest, maps=new_maps)
-        records = self.records
-        for k, row in enumerate(rows):
-            slot = jnp.minimum(self.fill[row], self.capacity - 1)
-            keep = self.fill[row] < self.capacity
-            old = jax.lax.dynamic_slice(records, (row, slot, 0), (1, 1, 2))
-            new = jnp.where(keep, pairs[k].reshape(1, 1, 2), old)
-            records = jax.lax.dynamic_update_slice(records, new, (row, slot, 0))
+        index = np.asarray(rows)
+        # A full row's slot is out of bounds: 'drop' leaves the row as it is.
+        records = self.records.at[index, self.fill[index]].set(
+            pairs, mode="drop", unique_indices=True, indices_are_sorted=True)
         return self.replace(
             records=records,
             counts=self.counts + written,
