@@ -49,19 +49,9 @@ GROUP_RULES = {"dwa": dwa, "softadapt": softadapt, "relobralo": relobralo}
 GRADIENT_RULES = {"grad_norm_balance": grad_norm_balance, "gradnorm": gradnorm}
 
 
-def _flatten(nested, prefix=""):
-    flat = {}
-    for key, value in nested.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def build(name, size, batch, steps):
     """The step functions and initial state of variant ``name``."""
-    overrides = {**_flatten(embedded_default_overrides()), **ALL_G_LOSSES,
+    overrides = {**embedded_default_overrides(), **ALL_G_LOSSES,
                  "dataloader.load.load_size": size, "dataloader.load.crop_size": size,
                  "dataloader.batch_size": batch, **CONFIG_RULES.get(name, {})}
     fns, state = build_training(load_config(overrides=overrides), steps_per_epoch=10,

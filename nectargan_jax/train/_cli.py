@@ -80,7 +80,7 @@ def _train(args: argparse.Namespace) -> None:
 
     overrides: dict = {}
     if args.config is None and not args.dataroot:
-        overrides.update(_flatten(embedded_default_overrides()))
+        overrides.update(embedded_default_overrides())
     flags = {"dataloader.dataroot": args.dataroot,
              "common.output_directory": args.output_dir,
              "dataloader.batch_size": args.batch_size}
@@ -90,17 +90,6 @@ def _train(args: argparse.Namespace) -> None:
           steps_per_dispatch=args.steps_per_dispatch, seed=args.seed,
           synthetic_pairs=args.synthetic_pairs or SYNTHETIC_PAIRS,
           progress=not args.no_progress)
-
-
-def _flatten(nested: dict, prefix: str = "") -> dict:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``, so flags and defaults merge key by key."""
-    flat = {}
-    for key, value in nested.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def _plot_log(args: argparse.Namespace) -> None:

@@ -63,19 +63,24 @@ _SUPPORTED_CHANCES = ("dataloader.augmentations.both.h_flip_chance",)
 
 
 def embedded_default_overrides() -> dict[str, Any]:
-    """Settings of the embedded default run (the README's main command), as overrides.
+    """Settings of the embedded default run (the README's main command), as overrides
+    with dotted keys (``load_config(overrides=...)``; flags merge with them key by key).
 
     A small model on 64x64 procedurally generated pairs (``dataloader.dataroot`` empty),
     so that ``nectargan-jax train`` completes in minutes on a 2-core CPU.
     """
     return {
-        "dataloader": {"batch_size": 4, "load": {"load_size": 64, "crop_size": 64}},
-        "train": {
-            "generator": {"features": 16, "n_downs": 3,
-                          "learning_rate": {"epochs": 4, "epochs_decay": 4}},
-            "discriminator": {"base_channels": 16, "max_channels": 64,
-                              "learning_rate": {"epochs": 4, "epochs_decay": 4}},
-        },
+        "dataloader.batch_size": 4,
+        "dataloader.load.load_size": 64,
+        "dataloader.load.crop_size": 64,
+        "train.generator.features": 16,
+        "train.generator.n_downs": 3,
+        "train.generator.learning_rate.epochs": 4,
+        "train.generator.learning_rate.epochs_decay": 4,
+        "train.discriminator.base_channels": 16,
+        "train.discriminator.max_channels": 64,
+        "train.discriminator.learning_rate.epochs": 4,
+        "train.discriminator.learning_rate.epochs_decay": 4,
     }
 
 
@@ -217,17 +222,23 @@ def _check_lambda(path: str, value: Any) -> Any:
     return copy.deepcopy(value)
 
 
+def _check_object(path: str, value: Any, defaults: dict[str, Any]) -> None:
+    """An optional section (``train.health``, a weight rule) given as an object: its keys
+    must be among ``defaults``'."""
+    if not isinstance(value, dict):
+        raise ValueError(f"config key {path!r} must be null (off) or an object with the keys "
+                         f"{list(defaults)}, got {_type_name(value)}: {value!r}.")
+    unknown = sorted(set(value) - set(defaults))
+    if unknown:
+        raise ValueError(f"unknown config key(s) {[f'{path}.{key}' for key in unknown]}; "
+                         f"known keys there: {list(defaults)}.")
+
+
 def _check_health(value: Any) -> dict[str, Any] | None:
     """``train.health``: null (off), or an object of ``HEALTH_DEFAULTS``'s keys, completed."""
     if value is None:
         return None
-    if not isinstance(value, dict):
-        raise ValueError(f"config key {HEALTH_KEY!r} must be null or an object with the keys "
-                         f"{list(HEALTH_DEFAULTS)}, got {_type_name(value)}: {value!r}.")
-    unknown = sorted(set(value) - set(HEALTH_DEFAULTS))
-    if unknown:
-        raise ValueError(f"unknown config key(s) {[f'{HEALTH_KEY}.{k}' for k in unknown]}; "
-                         f"known keys there: {list(HEALTH_DEFAULTS)}.")
+    _check_object(HEALTH_KEY, value, HEALTH_DEFAULTS)
     checked = {key: _check_type(f"{HEALTH_KEY}.{key}", value.get(key, default), default)
                for key, default in HEALTH_DEFAULTS.items()}
     try:
@@ -263,13 +274,7 @@ def _set_rule(loss: dict, key: str, value: Any, path: str) -> None:
         loss.pop(key, None)
         return
     defaults = _RULES[path]
-    if not isinstance(value, dict):
-        raise ValueError(f"config key {path!r} must be null (off) or an object with the keys "
-                         f"{list(defaults)}, got {_type_name(value)}: {value!r}.")
-    unknown = sorted(set(value) - set(defaults))
-    if unknown:
-        raise ValueError(f"unknown config key {path + '.' + unknown[0]!r}; known keys there: "
-                         f"{sorted(defaults)}.")
+    _check_object(path, value, defaults)
     rule = {**defaults, **loss.get(key, {}), **value}
     for name, given in rule.items():
         if name != "losses":
