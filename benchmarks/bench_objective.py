@@ -5,14 +5,16 @@ Per call (one dispatch per step, the same inputs every call):
     (``donate_argnums``: its history is updated in place), default settings;
 (b) a hand-written jitted jnp function computing the same weighted sum, no manager;
 (c) plain PyTorch computing the same sum;
-(d) the interop LossManager (the reference's PyTorch API and style).
+(d) the interop LossManager (the reference's PyTorch API and style);
+(g) (b) that also takes a manager and hands it back unchanged, donated: what carrying
+    the manager's state through a call costs, without anything it computes.
 Many steps per dispatch (``lax.scan`` over N steps, a different batch at every step,
 stacked on a leading axis, so XLA cannot hoist any work out of the loop):
 (e) the LossManager as the scan carry, the epoch on the device;
 (f) the same weighted sum written by hand in the scan body.
 
-Prints medians and the ratios a/b, e/f, e/a, a/c, a/d from one run. Variants are timed
-in interleaved rounds by pairs (a with b, e with f, c with d), so that load from
+Prints medians and the ratios a/b, g/b, e/f, e/a, a/c, a/d from one run. Variants are
+timed in interleaved rounds by groups (a, b and g; e with f; c with d), so that load from
 elsewhere on the machine hits both sides of a ratio alike. Runs unchanged on a GPU (JAX
 and torch pick their default device).
 
@@ -82,6 +84,11 @@ def hand_written(fake, real, d_real, d_fake, epoch):
             + w("G_L2") * mse(fake, real) + w("G_SOBEL") * sobel(fake, real, layout="NCHW")
             + w("G_LAP") * laplacian(fake, real, layout="NCHW") + bce_with_logits(d_real, ones)
             + bce_with_logits(d_fake, zeros))
+
+
+def carried(lm, fake, real, d_real, d_fake, epoch):
+    """(g): the hand-written sum, the manager passed through unchanged."""
+    return hand_written(fake, real, d_real, d_fake, epoch), lm
 
 
 def manager_scan(lm, fakes, reals, d_reals, d_fakes, epoch):
@@ -166,14 +173,19 @@ def run(batch, repeats, scan_steps, tmp_dir):
     # Capacity for every record the run makes: warm-up and timed calls, no drain.
     calls = (repeats + 8) * max(1, scan_steps)
 
-    state = {"a": make_manager(calls), "e": make_manager(calls)}
+    state = {"a": make_manager(calls), "e": make_manager(calls), "g": make_manager(calls)}
     step_a = jax.jit(manager_step, donate_argnums=0)
     step_b = jax.jit(hand_written)
     step_e = jax.jit(manager_scan, donate_argnums=0)
+    step_g = jax.jit(carried, donate_argnums=0)
     step_f = jax.jit(hand_scan)
 
     def a():
         total, state["a"] = step_a(state["a"], *jx, epoch)
+        return total
+
+    def g():
+        total, state["g"] = step_g(state["g"], *jx, epoch)
         return total
 
     def e():
@@ -188,8 +200,8 @@ def run(batch, repeats, scan_steps, tmp_dir):
         t = median_times({
             "c": (lambda: torch_plain(*tx, EPOCH, sobel_t, lap_t), tsync),
             "d": (lambda: interop_step(im, *tx, int(EPOCH)), tsync)}, repeats)
-    t.update(median_times({"a": (a, jsync), "b": (lambda: step_b(*jx, epoch), jsync)},
-                          repeats))
+    t.update(median_times({"a": (a, jsync), "b": (lambda: step_b(*jx, epoch), jsync),
+                           "g": (g, jsync)}, repeats))
     scans = median_times({"e": (e, jsync), "f": (lambda: step_f(*stacked, epoch), jsync)},
                          max(3, repeats // 2))
     t.update({k: v / scan_steps for k, v in scans.items()})
@@ -201,10 +213,11 @@ def run(batch, repeats, scan_steps, tmp_dir):
                        ("b", "(b) hand-written jnp, jitted, per call"),
                        ("c", "(c) plain PyTorch, per call"),
                        ("d", "(d) interop LossManager (PyTorch), per call"),
+                       ("g", "(g) (b) carrying a manager through, per call"),
                        ("e", f"(e) LossManager, lax.scan of {scan_steps}, per step"),
                        ("f", f"(f) hand-written, lax.scan of {scan_steps}, per step")]:
         print(f"  {label:<52} {t[key] * 1e3:9.3f} ms")
-    print(f"  ratios: a/b = {t['a'] / t['b']:.3f}   e/f = {t['e'] / t['f']:.3f}"
+    print(f"  ratios: a/b = {t['a'] / t['b']:.3f}   g/b = {t['g'] / t['b']:.3f}   e/f = {t['e'] / t['f']:.3f}"
           f"   e/a = {t['e'] / t['a']:.3f}   a/c = {t['a'] / t['c']:.3f}"
           f"   a/d = {t['a'] / t['d']:.3f}")
 
