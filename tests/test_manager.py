@@ -9,6 +9,7 @@ import pytest
 from nectargan_jax.losses import LossManager, LossSpec
 from nectargan_jax.losses._functions import l1, mse
 from nectargan_jax.scheduling import Schedule, from_optax
+from nectargan_jax.weighting import uncertainty
 import optax
 
 X = jnp.ones((1, 3, 4, 4), jnp.float32)
@@ -246,3 +247,19 @@ def test_schedules_of_one_kind_evaluated_together_give_each_its_own_weight():
     for name, value in expected.items():
         assert float(values[name]) == pytest.approx(value, rel=1e-5)
     np.testing.assert_allclose(lm.drain()[0]["c"][1], [expected["c"]], rtol=1e-5)
+
+
+def test_bfloat16_losses_under_strict_dtype_promotion():
+    # Each loss is l1(ones, zeros) = 1 in bfloat16; at epoch 5 the weights are 1.5 (linear
+    # 2 -> 1 over epochs [0, 10]), 3 (a kept map) and 0.5 (uncertainty, exp(0) / 2).
+    lm = (LossManager(capacity=4)
+          .register("a", l1, weight=Schedule("linear", 0, 10, 2.0, 1.0))
+          .register("b", l1, weight=3.0, keep_map=(2, 4, 4, 3))
+          .register("c", l1).with_rule(uncertainty(), ["c"]))
+    x = jnp.ones((2, 4, 4, 3), jnp.bfloat16)
+    inputs = {name: (x, jnp.zeros_like(x)) for name in "abc"}
+    with jax.numpy_dtype_promotion("strict"):
+        total, values, lm = jax.jit(lambda m: m.compute_many(inputs, 5.0))(lm)
+    assert total.dtype == jnp.float32 and float(total) == 5.0
+    assert {k: float(v) for k, v in values.items()} == {"a": 1.5, "b": 3.0, "c": 0.5}
+    assert lm.history.maps[1].dtype == jnp.float32 and float(lm.history.maps[1].mean()) == 3.0

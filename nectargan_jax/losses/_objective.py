@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import jax
 from jax.experimental import checkify
 import jax.numpy as jnp
+import numpy as np
 
 from nectargan_jax._pytree import pytree_dataclass
 from nectargan_jax.losses._entry import LossEntry
@@ -109,13 +110,16 @@ class Objective:
         for i in rows:
             entry = self.entries[i]
             weight = applied[i] * factors[i] if i in factors else applied[i]
+            # The loss and its weight meet in their promoted dtype, cast explicitly, so
+            # a bfloat16 loss works under jax_numpy_dtype_promotion='strict' too.
+            dtype = np.promote_types(raw[i].dtype, weight.dtype)
             if entry.keep_map:
-                maps[i] = raw_maps[i] * weight
+                maps[i] = raw_maps[i].astype(dtype) * weight.astype(dtype)
                 value = jnp.mean(maps[i])
             else:
-                value = raw[i] * weight
+                value = raw[i].astype(dtype) * weight.astype(dtype)
             if i in offsets:
-                value = value + offsets[i]
+                value = value + offsets[i].astype(dtype)
             if check_finite:
                 checkify.check(jnp.all(jnp.isfinite(value)),
                                f"non-finite value in loss {entry.name!r} at step {{step}}",
