@@ -14,8 +14,7 @@ import pytest
 from helpers import count_compilations
 from nectargan_jax.losses import LossManager
 from nectargan_jax.scheduling import linear, piecewise_linear
-from nectargan_jax._pytree import pytree_dataclass
-from nectargan_jax.weighting import Rule, applied, clip, ema, freeze, gate
+from nectargan_jax.weighting import Rule, applied, clip, ema, freeze, gate, pytree_dataclass
 
 SHAPE = (2,)
 

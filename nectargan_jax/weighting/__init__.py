@@ -6,9 +6,12 @@ in the manager's leaves and updated inside the step with no host transfer, so a 
 is jitted, vmapped, scanned and checkpointed with the manager. Rules multiply with
 numbers, schedules and each other (``gate(1000) * adaptive_last_layer() * 0.8``), and
 ``clip`` and ``ema`` shape any of them. ``freeze`` turns recorded weights into a rule
-that replays them.
+that replays them. Your own rule is a ``Rule`` subclass decorated with
+``pytree_dataclass`` (array fields are leaves; ``static_field()`` marks structure).
 """
 
+from nectargan_jax._pytree import pytree_dataclass
+from nectargan_jax._pytree import static_field
 from nectargan_jax.weighting._adaptive import AdaptiveLastLayer
 from nectargan_jax.weighting._adaptive import adaptive_last_layer
 from nectargan_jax.weighting._balancing import Dwa
@@ -47,5 +50,6 @@ __all__ = [
     "Gate", "GradNorm", "GradNormBalance", "OfEpoch", "OfStep", "Product", "ReLoBRaLo",
     "Rule", "Scale", "SoftAdapt", "Uncertainty", "adaptive_last_layer", "applied",
     "as_rule", "clip", "dwa", "ema", "freeze", "gate", "grad_norm_balance", "gradnorm",
-    "layer_grads", "relobralo", "softadapt", "uncertainty",
+    "layer_grads", "pytree_dataclass", "relobralo", "softadapt", "static_field",
+    "uncertainty",
 ]
