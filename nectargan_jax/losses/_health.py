@@ -16,7 +16,6 @@ together, the pair's step is the smaller of the two, as for a rule over both.
 from __future__ import annotations
 
 from collections.abc import Sequence
-import numbers
 from typing import Any
 
 import jax
@@ -26,6 +25,7 @@ import numpy as np
 from nectargan_jax._pytree import pytree_dataclass, static_field
 from nectargan_jax.losses._entry import owned
 from nectargan_jax.scheduling._schedule import number_leaf
+from nectargan_jax.weighting._checks import count_leaf
 
 _INT32_MAX = np.iinfo(np.int32).max
 # Columns of ``per_loss`` (int32) and ``per_loss_epoch`` (float32).
@@ -54,16 +54,6 @@ def _check_pair(collapse: Any) -> tuple[str, str] | None:
         raise ValueError(f"HealthChecks: collapse must name two different losses, got "
                          f"{tuple(collapse)!r}.")
     return tuple(collapse)
-
-
-def _check_patience(patience: Any) -> jax.Array:
-    if isinstance(patience, (bool, np.bool_)) or not isinstance(patience, numbers.Integral):
-        raise TypeError(f"HealthChecks: patience must be a positive int, got "
-                        f"{type(patience).__name__}: {patience!r}.")
-    if not 1 <= patience <= _INT32_MAX:
-        raise ValueError(f"HealthChecks: patience must be a positive int (at most "
-                         f"{_INT32_MAX}), got patience={patience!r}.")
-    return jnp.asarray(patience, jnp.int32)
 
 
 @pytree_dataclass
@@ -122,13 +112,14 @@ class HealthChecks:
         object.__setattr__(self, "clamped", _check_bool("clamped", self.clamped))
         try:
             threshold = number_leaf("threshold", self.threshold)
+            patience = count_leaf("patience", self.patience)
         except (TypeError, ValueError) as error:
             raise type(error)(f"HealthChecks: {error}") from None
         if threshold.ndim:
             raise ValueError(f"HealthChecks: threshold must be a scalar, got shape "
                              f"{threshold.shape}.")
         object.__setattr__(self, "threshold", threshold.astype(jnp.float32))
-        object.__setattr__(self, "patience", _check_patience(self.patience))
+        object.__setattr__(self, "patience", patience)
         if self.collapse is None and not self.non_finite and not self.clamped:
             raise ValueError("HealthChecks: every check is off (collapse=None, "
                              "non_finite=False, clamped=False); pass health=None to the "

@@ -203,10 +203,8 @@ class LossManager:
         fresh = History.init(self.capacity, [entry.weight(0.0)], [entry.map_shape])
         history = jax.tree.map(lambda a, b: jnp.concatenate([a, b]),
                                self.history.replace(maps=()), fresh.replace(maps=()))
-        objective = Objective(self.entries + (entry,), self.objective.rules)
-        if rule is not None:
-            objective = objective.replace(
-                rules=objective.rules + (owned(BoundRule.build(rule, (name,))),))
+        objective = Objective(self.entries + (entry,),
+                              self.objective.rules + _bound_alone(name, rule))
         return self.replace(objective=objective,
                             history=history.replace(maps=self.history.maps + fresh.maps))
 
@@ -291,9 +289,8 @@ class LossManager:
                                      1.0 if rule is not None else weight,
                                      entries[i].tags, entries[i].map_shape)
         rules = tuple(b for b in self.objective.rules if b.names != (name,))
-        if rule is not None:
-            rules += (owned(BoundRule.build(rule, (name,))),)
-        return self.replace(objective=Objective(tuple(entries), rules))
+        return self.replace(objective=Objective(tuple(entries),
+                                                rules + _bound_alone(name, rule)))
 
     def weight(self, name: str, epoch: ArrayLike) -> jax.Array:
         """The weight of ``name`` at ``epoch``.
@@ -508,6 +505,11 @@ class LossManager:
         """``"Loss weights: {name}: {weight} ..."``, printed or returned."""
         return reporting.emit(reporting.format_weights(
             self.loss_weights(query, precision=precision)), capture)
+
+
+def _bound_alone(name: str, rule: Rule | None) -> tuple[BoundRule, ...]:
+    """A loss's own rule bound to it alone, its buffers the manager's own (none: ())."""
+    return () if rule is None else (owned(BoundRule.build(rule, (name,))),)
 
 
 def _length(value: Any) -> Any:

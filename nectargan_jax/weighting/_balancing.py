@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nectargan_jax._pytree import pytree_dataclass, static_field
-from nectargan_jax.scheduling._schedule import number_leaf
+from nectargan_jax.weighting._checks import ranged_leaf, real_leaf
 from nectargan_jax.weighting._rule import Applied, Context, Rule, applied
 
 _SOFTADAPT_VARIANTS = ("plain", "normalized", "loss_weighted")
@@ -26,20 +26,6 @@ def _check_group(rule: str, names: tuple[str, ...]) -> None:
         raise ValueError(
             f"{rule} balances a group of at least 2 losses (bind it with "
             f"LossManager.with_rule({rule}(...), names)), got names={list(names)!r}.")
-
-
-def _number(name: str, value, low: float | None = None, high: float | None = None,
-            low_open: bool = False) -> jax.Array:
-    """A real, finite hyperparameter as a ``float32`` leaf, checked against its range."""
-    leaf = number_leaf(name, value)
-    number = float(leaf)
-    if (low is not None and (number < low or (low_open and number == low))) or (
-            high is not None and number > high):
-        left = "(" if low_open else "["
-        accepted = (f"> {low}" if high is None and low_open else f">= {low}" if high is None
-                    else f"in {left}{low}, {high}]")
-        raise ValueError(f"{name} must be {accepted}, got {name}={value!r}.")
-    return leaf
 
 
 @pytree_dataclass
@@ -66,10 +52,10 @@ class Dwa(Rule):
 
     def bind(self, names: tuple[str, ...]) -> Dwa:
         _check_group("dwa", names)
-        def zeros():
-            return jnp.zeros((len(names),), jnp.float32)
+        k = len(names)
         return self.replace(epoch=jnp.zeros((), jnp.float32), calls=jnp.zeros((), jnp.int32),
-                            mean=zeros(), last=zeros(), before=zeros(),
+                            mean=jnp.zeros((k,), jnp.float32), last=jnp.zeros((k,), jnp.float32),
+                            before=jnp.zeros((k,), jnp.float32),
                             completed=jnp.zeros((), jnp.int32))
 
     def __call__(self, ctx: Context) -> Applied:
@@ -133,7 +119,7 @@ def dwa(temperature: float = 2.0) -> Dwa:
       >>> [round(float(w), 3) for w in out.weight]  # ratios 0.5 and 1
       [0.876, 1.124]
     """
-    return Dwa(_number("temperature", temperature, low=0.0, low_open=True))
+    return Dwa(ranged_leaf("temperature", temperature, 0.0, low_open=True))
 
 
 @pytree_dataclass
@@ -229,7 +215,7 @@ def softadapt(beta: float = 0.1, variant: str = "loss_weighted", eps: float = 1e
     if variant not in _SOFTADAPT_VARIANTS:
         raise ValueError(f"variant must be one of {_SOFTADAPT_VARIANTS}, got "
                          f"variant={variant!r}.")
-    return SoftAdapt(_number("beta", beta), _number("eps", eps, low=0.0), variant)
+    return SoftAdapt(real_leaf("beta", beta), ranged_leaf("eps", eps, 0.0), variant)
 
 
 @pytree_dataclass
@@ -342,7 +328,7 @@ def relobralo(alpha: float = 0.999, expected_rho: float = 0.99, temperature: flo
     """
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}: {seed!r}.")
-    return ReLoBRaLo(_number("alpha", alpha, 0.0, 1.0),
-                     _number("expected_rho", expected_rho, 0.0, 1.0),
-                     _number("temperature", temperature, low=0.0, low_open=True),
-                     _number("eps", eps, low=0.0), jax.random.PRNGKey(int(seed)))
+    return ReLoBRaLo(ranged_leaf("alpha", alpha, 0.0, 1.0),
+                     ranged_leaf("expected_rho", expected_rho, 0.0, 1.0),
+                     ranged_leaf("temperature", temperature, 0.0, low_open=True),
+                     ranged_leaf("eps", eps, 0.0), jax.random.PRNGKey(int(seed)))

@@ -26,20 +26,32 @@ def real_leaf(name: str, value: Any) -> jax.Array:
     return number_leaf(name, value)
 
 
-def positive_leaf(name: str, value: Any) -> jax.Array:
-    """A real number > 0 as a float leaf (see :func:`real_leaf`)."""
+def ranged_leaf(name: str, value: Any, low: float | None = None, high: float | None = None,
+                *, low_open: bool = False, high_open: bool = False) -> jax.Array:
+    """A real number in a range as a float leaf (see :func:`real_leaf`); a bound left
+    None is unbounded, an open one excluded. The error shows the range as written."""
     leaf = real_leaf(name, value)
-    if not float(leaf) > 0:
-        raise ValueError(f"{name} must be > 0, got {name}={value!r}.")
+    number = float(leaf)
+    below = low is not None and (number < low or (low_open and number == low))
+    above = high is not None and (number > high or (high_open and number == high))
+    if below or above:
+        if high is None:
+            accepted = f"{'>' if low_open else '>='} {low}"
+        else:
+            accepted = (f"in {'(' if low_open else '['}{low}, {high}"
+                        f"{')' if high_open else ']'}")
+        raise ValueError(f"{name} must be {accepted}, got {name}={value!r}.")
     return leaf
+
+
+def positive_leaf(name: str, value: Any) -> jax.Array:
+    """A real number > 0 as a float leaf."""
+    return ranged_leaf(name, value, 0, low_open=True)
 
 
 def fraction_leaf(name: str, value: Any) -> jax.Array:
     """A real number in ``[0, 1)`` as a float leaf (a decay or momentum)."""
-    leaf = real_leaf(name, value)
-    if not 0 <= float(leaf) < 1:
-        raise ValueError(f"{name} must be in [0, 1), got {name}={value!r}.")
-    return leaf
+    return ranged_leaf(name, value, 0, 1, high_open=True)
 
 
 def count_leaf(name: str, value: Any) -> jax.Array:

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from nectargan_jax._pytree import pytree_dataclass, static_field
 from nectargan_jax.scheduling._schedule import number_leaf
+from nectargan_jax.weighting._checks import fraction_leaf
 from nectargan_jax.weighting._rule import Applied, Context, Rule, applied, as_rule
 
 _UNITS = ("step", "epoch")
@@ -152,7 +153,4 @@ def ema(rule: Any, decay: float = 0.9) -> Ema:
       ValueError: ``decay`` outside ``[0, 1)``.
       TypeError: ``decay`` is not a real number.
     """
-    value = number_leaf("decay", decay)
-    if not 0 <= float(value) < 1:
-        raise ValueError(f"decay must be in [0, 1), got decay={decay!r}.")
-    return Ema(as_rule(rule, "rule"), value)
+    return Ema(as_rule(rule, "rule"), fraction_leaf("decay", decay))

@@ -46,7 +46,6 @@ def freeze(weights: Sequence[float] | ArrayLike,
       >>> lm.drain()[0]['G_GAN'][1].tolist()
       [0.0, 0.5, 0.25, 0.25]
     """
-    weights = np.asarray(weights, float) if not hasattr(weights, "dtype") else weights
     if steps is None:
         steps = np.arange(np.size(weights), dtype=float)
     return OfStep(piecewise_linear(steps, weights))

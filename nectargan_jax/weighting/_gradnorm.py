@@ -13,7 +13,7 @@ import jax.numpy as jnp
 
 from nectargan_jax._pytree import pytree_dataclass
 from nectargan_jax.weighting._checks import (count_leaf, fraction_leaf, positive_leaf,
-                                             real_leaf)
+                                             ranged_leaf)
 from nectargan_jax.weighting._grads import grad_norms
 from nectargan_jax.weighting._rule import Applied, Context, Rule, applied
 
@@ -209,7 +209,4 @@ def gradnorm(alpha: float = 1.5, learning_rate: float = 0.025) -> GradNorm:
       >>> out.rule.weights.tolist()  # 2 * (1 - 0.1 * 5, 1 + 0.1 * 1) / 1.6
       [0.625, 1.375]
     """
-    alpha_leaf = real_leaf("alpha", alpha)
-    if float(alpha_leaf) < 0:
-        raise ValueError(f"alpha must be >= 0, got alpha={alpha!r}.")
-    return GradNorm(alpha_leaf, positive_leaf("learning_rate", learning_rate))
+    return GradNorm(ranged_leaf("alpha", alpha, 0), positive_leaf("learning_rate", learning_rate))
