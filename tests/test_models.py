@@ -271,7 +271,8 @@ def test_initialisation_of_isola_et_al(small_generator):
 
 
 def test_transposed_convolutions_match_flax_conv_transpose():
-    """The parity-convolution layers give what ``nnx.ConvTranspose`` gives with the kernel."""
+    """The parity-convolution layers give what ``nnx.ConvTranspose`` gives with the kernel,
+    and the same gradients (input and kernel)."""
     x = jnp.asarray(images((2, 5, 7, 3)))
     # Below and above FEW_OUTPUTS; above it, 5x7 and 9x8 pixels per parity: every way of
     # computing it.
@@ -285,6 +286,13 @@ def test_transposed_convolutions_match_flax_conv_transpose():
         reference.bias[...] = ours.bias[...]
         np.testing.assert_allclose(np.asarray(ours(inputs)), np.asarray(reference(inputs)),
                                    rtol=1e-5, atol=1e-6)
+        w = jnp.asarray(images(reference(inputs).shape, seed=4))
+        (ours_grad, ours_dx), (ref_grad, ref_dx) = [
+            nnx.grad(lambda m, x: jnp.sum(m(x) * w), argnums=(0, 1))(m, inputs)
+            for m in (ours, reference)]
+        np.testing.assert_allclose(np.asarray(ours_dx), np.asarray(ref_dx), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(np.asarray(ours_grad.kernel[...]),
+                                   np.asarray(ref_grad.kernel[...]), rtol=1e-4, atol=1e-4)
     ours = ZeroInterleave1x1(3, 4, rngs=rngs(0))
     reference = nnx.ConvTranspose(3, 4, (1, 1), (2, 2), padding=((0, 1), (0, 1)), rngs=rngs(1))
     ours.bias[...] = jnp.arange(4.0)
@@ -295,17 +303,22 @@ def test_transposed_convolutions_match_flax_conv_transpose():
     np.testing.assert_allclose(np.asarray(got), np.asarray(reference(x)), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("out, stride, size, method", [
-    (1, 1, (9, 6), "few_outputs"), (7, 1, (9, 6), "few_outputs"),
-    (8, 1, (9, 6), "matmul"), (8, 1, (13, 11), "xla"),  # 8x5 and 12x10 output pixels
-    (1, 2, (9, 6), "matmul"), (3, 2, (20, 18), "xla")])  # 4x3 and 10x9
-def test_reflect_conv_matches_pytorch_every_way_it_is_computed(out, stride, size, method):
+@pytest.mark.parametrize("out, kernel, stride, size, method", [
+    (1, 4, 1, (9, 6), "few_outputs"), (7, 4, 1, (9, 6), "few_outputs"),
+    (8, 4, 1, (9, 6), "matmul"), (8, 4, 1, (13, 11), "xla"),  # 8x5 and 12x10 output pixels
+    (1, 4, 2, (9, 6), "matmul"),  # 4x3
+    (3, 4, 2, (20, 18), "space_to_depth"), (3, 4, 2, (21, 19), "space_to_depth"),  # 10x9
+    (3, 3, 2, (20, 18), "xla")])
+def test_reflect_conv_matches_pytorch_every_way_it_is_computed(out, kernel, stride, size,
+                                                               method):
     """Few output channels at stride 1 use ``conv_few_outputs``, few output pixels
-    ``conv_as_matmul``, the rest XLA's conv: forward and both gradients match PyTorch."""
-    ours = ReflectConv(5, out, 4, stride, 1, use_bias=True, rngs=rngs(2))
+    ``conv_as_matmul``, strides that divide the kernel ``conv_space_to_depth`` (odd
+    padded sizes too), the rest XLA's conv: forward and both gradients match PyTorch."""
+    ours = ReflectConv(5, out, kernel, stride, 1, use_bias=True, rngs=rngs(2))
     ours.conv.bias[...] = jnp.linspace(-1, 1, out)
-    assert conv_method((2, size[0] + 2, size[1] + 2, 5), (4, 4, 5, out), stride) == method
-    theirs = torch.nn.Conv2d(5, out, 4, stride, 1, padding_mode="reflect")
+    assert conv_method((2, size[0] + 2, size[1] + 2, 5), (kernel, kernel, 5, out),
+                       stride) == method
+    theirs = torch.nn.Conv2d(5, out, kernel, stride, 1, padding_mode="reflect")
     with torch.no_grad():
         kernel = np.asarray(ours.conv.kernel[...]).transpose(3, 2, 0, 1)
         theirs.weight.copy_(torch.from_numpy(kernel.copy()))

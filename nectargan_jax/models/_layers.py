@@ -22,7 +22,11 @@ on 2x2 to 8x8 pixels) spend their time in XLA's CPU backend copying, flipping an
 transposing their kernels for the input gradient (measured: 66-100 ms for the forward and
 both gradients of a 4x4 stride-2 512 -> 512 convolution on 4x4 pixels, batch 1); as one
 matrix product of the input's patches (``conv_as_matmul``) they take 5-10 ms, the
-gradients being matrix products too.
+gradients being matrix products too. Larger strided convolutions (the U-Net's and the
+PatchGAN's 4x4 stride-2 layers) run as stride-1 convolutions over 2x2 pixel blocks
+(``conv_space_to_depth``), whose gradients XLA's CPU backend computes 1.2-2.7x faster
+(measured, forward and both gradients of 64 -> 128 channels on 128x128 pixels: 41
+against 15 ms at batch 1, 543 against 348 ms at batch 16).
 Initialisation follows Isola et al. (2017): kernels from N(0, 0.02), biases 0,
 normalisation scales from N(1, 0.02).
 """
@@ -56,12 +60,20 @@ def check_nhwc(x: jax.Array, channels: int, where: str) -> None:
             f"{where} takes an NHWC batch (N, H, W, {channels}), got shape {tuple(x.shape)}.")
 
 
-def tap_responses(x: jax.Array, kernel: jax.Array) -> jax.Array:
+def tap_responses(x: jax.Array, kernel: jax.Array) -> list[list[jax.Array]]:
     """Every input pixel through every kernel tap: (N, H, W, C), (kh, kw, C, O) ->
-    (N, H, W, kh, kw, O), one matrix product over the channels."""
+    ``taps[i][j]`` of shape (N, H, W, O), tap (i, j)'s response, from one matrix product
+    over the channels.
+
+    The product's output is split into the taps, not sliced: the gradient of a split is
+    one concatenation, where each slice's gradient is a zero array of the product's
+    full size (measured: the 4x4 transposed convolution 128 -> 3 channels at 128x128
+    pixels, forward and both gradients, batch 1: 56 ms sliced, 10 ms split).
+    """
     kh, kw, c, o = kernel.shape
     z = jnp.einsum("nhwc,cq->nhwq", x, kernel.transpose(2, 0, 1, 3).reshape(c, kh * kw * o))
-    return z.reshape(*x.shape[:3], kh, kw, o)
+    taps = jnp.split(z, kh * kw, axis=-1)
+    return [taps[i * kw:(i + 1) * kw] for i in range(kh)]
 
 
 def conv_few_outputs(x: jax.Array, kernel: jax.Array) -> jax.Array:
@@ -73,7 +85,7 @@ def conv_few_outputs(x: jax.Array, kernel: jax.Array) -> jax.Array:
     kh, kw = kernel.shape[:2]
     out_h, out_w = x.shape[1] - kh + 1, x.shape[2] - kw + 1
     z = tap_responses(x, kernel)
-    return sum(z[:, i:i + out_h, j:j + out_w, i, j] for i in range(kh) for j in range(kw))
+    return sum(z[i][j][:, i:i + out_h, j:j + out_w] for i in range(kh) for j in range(kw))
 
 
 def conv_as_matmul(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
@@ -90,18 +102,43 @@ def conv_as_matmul(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
     return jnp.einsum("nhwq,qo->nhwo", patches, kernel.reshape(kh * kw * c, o))
 
 
+def conv_space_to_depth(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
+    """A strided 'VALID' convolution (NHWC, HWIO) as a stride-1 one over the input's
+    ``stride x stride`` pixel blocks (kernel sides multiples of ``stride``).
+
+    Each block becomes one pixel of ``stride ** 2 * C`` channels and the kernel is
+    regrouped to match: the same numbers as ``lax.conv_general_dilated``. Trailing rows
+    and columns that no output reads are dropped first.
+    """
+    kh, kw, c, o = kernel.shape
+    n, h, w, _ = x.shape
+    rows, cols = h // stride, w // stride
+    blocks = (x[:, :rows * stride, :cols * stride]
+              .reshape(n, rows, stride, cols, stride, c)
+              .transpose(0, 1, 3, 2, 4, 5)
+              .reshape(n, rows, cols, stride * stride * c))
+    grouped = (kernel.reshape(kh // stride, stride, kw // stride, stride, c, o)
+               .transpose(0, 2, 1, 3, 4, 5)
+               .reshape(kh // stride, kw // stride, stride * stride * c, o))
+    return jax.lax.conv_general_dilated(blocks, grouped, (1, 1), "VALID",
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
 def conv_method(x_shape: tuple[int, ...], kernel_shape: tuple[int, ...], stride: int) -> str:
     """How ``conv_valid`` computes a convolution of these shapes on a CPU.
 
     Returns:
       ``'few_outputs'`` (``conv_few_outputs``) for fewer than ``FEW_OUTPUTS`` output
       channels at stride 1, ``'matmul'`` (``conv_as_matmul``) for at most
-      ``SMALL_OUTPUT`` output pixels per image, otherwise ``'xla'``
-      (``lax.conv_general_dilated``).
+      ``SMALL_OUTPUT`` output pixels per image, ``'space_to_depth'``
+      (``conv_space_to_depth``) for a stride that divides both kernel sides, otherwise
+      ``'xla'`` (``lax.conv_general_dilated``).
 
     Examples:
       >>> conv_method((1, 6, 6, 512), (4, 4, 512, 512), 2)
       'matmul'
+      >>> conv_method((1, 130, 130, 64), (4, 4, 64, 128), 2)
+      'space_to_depth'
       >>> conv_method((1, 66, 66, 128), (4, 4, 128, 256), 1)
       'xla'
     """
@@ -109,7 +146,11 @@ def conv_method(x_shape: tuple[int, ...], kernel_shape: tuple[int, ...], stride:
     out_h, out_w = (x_shape[1] - kh) // stride + 1, (x_shape[2] - kw) // stride + 1
     if stride == 1 and o < FEW_OUTPUTS:
         return "few_outputs"
-    return "matmul" if out_h * out_w <= SMALL_OUTPUT else "xla"
+    if out_h * out_w <= SMALL_OUTPUT:
+        return "matmul"
+    if stride > 1 and kh % stride == 0 and kw % stride == 0:
+        return "space_to_depth"
+    return "xla"
 
 
 def conv_valid(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
@@ -120,6 +161,8 @@ def conv_valid(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
         return conv_few_outputs(x, kernel)
     if method == "matmul":
         return conv_as_matmul(x, kernel, stride)
+    if method == "space_to_depth":
+        return conv_space_to_depth(x, kernel, stride)
     return jax.lax.conv_general_dilated(x, kernel, (stride, stride), "VALID",
                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
@@ -173,7 +216,7 @@ class TransposedConv4x4(nnx.Module):
         padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
         if kernel.shape[-1] < FEW_OUTPUTS:
             z = tap_responses(padded, kernel)
-            parts = [[sum(z[:, ry + ty:ry + ty + h, rx + tx:rx + tx + w, ry + 2 * ty, rx + 2 * tx]
+            parts = [[sum(z[ry + 2 * ty][rx + 2 * tx][:, ry + ty:ry + ty + h, rx + tx:rx + tx + w]
                           for ty in (0, 1) for tx in (0, 1)) for rx in (0, 1)] for ry in (0, 1)]
         else:
             parts = [[conv_valid(padded[:, ry:ry + h + 1, rx:rx + w + 1],
