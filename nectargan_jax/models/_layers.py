@@ -24,9 +24,10 @@ both gradients of a 4x4 stride-2 512 -> 512 convolution on 4x4 pixels, batch 1);
 matrix product of the input's patches (``conv_as_matmul``) they take 5-10 ms, the
 gradients being matrix products too. Larger strided convolutions (the U-Net's and the
 PatchGAN's 4x4 stride-2 layers) run as stride-1 convolutions over 2x2 pixel blocks
-(``conv_space_to_depth``), whose gradients XLA's CPU backend computes 1.2-2.7x faster
-(measured, forward and both gradients of 64 -> 128 channels on 128x128 pixels: 41
-against 15 ms at batch 1, 543 against 348 ms at batch 16).
+(``conv_space_to_depth``): with convolutions off YNNPACK (the training command's XLA
+flags) their forward pass and both gradients take 1.3-3.2x less time at batch 1 and
+1.2-1.7x less at batch 16 (``benchmarks/bench_layers.py``; about the same with XLA's
+defaults).
 Initialisation follows Isola et al. (2017): kernels from N(0, 0.02), biases 0,
 normalisation scales from N(1, 0.02).
 """
@@ -67,8 +68,8 @@ def tap_responses(x: jax.Array, kernel: jax.Array) -> list[list[jax.Array]]:
 
     The product's output is split into the taps, not sliced: the gradient of a split is
     one concatenation, where each slice's gradient is a zero array of the product's
-    full size (measured: the 4x4 transposed convolution 128 -> 3 channels at 128x128
-    pixels, forward and both gradients, batch 1: 56 ms sliced, 10 ms split).
+    full size (the U-Net's output layer, forward and both gradients: 4-7x faster split,
+    ``benchmarks/bench_layers.py``).
     """
     kh, kw, c, o = kernel.shape
     z = jnp.einsum("nhwc,cq->nhwq", x, kernel.transpose(2, 0, 1, 3).reshape(c, kh * kw * o))
