@@ -303,22 +303,22 @@ def test_transposed_convolutions_match_flax_conv_transpose():
     np.testing.assert_allclose(np.asarray(got), np.asarray(reference(x)), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("out, kernel, stride, size, method", [
+@pytest.mark.parametrize("out, ksize, stride, size, method", [
     (1, 4, 1, (9, 6), "few_outputs"), (7, 4, 1, (9, 6), "few_outputs"),
     (8, 4, 1, (9, 6), "matmul"), (8, 4, 1, (13, 11), "xla"),  # 8x5 and 12x10 output pixels
     (1, 4, 2, (9, 6), "matmul"),  # 4x3
     (3, 4, 2, (20, 18), "space_to_depth"), (3, 4, 2, (21, 19), "space_to_depth"),  # 10x9
     (3, 3, 2, (20, 18), "xla")])
-def test_reflect_conv_matches_pytorch_every_way_it_is_computed(out, kernel, stride, size,
+def test_reflect_conv_matches_pytorch_every_way_it_is_computed(out, ksize, stride, size,
                                                                method):
     """Few output channels at stride 1 use ``conv_few_outputs``, few output pixels
     ``conv_as_matmul``, strides that divide the kernel ``conv_space_to_depth`` (odd
     padded sizes too), the rest XLA's conv: forward and both gradients match PyTorch."""
-    ours = ReflectConv(5, out, kernel, stride, 1, use_bias=True, rngs=rngs(2))
+    ours = ReflectConv(5, out, ksize, stride, 1, use_bias=True, rngs=rngs(2))
     ours.conv.bias[...] = jnp.linspace(-1, 1, out)
-    assert conv_method((2, size[0] + 2, size[1] + 2, 5), (kernel, kernel, 5, out),
+    assert conv_method((2, size[0] + 2, size[1] + 2, 5), (ksize, ksize, 5, out),
                        stride) == method
-    theirs = torch.nn.Conv2d(5, out, kernel, stride, 1, padding_mode="reflect")
+    theirs = torch.nn.Conv2d(5, out, ksize, stride, 1, padding_mode="reflect")
     with torch.no_grad():
         kernel = np.asarray(ours.conv.kernel[...]).transpose(3, 2, 0, 1)
         theirs.weight.copy_(torch.from_numpy(kernel.copy()))

@@ -25,8 +25,8 @@ matrix product of the input's patches (``conv_as_matmul``) they take 5-10 ms, th
 gradients being matrix products too. Larger strided convolutions (the U-Net's and the
 PatchGAN's 4x4 stride-2 layers) run as stride-1 convolutions over 2x2 pixel blocks
 (``conv_space_to_depth``): with convolutions off YNNPACK (the training command's XLA
-flags) their forward pass and both gradients take 1.3-3.2x less time at batch 1 and
-1.2-1.7x less at batch 16 (``benchmarks/bench_layers.py``; about the same with XLA's
+flags) their forward pass and both gradients run 1.3-3.2x faster at batch 1 and
+1.2-1.7x faster at batch 16 (``benchmarks/bench_layers.py``; about the same with XLA's
 defaults).
 Initialisation follows Isola et al. (2017): kernels from N(0, 0.02), biases 0,
 normalisation scales from N(1, 0.02).
