@@ -298,7 +298,7 @@ def test_a_log_cut_anywhere_keeps_a_prefix_of_its_records_in_order(tmp_path):
 
 def test_recover_on_a_healthy_log_merges_it_and_reports_nothing(tmp_path):
     assert LossLog(tmp_path / "none").recover().records == {}
-    log = journal_with_three_appends(tmp_path)
+    journal_with_three_appends(tmp_path)
     report = LossLog(tmp_path).recover()
     assert (report.problems, report.moved_aside, report.records) == ((), (), {"z": 40, "a": 3})
     assert sorted(os.listdir(tmp_path)) == ["loss_log.json"]
