@@ -217,9 +217,9 @@ def run(batch, repeats, scan_steps, tmp_dir):
                        ("e", f"(e) LossManager, lax.scan of {scan_steps}, per step"),
                        ("f", f"(f) hand-written, lax.scan of {scan_steps}, per step")]:
         print(f"  {label:<52} {t[key] * 1e3:9.3f} ms")
-    print(f"  ratios: a/b = {t['a'] / t['b']:.3f}   g/b = {t['g'] / t['b']:.3f}   e/f = {t['e'] / t['f']:.3f}"
-          f"   e/a = {t['e'] / t['a']:.3f}   a/c = {t['a'] / t['c']:.3f}"
-          f"   a/d = {t['a'] / t['d']:.3f}")
+    print(f"  ratios: a/b = {t['a'] / t['b']:.3f}   g/b = {t['g'] / t['b']:.3f}"
+          f"   e/f = {t['e'] / t['f']:.3f}   e/a = {t['e'] / t['a']:.3f}"
+          f"   a/c = {t['a'] / t['c']:.3f}   a/d = {t['a'] / t['d']:.3f}")
 
 
 def main():
