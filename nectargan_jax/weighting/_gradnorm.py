@@ -15,7 +15,7 @@ from nectargan_jax._pytree import pytree_dataclass
 from nectargan_jax.weighting._checks import (count_leaf, fraction_leaf, positive_leaf,
                                              ranged_leaf)
 from nectargan_jax.weighting._grads import grad_norms
-from nectargan_jax.weighting._rule import Applied, Context, Rule, applied
+from nectargan_jax.weighting._rule import Applied, Context, Rule, applied, ratio_or_one
 
 
 def _check_group(rule: str, names: tuple[str, ...]) -> None:
@@ -141,19 +141,13 @@ class GradNorm(Rule):
         k = len(ctx.names)
         norms = grad_norms(ctx.grads, ctx.names, "gradnorm")
         initial = jnp.where(self.started, self.initial, ctx.losses)
-        ratio = _ratio_or_one(ctx.losses, initial)
-        relative = _ratio_or_one(ratio, jnp.mean(ratio))
+        ratio = ratio_or_one(ctx.losses, initial)
+        relative = ratio_or_one(ratio, jnp.mean(ratio))
         grad = jax.grad(_gradnorm_loss)(self.weights, norms, relative, self.alpha)
         stepped = self.weights - self.learning_rate * grad
         renormalised = jax.lax.stop_gradient(k * stepped / jnp.sum(stepped))
         return applied(jax.lax.stop_gradient(self.weights), self.replace(
             weights=renormalised, initial=initial, started=jnp.ones((), bool)), k)
-
-
-def _ratio_or_one(numerator: jax.Array, denominator: jax.Array) -> jax.Array:
-    """``numerator / denominator`` where the denominator is > 0, 1 elsewhere."""
-    positive = denominator > 0
-    return jnp.where(positive, numerator / jnp.where(positive, denominator, 1.0), 1.0)
 
 
 def _gradnorm_loss(weights: jax.Array, norms: jax.Array, relative: jax.Array,
