@@ -69,6 +69,10 @@ def _string_kind(schedule, epoch):
     return "1.0"
 
 
+def _vector_kind(schedule, epoch):
+    return jnp.ones(3) * epoch
+
+
 LM = (LossManager(capacity=8).register("L1", l1, weight=100.0, tags=("G",))
       .register("GAN", bce_with_logits, tags="D")
       .register("MAP", l1, keep_map=(1, 4, 4, 3))
@@ -202,6 +206,11 @@ cases(
       lambda e: Schedule(_int_kind, 0, 10)),
     C("kind-returns-string", TypeError, r"_string_kind.*must return.*real.*str",
       lambda e: Schedule(_string_kind, 0, 10)),
+    C("kind-returns-vector", ValueError,
+      r"_vector_kind.*one value per schedule.*shape \(\).*got shape \(3,\)",
+      lambda e: Schedule(_vector_kind, 0, 10)),
+    C("kind-returns-vector-batch", ValueError, r"_vector_kind.*shape \(2,\).*got shape \(3,\)",
+      lambda e: Schedule(_vector_kind, 0, 10, [1.0, 2.0])),
     C("start-bool", TypeError, r"start_epoch must be a real number, got bool True",
       lambda e: Schedule(start_epoch=True)),
     C("start-str", TypeError, r"start_epoch must be a real number, got str: '0'",
