@@ -105,6 +105,7 @@ class Env:
 
 def _make_env(tmp: Path, with_interop: bool) -> Env:
     (tmp / "config.json").write_text("{not json", encoding="utf-8")
+    (tmp / "latin1.json").write_bytes('{"config": {"name": "café"}}'.encode("latin-1"))
     (tmp / "weights.txt").write_text("not weights", encoding="utf-8")
     (tmp / "afile").write_text("a file, not a folder", encoding="utf-8")
     (tmp / "damaged").mkdir()
@@ -843,6 +844,15 @@ cases(
       lambda e: interop.Scheduler(e.isched).eval_schedule("3")),
     C("i-scheduler-epoch-nan", ValueError, r"epoch must be finite",
       lambda e: interop.Scheduler(e.isched).eval_schedule(NAN)),
+    C("i-scheduler-zero-values", ValueError,
+      r"Scheduler: eval_schedule divides by max\(initial_value, target_value\), which is 0 "
+      r"for initial_value=0.0 and target_value=0",
+      lambda e: interop.Scheduler(interop.Schedule(start_epoch=1, end_epoch=11,
+                                                   initial_value=0.0, target_value=0))),
+    C("i-torch-scheduler-zero-values", ValueError, r"TorchScheduler: .* is 0",
+      lambda e: interop.TorchScheduler(e.opt, interop.Schedule(start_epoch=1, end_epoch=11,
+                                                               initial_value=0.0,
+                                                               target_value=0.0))),
     C("i-torch-scheduler-str", TypeError,
       r"TorchScheduler: schedule must be an interop Schedule or None, got str: 'linear'",
       lambda e: interop.TorchScheduler(e.opt, "linear")),
@@ -932,6 +942,23 @@ cases(
       lambda e: e.ilm.init_from_spec(lambda: [1])),
     C("i-compute-unknown", KeyError, r"Unknown loss 'nope'; registered losses: \['G_L1', 'D_S'\]",
       lambda e: e.ilm.compute_loss_xy("nope", T, T)),
+    C("i-compute-shapes-broadcast", ValueError,
+      r"loss 'G_L1' \(L1Loss\).*same shape, got x of shape \(1, 3, 4, 4\) and y of "
+      r"shape \(1, 1, 4, 4\)",
+      lambda e: e.ilm.compute_loss_xy("G_L1", T, torch.zeros(1, 1, 4, 4), epoch=1)),
+    C("i-compute-shapes-unbroadcastable", ValueError,
+      r"loss 'D_S' \(MSELoss\).*\(1, 3, 4, 4\).*\(1, 2, 4, 4\)",
+      lambda e: e.ilm.compute_loss_xy("D_S", T, torch.zeros(1, 2, 4, 4), epoch=3)),
+    C("i-compute-custom-unbroadcastable", RuntimeError,
+      r"compute_loss_xy: loss 'C' failed on x of shape \(1, 3, 4, 4\) and y of shape "
+      r"\(1, 2, 4, 4\): .*size of tensor",
+      lambda e: (e.ilm.register_loss_fn("C", lambda x, y: (x - y).abs().mean()),
+                 e.ilm.compute_loss_xy("C", T, torch.zeros(1, 2, 4, 4)))),
+    C("i-compute-numpy", TypeError,
+      r"compute_loss_xy: x of loss 'G_L1' must be a torch.Tensor, got ndarray",
+      lambda e: e.ilm.compute_loss_xy("G_L1", np.ones((1, 3, 4, 4)), T)),
+    C("i-compute-y-list", TypeError, r"y of loss 'G_L1' must be a torch.Tensor, got list",
+      lambda e: e.ilm.compute_loss_xy("G_L1", T, [1.0])),
     C("i-compute-epoch-bool", TypeError,
       r"compute_loss_xy: epoch must be a real number, got bool: True",
       lambda e: e.ilm.compute_loss_xy("D_S", T, T, epoch=True)),
@@ -1030,6 +1057,9 @@ cases(
       lambda e: interop.ConfigManager(e.tmp / "missing.json")),
     C("i-config-corrupt", ValueError, r"config.json.*not valid JSON",
       lambda e: interop.ConfigManager(e.tmp / "config.json")),
+    C("i-config-not-utf8", ValueError,
+      r"config file '.*latin1.json' is not UTF-8 text.*byte 0xe9 in position 24",
+      lambda e: interop.ConfigManager(e.tmp / "latin1.json")),
     C("i-config-bad-dict", ValueError, r"Input config dict is invalid",
       lambda e: interop.ConfigManager({"config": {"bogus": 1}})),
     C("i-config-export-missing-dir", FileNotFoundError, r"missing_dir",
@@ -1113,9 +1143,11 @@ def test_bad_input_is_a_clear_error_and_changes_nothing(case: Case, tmp_path: Pa
         case.call(env)
     assert re.search(case.match, str(caught.value), re.DOTALL), str(caught.value)
     after = _snapshot(env)
-    if case.id.startswith(("i-compute-returns-none", "i-values-not-run")):
+    if case.id.startswith(("i-compute-returns-none", "i-values-not-run",
+                           "i-compute-custom-unbroadcastable")):
         # These cases register a loss first (a valid call); the failing call after it
         # must leave the others as they were.
+        after["interop"][0][0].pop("C", None)
         after["interop"][0][0].pop("N", None)
         after["interop"][0][0].pop("NEW", None)
     assert _same(before, after)
