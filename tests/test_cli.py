@@ -1,10 +1,13 @@
 """The ``nectargan-jax`` command: train, plot-log, plot-schedule, and its errors."""
 
+import io
 import json
 import os
 from pathlib import Path
+import struct
 import subprocess
 import sys
+import zlib
 
 import numpy as np
 from PIL import Image
@@ -69,6 +72,56 @@ def test_bad_input_exits_with_status_2_and_a_message(argv, message, capsys, tmp_
     err = capsys.readouterr().err
     assert err.startswith(f"nectargan-jax {argv[0]}: error:") and message in err
     assert list(tmp_path.iterdir()) == []
+
+
+def _broken_stream_png(path):
+    """A PNG whose chunk checksums hold but whose compressed pixels are garbage: its
+    header checks pass and decoding fails."""
+    stream = io.BytesIO()
+    Image.fromarray(np.full((16, 32, 3), 7, np.uint8)).save(stream, format="PNG")
+    data = bytearray(stream.getvalue())
+    at = data.find(b"IDAT")
+    length = struct.unpack(">I", data[at - 4:at])[0]
+    body = bytes(b ^ 0xFF if 2 <= k < length - 4 else b
+                 for k, b in enumerate(data[at + 4:at + 4 + length]))
+    data[at + 4:at + 4 + length] = body
+    data[at + 4 + length:at + 8 + length] = struct.pack(">I", zlib.crc32(b"IDAT" + body))
+    path.write_bytes(bytes(data))
+
+
+def test_an_image_that_fails_to_decode_mid_run_is_named_in_one_line(tmp_path, capsys):
+    root = tmp_path / "data"
+    for split in ("train", "val"):
+        (root / split).mkdir(parents=True)
+        Image.new("RGB", (32, 16), (200, 10, 10)).save(root / split / "good.png")
+    _broken_stream_png(root / "train" / "bad.png")
+    config = _write_config(tmp_path / "tiny.json", TINY)
+    code = main(["train", str(config), "--dataroot", str(root), "--epochs", "1",
+                 "--output-dir", str(tmp_path / "out"), "--no-progress"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith(f"nectargan-jax train: error: cannot decode the image "
+                          f"{str(root / 'train' / 'bad.png')!r}: broken data stream"), err
+    assert "resume with --resume" in err
+    assert (tmp_path / "out" / "NectarGAN_v1" / "train1_config.json").is_file()  # mid-run
+
+
+def test_a_corrupt_image_is_refused_before_anything_is_written(tmp_path, capsys):
+    root = tmp_path / "data"
+    (root / "train").mkdir(parents=True)
+    (root / "val").mkdir()
+    for name in ("a.png", "b.png"):
+        Image.new("RGB", (32, 16)).save(root / "train" / name)
+    Image.new("RGB", (32, 16)).save(root / "val" / "a.png")
+    (root / "val" / "b.png").write_bytes(b"")
+    config = _write_config(tmp_path / "tiny.json", TINY)
+    code = main(["train", str(config), "--dataroot", str(root), "--epochs", "1",
+                 "--output-dir", str(tmp_path / "out"), "--no-progress"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot read the image" in err and "b.png" in err, err
+    assert not (tmp_path / "out").exists()
 
 
 def test_an_unknown_config_key_is_named(tmp_path, capsys):

@@ -31,12 +31,34 @@ class PairedDataset(Protocol):
     def load(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]: ...
 
 
-def _to_unit_range(image: Image.Image) -> np.ndarray:
-    """A Pillow image -> float32 HWC in [-1, 1]."""
+# Pillow's modes of 16-bit pixels (a 16-bit grayscale PNG opens as 'I;16').
+_SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")
+# Modes whose pixels have no fixed full scale (32-bit integers or floats).
+_UNSCALED = ("I", "F")
+
+
+def _check_mode(path: Path, mode: str) -> None:
+    if mode in _UNSCALED:
+        raise ValueError(f"{path.name!r} has Pillow mode {mode!r} (32-bit pixels with no "
+                         "fixed range); store the dataset's images with 8 or 16 bits per "
+                         "channel.")
+
+
+def _decoded(image: Image.Image, channels: int) -> tuple[Image.Image, float]:
+    """The pixels in a mode Pillow resizes bicubically, and their full-scale value:
+    8-bit images as 'RGB' or 'L' (full scale 255), 16-bit ones as 'F' (65535)."""
+    if image.mode in _SIXTEEN_BIT:
+        return image.convert("F"), 65535.0
+    return image.convert("RGB" if channels == 3 else "L"), 255.0
+
+
+def _to_unit_range(image: Image.Image, full_scale: float, channels: int) -> np.ndarray:
+    """A Pillow image -> float32 HWC in [-1, 1] (0 -> -1, ``full_scale`` -> 1); one
+    channel repeated to ``channels``."""
     array = np.asarray(image, dtype=np.float32)
     if array.ndim == 2:
-        array = array[:, :, None]
-    return array / 127.5 - 1.0
+        array = np.repeat(array[:, :, None], channels, axis=2)
+    return array / np.float32(full_scale / 2) - 1.0
 
 
 class PairedImageFolder:
@@ -56,10 +78,16 @@ class PairedImageFolder:
       flip_chance: probability of a horizontal flip (``h_flip_chance``; 0 disables it).
       channels: 3 (RGB) or 1 (grayscale), the config's ``input_nc``.
 
+    Every image's header is read (and checked, ``Image.verify``) when the folder is
+    opened, so a damaged file is refused before training starts; 8-bit images are
+    scaled from 0..255 and 16-bit ones from 0..65535 to [-1, 1].
+
     Raises:
       FileNotFoundError: ``dataroot/split`` is not a folder.
-      ValueError: no images there, an odd image width (the halves cannot match), images
-        of different sizes, or bad sizes, direction or channels.
+      ValueError: no images there, an image that cannot be read (named), one of 32-bit
+        pixels, an odd image width (the halves cannot match), images of different sizes,
+        or bad sizes, direction or channels. ``load`` raises it too, naming the file,
+        when an image cannot be decoded.
     """
 
     def __init__(self, dataroot: str | os.PathLike, split: str = "train",
@@ -87,11 +115,18 @@ class PairedImageFolder:
         self.flip_chance, self.channels = flip_chance, channels
 
     def _common_size(self) -> tuple[int, int]:
-        """The (width, height) every image shares (headers only); raises on a mismatch."""
+        """The (width, height) every image shares (headers and chunk checksums, no
+        decoding); raises on a mismatch or an image that cannot be read."""
         sizes = {}
         for path in self.paths:
-            with Image.open(path) as image:
-                sizes.setdefault(image.size, path)
+            try:
+                with Image.open(path) as image:
+                    size, mode = image.size, image.mode
+                    image.verify()
+            except (OSError, SyntaxError) as error:
+                raise ValueError(f"cannot read the image {str(path)!r}: {error}") from None
+            _check_mode(path, mode)
+            sizes.setdefault(size, path)
         if len(sizes) > 1:
             found = ", ".join(f"{w}x{h} ({p.name})" for (w, h), p in sizes.items())
             raise ValueError(f"images in one dataset must share one size, found {found}.")
@@ -106,13 +141,20 @@ class PairedImageFolder:
 
     def load(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """The pair at ``index``, cropped and flipped as ``rng`` draws."""
-        with Image.open(self.paths[index]) as image:
-            image = image.convert("RGB" if self.channels == 3 else "L")
-            width, height = image.size
-            left = image.crop((0, 0, width // 2, height))
-            right = image.crop((width // 2, 0, width, height))
+        path = self.paths[index]
+        try:
+            with Image.open(path) as image:
+                _check_mode(path, image.mode)
+                image, full_scale = _decoded(image, self.channels)
+        except (OSError, SyntaxError) as error:
+            raise ValueError(f"cannot decode the image {str(path)!r}: {error}; replace or "
+                             "remove it, then resume with --resume.") from None
+        width, height = image.size
+        left = image.crop((0, 0, width // 2, height))
+        right = image.crop((width // 2, 0, width, height))
         halves = [_to_unit_range(half.resize((self.load_size, self.load_size),
-                                             Image.Resampling.BICUBIC)) for half in (left, right)]
+                                             Image.Resampling.BICUBIC), full_scale,
+                                 self.channels) for half in (left, right)]
         top, lft = rng.integers(0, self.load_size - self.crop_size + 1, size=2)
         flip = rng.random() < self.flip_chance
         out = []
