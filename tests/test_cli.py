@@ -1,5 +1,6 @@
 """The ``nectargan-jax`` command: train, plot-log, plot-schedule, and its errors."""
 
+import errno
 import io
 import json
 import os
@@ -10,6 +11,7 @@ import sys
 import zlib
 
 import numpy as np
+import orbax.checkpoint as ocp
 from PIL import Image
 import pytest
 
@@ -122,6 +124,29 @@ def test_a_corrupt_image_is_refused_before_anything_is_written(tmp_path, capsys)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot read the image" in err and "b.png" in err, err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_full_disk_at_a_checkpoint_exits_2_in_one_line_and_resumes(tmp_path, capsys,
+                                                                     monkeypatch):
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(ocp.CheckpointManager, "save", full)
+    config = _write_config(tmp_path / "tiny.json", TINY)
+    argv = ["train", str(config), "--epochs", "1", "--output-dir", str(tmp_path / "out"),
+            "--synthetic-pairs", "4", "--no-progress"]
+    assert main(argv) == 2
+    folder = tmp_path / "out" / "NectarGAN_v1"
+    assert capsys.readouterr().err == (
+        f"nectargan-jax train: error: disk full (or file too large) writing checkpoint 1 to "
+        f"{folder / 'checkpoints' / '1'}; nothing lost, resume with --resume\n")
+    log = LossLog(folder).read()["LOSSMANAGER_LOG"]["loss_functions"]
+    assert {len(entry["loss"]) for entry in log.values()} == {2}  # flushed before the save
+    monkeypatch.undo()
+    assert main(argv + ["--resume"]) == 0
+    again = LossLog(folder).read()["LOSSMANAGER_LOG"]["loss_functions"]
+    assert again == log  # the epoch retrained, its records not written twice
+    assert (folder / "checkpoints" / "1").is_dir()
 
 
 def test_an_unknown_config_key_is_named(tmp_path, capsys):

@@ -15,10 +15,13 @@ import hashlib
 import json
 import os
 from pathlib import Path
+import shutil
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+
+from nectargan_jax.train._disk_full import disk_full_errno, quiet_disk_full_reports
 
 # Settings that do not change what training computes: where and how often things are
 # written, how the run is named and which epoch it resumes from.
@@ -49,6 +52,17 @@ def config_fingerprint(config: dict) -> str:
 
 class CheckpointMismatchError(ValueError):
     """A checkpoint was written by a run with other training settings."""
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written for lack of space (or a file-size limit); the
+    earlier checkpoints are intact and nothing of the failed one is left behind.
+
+    ``errno`` is the system's code (``ENOSPC``, ``EFBIG``, ``EDQUOT``); ``str()`` is the
+    one-line message alone."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
 
 
 class Checkpoints:
@@ -106,16 +120,36 @@ class Checkpoints:
     def save(self, epoch: int, state: Any, fingerprint: str) -> None:
         """Saves ``state`` as the checkpoint of ``epoch`` (returns once it is complete),
         replacing one of that epoch (a run continued from an older checkpoint trains
-        the epochs after it again)."""
+        the epochs after it again).
+
+        Raises:
+          CheckpointWriteError: the disk is full (or a file-size limit was hit): one
+            line naming the checkpoint; its partial files are removed. The training
+            loop flushes its log before each save, so a run resumed then loses nothing.
+        """
         meta = {"epoch": int(epoch), "step": int(state.step),
                 "config_fingerprint": fingerprint}
         manager = self._orbax()
         if int(epoch) in manager.all_steps():
             manager.delete(int(epoch))
-        # force: orbax would skip a step older than its newest (a retrained epoch).
-        manager.save(int(epoch), args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
-        manager.wait_until_finished()
+        try:
+            with quiet_disk_full_reports():
+                # force: orbax would skip a step older than its newest (a retrained epoch).
+                manager.save(int(epoch), args=ocp.args.Composite(
+                    state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+                    force=True)
+                manager.wait_until_finished()
+        except Exception as error:
+            code = disk_full_errno(error)
+            if code is None:
+                raise
+            self.close()
+            for partial in self.directory.glob(f"{int(epoch)}.orbax-checkpoint-tmp*"):
+                shutil.rmtree(partial, ignore_errors=True)
+            raise CheckpointWriteError(
+                code, f"disk full (or file too large) writing checkpoint {int(epoch)} to "
+                f"{self.directory / str(int(epoch))}; nothing lost, resume with --resume"
+            ) from None
 
     def restore(self, epoch: int, like: Any, fingerprint: str) -> Any:
         """The state saved after ``epoch``, with the structure and shardings of ``like``.

@@ -15,6 +15,7 @@ import sys
 
 from nectargan_jax._xla_flags import SWITCH
 from nectargan_jax._xla_flags import apply_cpu_flags
+from nectargan_jax.train._disk_full import disk_full_errno
 
 _USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, FileExistsError,
                 NotADirectoryError, PermissionError, OverflowError)
@@ -113,7 +114,8 @@ def _plot_schedule(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Runs the command line; returns the exit status (2 for bad input, with a message).
+    """Runs the command line; returns the exit status (2 for bad input, with a message,
+    and for a full disk: one line, e.g. naming the checkpoint that could not be written).
 
     Run as a program (``argv`` None: the ``nectargan-jax`` script, ``python -m
     nectargan_jax``), ``train`` first adds ``nectargan_jax._xla_flags.CPU_FLAGS`` to
@@ -130,7 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = {"train": _train, "plot-log": _plot_log, "plot-schedule": _plot_schedule}
     try:
         run[args.command](args)
-    except _USER_ERRORS as error:
+    except (*_USER_ERRORS, OSError) as error:
+        if isinstance(error, OSError) and not isinstance(error, _USER_ERRORS) \
+                and disk_full_errno(error) is None:
+            raise
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"nectargan-jax {args.command}: error: {message}", file=sys.stderr)
         return 2
