@@ -3,10 +3,11 @@ orbax's own reports of it off the console.
 
 orbax writes a checkpoint through tensorstore, which reports ``ENOSPC`` or ``EFBIG`` as a
 ``ValueError`` whose message is the whole storage spec with ``[os_error_code='28']``
-inside; orbax's worker threads also log it (absl, at ERROR, with a traceback), and
-callbacks of the writes still in flight land on an event loop orbax has closed, each
-printed as an unraisable ``RuntimeError('Event loop is closed')``. The training job says
-all of this in one line instead.
+inside; orbax's worker threads also log it (absl, at ERROR, with a traceback), asyncio
+logs the writes whose failure nobody awaited, and callbacks of the writes still in flight
+land on an event loop orbax has closed, each printed as an unraisable
+``RuntimeError('Event loop is closed')``. The training job says all of this in one line
+instead.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
 _OS_ERROR_CODE = re.compile(r"os_error_code='?(\d+)")
 _CLOSED_LOOP = "Event loop is closed"
+_LOGGERS = ("absl", "asyncio")
 
 
 def disk_full_errno(error: BaseException | None) -> int | None:
@@ -56,26 +58,30 @@ class _DropDiskFull(logging.Filter):
 
 @contextlib.contextmanager
 def quiet_disk_full_reports() -> Iterator[None]:
-    """Within the block, absl's log records of a full disk are dropped (orbax's threads
-    log the error they also raise) and so are unraisable ``RuntimeError('Event loop is
-    closed')`` reports (callbacks of abandoned writes); the latter stay dropped after a
-    block that raised a full disk, as such callbacks may still arrive."""
-    logger, dropper, previous = logging.getLogger("absl"), _DropDiskFull(), sys.unraisablehook
+    """Within the block, log records of a full disk are dropped (orbax's threads log, on
+    absl's logger, the error they also raise; asyncio logs the failed writes it never
+    awaited) and so are unraisable ``RuntimeError('Event loop is closed')`` reports
+    (callbacks of abandoned writes). After a block that raised a full disk they stay
+    dropped, as such reports still arrive while the abandoned writes wind down."""
+    loggers, dropper = [logging.getLogger(n) for n in _LOGGERS], _DropDiskFull()
+    previous = sys.unraisablehook
 
     def hook(unraisable: Any) -> None:
         value = unraisable.exc_value
         if not (isinstance(value, RuntimeError) and str(value) == _CLOSED_LOOP):
             previous(unraisable)
 
-    logger.addFilter(dropper)
+    for logger in loggers:
+        logger.addFilter(dropper)
     sys.unraisablehook = hook
-    keep = False
+    failed = False
     try:
         yield
     except Exception as error:
-        keep = disk_full_errno(error) is not None
+        failed = disk_full_errno(error) is not None
         raise
     finally:
-        logger.removeFilter(dropper)
-        if not keep:
+        if not failed:
+            for logger in loggers:
+                logger.removeFilter(dropper)
             sys.unraisablehook = previous
