@@ -98,10 +98,41 @@ def test_a_load_epoch_without_a_checkpoint_is_refused_before_anything_changes(ru
 def test_a_checkpoint_from_another_config_is_refused_before_anything_changes(runs):
     folder = runs[2].experiment.dir
     before = _snapshot(folder)
-    other = _config(folder.parent, **{"train.loss.lambda_l1": 10.0})
-    with pytest.raises(CheckpointMismatchError, match="other training settings"):
+    other = _config(folder.parent, **{"train.loss.lambda_l1": 10.0,
+                                      "train.generator.optimizer.beta1": 0.9})
+    with pytest.raises(CheckpointMismatchError,
+                       match=r"other training settings: train.generator.optimizer.beta1 "
+                             r"\(0.5, now 0.9\), train.loss.lambda_l1 \(100.0, now 10.0\);"):
         train(other, epochs=6, resume=True, **RUN)
     assert _snapshot(folder) == before
+
+
+def test_resuming_a_finished_run_says_so_and_writes_nothing(runs):
+    folder = runs[2].experiment.dir
+    before = _snapshot(folder)
+    lines = []
+    result = train(_config(folder.parent), epochs=4, resume=True,
+                   **{**RUN, "echo": lines.append})
+    assert lines == [f"The experiment {folder.resolve()} has trained 4 of 4 epochs: nothing "
+                     "to do (give more epochs, e.g. --epochs 5, to train on)."]
+    assert _snapshot(folder) == before  # no new config file, log or checkpoint
+    assert result.epochs == 4 and int(result.state.step) == 8
+    for a, b in zip(_leaves(runs[2].state), _leaves(result.state)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_resumed_run_says_once_which_device_jax_uses(runs, tmp_path):
+    root = tmp_path / "copy"
+    shutil.copytree(runs[0].experiment.dir.parent, root)
+    lines = []
+    train(_config(root, **{"common.device": "cuda"}), epochs=5, resume=True,
+          **{**RUN, "echo": lines.append})
+    device = jax.devices()[0]
+    assert [line for line in lines if "common.device" in line] == [
+        f"common.device is 'cuda', but JAX runs on {device} (platform "
+        f"{device.platform!r}, its default backend): training runs there (JAX_PLATFORMS "
+        "chooses the backend)."]
+    assert lines[-1].startswith("Trained 5 epochs")
 
 
 def test_checkpoint_round_trip_keeps_every_leaf_and_the_metadata(runs, tmp_path):
@@ -123,6 +154,10 @@ def test_the_fingerprint_ignores_where_and_how_often_a_run_writes(tmp_path):
     assert config_fingerprint(tiny_config(tmp_path / "b", **{
         "save.model_save_rate": 7, "common.experiment_name": "other",
         "train.load.continue_train": True})) == base
+    # A dataset moved to another folder resumes.
+    assert config_fingerprint(tiny_config(tmp_path, **{
+        "dataloader.dataroot": "/data/facades"})) == config_fingerprint(tiny_config(
+            tmp_path, **{"dataloader.dataroot": "/mnt/moved/facades"}))
     assert config_fingerprint(tiny_config(tmp_path, **{"dataloader.batch_size": 1})) != base
 
 

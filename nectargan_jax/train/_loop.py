@@ -31,11 +31,12 @@ from tqdm import tqdm
 
 from nectargan_jax import LossLog, LossManager
 from nectargan_jax.scheduling import current_learning_rate
-from nectargan_jax.train._checkpoint import Checkpoints, config_fingerprint
+from nectargan_jax.train._checkpoint import Checkpoints, config_fingerprint, training_settings
 from nectargan_jax.train._config import health_checks, total_epochs
 from nectargan_jax.train._data import (PairedDataset, PairedImageFolder, SyntheticPairs,
                                        batches, prefetch)
 from nectargan_jax.train._experiment import Experiment, choose_experiment
+from nectargan_jax.train._notes import startup_notes
 from nectargan_jax.train._plots import plot_loss_log, save_example_grid
 from nectargan_jax.train._records import LogWriter
 from nectargan_jax.train._step import Pix2PixStep, TrainState, build_training
@@ -151,10 +152,13 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
       log_every: steps between two writes of the loss log (rounded up to whole
         dispatches); None = once per epoch, or every 512 steps if epochs are longer.
       progress: show a tqdm progress bar.
-      echo: where the final summary and the GAN health reports (``train.health``) go.
+      echo: where the final summary, the GAN health reports (``train.health``) and the
+        notes on settings the run follows differently from how they read (``_notes``:
+        the device JAX runs on, epochs at a learning rate of 0) go.
 
     Returns:
-      A ``TrainResult``.
+      A ``TrainResult``. Resuming a run that has trained ``epochs`` already writes
+      nothing: it says so (``echo``) and returns the restored state.
 
     Raises:
       ValueError: bad arguments or data, or a checkpoint written with another config
@@ -183,7 +187,7 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
     examples = _example_inputs(config, dataset, seed=seed, synthetic_pairs=synthetic_pairs)
     steps_per_epoch = len(dataset) // batch_size
     experiment = choose_experiment(config, resume or load["continue_train"])
-    fingerprint = config_fingerprint(config)
+    fingerprint, settings = config_fingerprint(config), training_settings(config)
     checkpoints = Checkpoints(experiment.checkpoints)
     start = checkpoints.latest_epoch() if resume else None
     if not resume and load["continue_train"]:
@@ -194,7 +198,7 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
                 f"checkpoints of epochs {checkpoints.epochs()}; choose one of them, or "
                 "resume from the newest with --resume.")
     if start is not None:
-        checkpoints.check(start, fingerprint)
+        checkpoints.check(start, fingerprint, settings)
         if epochs < start:
             raise ValueError(f"epochs={epochs} but the experiment {str(experiment.dir)!r} "
                              f"has already trained {start} epochs; give more epochs.")
@@ -210,7 +214,15 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
         state = jax.device_put(state, NamedSharding(mesh, PartitionSpec()))
         chunk_sharding = NamedSharding(mesh, PartitionSpec(None, "data"))
     if start is not None:
-        state = checkpoints.restore(start, state, fingerprint)
+        state = checkpoints.restore(start, state, fingerprint, settings)
+        if start == epochs:
+            checkpoints.close()
+            echo(f"The experiment {experiment.dir.resolve()} has trained {start} of {epochs} "
+                 f"epochs: nothing to do (give more epochs, e.g. --epochs {epochs + 1}, to "
+                 "train on).")
+            return TrainResult(experiment, state, step_fns, epochs)
+    for note in startup_notes(config, epochs, jax.devices()[0]):
+        echo(note)
     log = LossLog(experiment.dir, device=jax.devices()[0].platform,
                   dataroot=config["dataloader"]["dataroot"])
     writer = LogWriter(log, first_step=int(state.step))
@@ -238,7 +250,7 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
                                   experiment.example(done))
             plot_loss_log(experiment.log, experiment.graphs, steps_per_epoch)
         if save["save_model"] and (done % save["model_save_rate"] == 0 or done == epochs):
-            checkpoints.save(done, state, fingerprint)
+            checkpoints.save(done, state, fingerprint, settings)
     log.close()
     echo(_summary(experiment, config_path, epochs, int(state.step), checkpoints.epochs()))
     checkpoints.close()
