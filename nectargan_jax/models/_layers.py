@@ -38,6 +38,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from nectargan_jax.models._canonical_conv import conv_nhwc
+
 NORMS = ("batch", "instance")
 UPSAMPLE_TYPES = ("Transposed", "Bilinear")
 
@@ -121,8 +123,7 @@ def conv_space_to_depth(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Arr
     grouped = (kernel.reshape(kh // stride, stride, kw // stride, stride, c, o)
                .transpose(0, 2, 1, 3, 4, 5)
                .reshape(kh // stride, kw // stride, stride * stride * c, o))
-    return jax.lax.conv_general_dilated(blocks, grouped, (1, 1), "VALID",
-                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return conv_nhwc(blocks, grouped, 1)
 
 
 def conv_method(x_shape: tuple[int, ...], kernel_shape: tuple[int, ...], stride: int) -> str:
@@ -164,8 +165,7 @@ def conv_valid(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
         return conv_as_matmul(x, kernel, stride)
     if method == "space_to_depth":
         return conv_space_to_depth(x, kernel, stride)
-    return jax.lax.conv_general_dilated(x, kernel, (stride, stride), "VALID",
-                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return conv_nhwc(x, kernel, stride)
 
 
 class ReflectConv(nnx.Module):

@@ -112,6 +112,11 @@ class Checkpoints:
         epochs = self.epochs()
         return epochs[-1] if epochs else None
 
+    def size(self, epoch: int) -> int:
+        """Bytes on disk of the checkpoint of ``epoch``."""
+        folder = self.directory / str(int(epoch))
+        return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
     def metadata(self, epoch: int) -> dict:
         """The JSON item of the checkpoint of ``epoch`` (epoch, step, config fingerprint)."""
         return self._orbax().restore(

@@ -15,6 +15,8 @@ import sys
 
 from nectargan_jax._xla_flags import SWITCH
 from nectargan_jax._xla_flags import apply_cpu_flags
+from nectargan_jax.train._compile_cache import ENV as CACHE_ENV
+from nectargan_jax.train._compile_cache import default_cache_dir
 from nectargan_jax.train._disk_full import disk_full_errno
 
 _USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, FileExistsError,
@@ -50,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true",
                        help="continue the newest experiment folder from its newest checkpoint")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--compile-cache", metavar="DIR",
+                       help="keep compiled functions in DIR, so a second start or a resume "
+                            "of the same config does not compile again (default: "
+                            f"{default_cache_dir()} or ${CACHE_ENV}; 'off' turns it off)")
     train.add_argument("--no-xla-cpu-flags", action="store_true",
                        help="leave XLA_FLAGS as it is (by default, run as a program, the "
                             "command adds XLA CPU flags that speed up convolutions; also "
@@ -76,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _train(args: argparse.Namespace) -> None:
+    from nectargan_jax.train._compile_cache import cache_dir, enable_compile_cache
     from nectargan_jax.train._config import embedded_default_overrides, load_config
     from nectargan_jax.train._loop import SYNTHETIC_PAIRS, train
 
@@ -87,6 +94,9 @@ def _train(args: argparse.Namespace) -> None:
              "dataloader.batch_size": args.batch_size}
     overrides.update({key: value for key, value in flags.items() if value is not None})
     config = load_config(args.config, overrides)
+    directory = cache_dir(args.compile_cache)
+    if directory is not None:
+        enable_compile_cache(directory)
     train(config, epochs=args.epochs, resume=args.resume, devices=args.devices,
           steps_per_dispatch=args.steps_per_dispatch, seed=args.seed,
           synthetic_pairs=args.synthetic_pairs or SYNTHETIC_PAIRS,

@@ -15,6 +15,10 @@ Another: an optional ``train.health`` turns on the manager's GAN health checks
 (``nectargan_jax.losses.HealthChecks``): absent or null = off (the reference's files are
 unchanged); an object takes ``HEALTH_DEFAULTS``'s keys, each optional.
 
+``save.keep_checkpoints`` (an extension; absent = ``KEEP_CHECKPOINTS``): how many of the
+newest checkpoints a run keeps, older ones being deleted as new ones are written; null
+keeps every one, as the reference does.
+
 Two optional weight rules (absent or null = off, so older configs and their checkpoint
 fingerprints are unchanged); an object takes the keys it changes, the rest default:
 
@@ -51,6 +55,8 @@ _SCHEDULE_KEYS = ("schedule", "start_epoch", "end_epoch", "initial_value", "targ
                   "options")
 _SCHEDULE_REQUIRED = ("start_epoch", "end_epoch", "initial_value", "target_value")
 HEALTH_KEY = "train.health"
+KEEP_KEY = "save.keep_checkpoints"
+KEEP_CHECKPOINTS = 3
 HEALTH_DEFAULTS = {"collapse": True, "collapse_threshold": 0.05, "collapse_patience": 100,
                    "non_finite": True, "clamped": True}
 """``train.health``'s keys: the discriminator collapse check on ``D_real`` and ``D_fake``
@@ -130,6 +136,7 @@ def load_config(path: str | Path | None = None,
         if not isinstance(overrides, dict):
             raise TypeError(f"overrides must be a dict, got {type(overrides).__name__}.")
         _merge(config, _nest(overrides), default, "")
+    config["save"].setdefault("keep_checkpoints", KEEP_CHECKPOINTS)
     _check_values(config)
     return config
 
@@ -161,6 +168,12 @@ def _merge(config: dict, given: Any, default: dict, where: str) -> None:
             continue
         if path in _RULES:
             _set_rule(config, key, value, path)
+            continue
+        if path == KEEP_KEY:
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 1):
+                _fail(path, value, "an int >= 1 (checkpoints kept), or null (keep all)")
+            config[key] = value
             continue
         if key not in default:
             raise ValueError(f"unknown config key {path!r}; known keys there: "

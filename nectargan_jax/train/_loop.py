@@ -5,8 +5,11 @@ Order of work, chosen so that bad input changes nothing and a crash loses nothin
 1. Check everything (arguments, data, the experiment folder, the checkpoint's config,
    the loss log) and build the initial state. Nothing is written yet.
 2. Create the folder, write the config used and the log's header.
-3. Per epoch: dispatch ``steps_per_dispatch`` steps at a time (batches prefetched to the
-   device), flushing the manager's records into the log before its buffer fills; at the
+3. Compile the training step (one line says so; with the command's persistent
+   compilation cache a second start loads it from disk).
+4. Per epoch: dispatch one step at a time through ``Pix2PixStep.step`` (or
+   ``steps_per_dispatch`` steps through the scanned ``Pix2PixStep.steps``), batches
+   prefetched to the device, flushing the manager's records into the log before its buffer fills; at the
    epoch's end flush, write the example image and the loss graphs (every
    ``save.example_save_rate`` epochs), then save the checkpoint (every
    ``save.model_save_rate`` epochs, and after the last). The log is always at least as far as the newest checkpoint; on resume,
@@ -19,12 +22,14 @@ flush prints the events since the previous one (``echo``).
 
 from __future__ import annotations
 
+from collections import deque
 import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 import numpy as np
 from tqdm import tqdm
@@ -44,6 +49,8 @@ from nectargan_jax.train._step import Pix2PixStep, TrainState, build_training
 SYNTHETIC_PAIRS = 64
 _MAX_CAPACITY = 512
 _POSTFIX_SECONDS = 1.0
+# Dispatches the host may run ahead of the device (each holds its batch).
+_IN_FLIGHT = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,7 +153,10 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
         its records, and their checkpoints are replaced by identical ones).
       devices: local devices the batch is sharded over (data parallel; the state and
         the LossManager are replicated). ``dataloader.batch_size`` must divide evenly.
-      steps_per_dispatch: steps per compiled call (``lax.scan``).
+      steps_per_dispatch: steps per compiled call: 1 dispatches ``Pix2PixStep.step``
+        once per step (the fastest path on a CPU); more run that many steps in one
+        ``lax.scan`` (``Pix2PixStep.steps``), which saves per-call overhead where a
+        step is short next to it (small models on a GPU).
       seed: seeds the models, the data order and the synthetic task.
       synthetic_pairs: pairs per epoch of the embedded task (empty ``dataroot``).
       log_every: steps between two writes of the loss log (rounded up to whole
@@ -188,7 +198,8 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
     steps_per_epoch = len(dataset) // batch_size
     experiment = choose_experiment(config, resume or load["continue_train"])
     fingerprint, settings = config_fingerprint(config), training_settings(config)
-    checkpoints = Checkpoints(experiment.checkpoints)
+    checkpoints = Checkpoints(experiment.checkpoints,
+                              max_to_keep=config["save"]["keep_checkpoints"])
     start = checkpoints.latest_epoch() if resume else None
     if not resume and load["continue_train"]:
         start = load["load_epoch"]
@@ -208,11 +219,12 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
     health = health_checks(config)
     if health is not None:
         state = state._replace(manager=state.manager.replace(health=health))
-    chunk_sharding = None
+    batch_sharding = None
     if devices > 1:
         mesh = Mesh(np.asarray(jax.local_devices()[:devices]), ("data",))
         state = jax.device_put(state, NamedSharding(mesh, PartitionSpec()))
-        chunk_sharding = NamedSharding(mesh, PartitionSpec(None, "data"))
+        batch_sharding = NamedSharding(mesh, PartitionSpec(
+            *([] if steps_per_dispatch == 1 else [None]), "data"))
     if start is not None:
         state = checkpoints.restore(start, state, fingerprint, settings)
         if start == epochs:
@@ -235,11 +247,16 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
 
     save = config["save"]
     first = 0 if start is None else start
+    if first < epochs:
+        load = config["dataloader"]["load"]
+        _compile(step_fns, state, (batch_size, load["crop_size"], load["crop_size"],
+                                   load["input_nc"]),
+                 steps_per_dispatch, batch_sharding, echo)
     for epoch in range(first, epochs):
         state = _run_epoch(step_fns, state, writer, dataset, epoch=epoch, epochs=epochs,
                            batch_size=batch_size, seed=seed, capacity=capacity,
                            steps_per_dispatch=steps_per_dispatch,
-                           steps_per_epoch=steps_per_epoch, sharding=chunk_sharding,
+                           steps_per_epoch=steps_per_epoch, sharding=batch_sharding,
                            progress=progress, echo=echo)
         state = state._replace(manager=_flush(writer, state.manager, echo))
         done = epoch + 1
@@ -252,34 +269,72 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
         if save["save_model"] and (done % save["model_save_rate"] == 0 or done == epochs):
             checkpoints.save(done, state, fingerprint, settings)
     log.close()
-    echo(_summary(experiment, config_path, epochs, int(state.step), checkpoints.epochs()))
+    echo(_summary(experiment, config_path, epochs, int(state.step),
+                  _checkpoint_listing(checkpoints, config["save"]["keep_checkpoints"])))
     checkpoints.close()
     return TrainResult(experiment, state, step_fns, epochs)
+
+
+def _compile(step_fns: Pix2PixStep, state: TrainState, batch_shape: tuple[int, ...],
+             steps_per_dispatch: int, sharding, echo: Callable[[str], None]) -> None:
+    """Compiles the function ``_run_epoch`` dispatches for full batches, saying so.
+
+    ``lower(...).compile()`` fills the same in-memory cache the dispatch reads, so the
+    first step does not compile again (a last, shorter chunk of ``steps`` compiles
+    once more when an epoch's steps are not a multiple of ``steps_per_dispatch``).
+    """
+    if steps_per_dispatch > 1:
+        batch_shape = (steps_per_dispatch, *batch_shape)
+    spec = jax.ShapeDtypeStruct(batch_shape, jnp.float32, sharding=sharding)
+    echo("compiling the training step ...")
+    start = time.monotonic()
+    step_fns.compile(state, (spec, spec), scan=steps_per_dispatch > 1)
+    echo(f"compiled the training step in {time.monotonic() - start:.1f} s")
 
 
 def _run_epoch(step_fns: Pix2PixStep, state: TrainState, writer: LogWriter,
                dataset: PairedDataset, *, epoch: int, epochs: int, batch_size: int,
                seed: int, capacity: int, steps_per_dispatch: int, steps_per_epoch: int,
                sharding, progress: bool, echo: Callable[[str], None]) -> TrainState:
+    """One epoch: batches prefetched to the device, one step per ``Pix2PixStep.step``
+    call (or chunks of ``steps_per_dispatch`` per ``Pix2PixStep.steps`` call), the
+    manager flushed into the log before its buffer fills; the bar counts finished steps."""
     pending = 0
     shown = 0.0
-    chunks = _chunks(batches(dataset, batch_size, seed=seed, epoch=epoch), steps_per_dispatch)
+    single = steps_per_dispatch == 1
+    source = batches(dataset, batch_size, seed=seed, epoch=epoch)
+    if not single:
+        source = _chunks(source, steps_per_dispatch)
+    dispatch = step_fns.step if single else step_fns.steps
+    in_flight: deque[tuple[jax.Array, int]] = deque()
     with tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{epochs}", unit="step",
               disable=not progress, leave=True) as bar:
-        for xs, ys in prefetch(chunks, size=2, sharding=sharding):
-            count = xs.shape[0]
+        for xs, ys in prefetch(source, size=2, sharding=sharding):
+            count = 1 if single else xs.shape[0]
             if pending + count > capacity:
                 state = state._replace(manager=_flush(writer, state.manager, echo))
                 pending = 0
-            state = step_fns.steps(state, (xs, ys))
+            state = dispatch(state, (xs, ys))
             pending += count
-            bar.update(count)
+            # A copy of the step counter: the state itself is donated to the next call.
+            in_flight.append((state.step.copy(), count))
+            _count_finished(in_flight, bar, _IN_FLIGHT)
             if progress and time.monotonic() - shown > _POSTFIX_SECONDS:
                 bar.set_postfix_str(_postfix(state), refresh=False)
                 shown = time.monotonic()
+        _count_finished(in_flight, bar, 0)
         if progress:
             bar.set_postfix_str(_postfix(state), refresh=False)
     return state
+
+
+def _count_finished(in_flight: deque, bar: tqdm, keep: int) -> None:
+    """Moves the bar by the dispatches that have finished, oldest first, waiting for the
+    oldest while more than ``keep`` are in flight."""
+    while in_flight and (len(in_flight) > keep or in_flight[0][0].is_ready()):
+        marker, count = in_flight.popleft()
+        marker.block_until_ready()
+        bar.update(count)
 
 
 def _listing(folder: Path) -> str:
@@ -300,8 +355,25 @@ def _flush(writer: LogWriter, manager: LossManager, echo: Callable[[str], None]
     return manager
 
 
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
+
+
+def _checkpoint_listing(checkpoints: Checkpoints, keep: int | None) -> str:
+    """``epochs [5, 8]: 2.1 MB each, the newest 3 kept`` (sizes listed when they differ)."""
+    epochs = checkpoints.epochs()
+    sizes = [_megabytes(checkpoints.size(epoch)) for epoch in epochs]
+    if not sizes:
+        text = "epochs []"
+    elif len(set(sizes)) == 1:
+        text = f"epochs {epochs}: {sizes[0]} each"
+    else:
+        text = "epochs " + ", ".join(f"{e} ({size})" for e, size in zip(epochs, sizes))
+    return text + (", all kept" if keep is None else f", the newest {keep} kept")
+
+
 def _summary(experiment: Experiment, config_path: Path, epochs: int, steps: int,
-             saved: list[int]) -> str:
+             saved: str) -> str:
     folder = experiment.dir.resolve()
     return "\n".join([
         f"Trained {epochs} epochs ({steps} steps). Everything is in {folder}:",
@@ -309,6 +381,6 @@ def _summary(experiment: Experiment, config_path: Path, epochs: int, steps: int,
         f"  loss graphs  {experiment.graphs.name}",
         f"  examples     {experiment.examples.name}/ {_listing(experiment.examples)} "
         "(input | output | target)",
-        f"  checkpoints  {experiment.checkpoints.name}/<epoch> (epochs {saved})",
+        f"  checkpoints  {experiment.checkpoints.name}/<epoch> ({saved})",
         f"  config used  {config_path.name}",
     ])

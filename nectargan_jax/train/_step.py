@@ -1,7 +1,8 @@
 """The pix2pix training step: one compiled update of D, then G, with recorded losses.
 
 State is a plain pytree (``TrainState``): parameters, batch statistics and dropout RNG
-state of both models (``nnx.split``), both optimizer states, the ``LossManager`` that
+state of both models (``nnx.split``, as plain nested dicts of arrays: an ``nnx.State``'s
+Variables are flattened in Python on every call, several ms per step), both optimizer states, the ``LossManager`` that
 weights and records the G and D losses, and the step and epoch counters. Structure
 (the models' graph definitions, the optimizer settings) lives in ``Pix2PixStep``, a
 hashable frozen object whose compiled methods take and return the state. A step makes no host transfer:
@@ -49,10 +50,10 @@ D_LOSSES = ("D_real", "D_fake")
 class TrainState(NamedTuple):
     """Everything a pix2pix run changes, as one pytree of arrays."""
 
-    gen_params: nnx.State  # generator nnx.Param leaves
-    gen_rest: nnx.State  # generator batch statistics and dropout RNG state
-    disc_params: nnx.State  # discriminator nnx.Param leaves
-    disc_rest: nnx.State  # discriminator batch statistics (and RNG state, if any)
+    gen_params: dict  # generator nnx.Param values (a pure dict, as nnx.to_pure_dict gives)
+    gen_rest: dict  # generator batch statistics and dropout RNG state
+    disc_params: dict  # discriminator nnx.Param values
+    disc_rest: dict  # discriminator batch statistics (and RNG state, if any)
     gen_opt: optax.OptState  # Adam state, learning rate in hyperparams
     disc_opt: optax.OptState
     manager: LossManager  # weights and records of G_* and D_* losses
@@ -99,6 +100,12 @@ class Pix2PixStep:
                 self.last_layer_grads) <= set(G_LOSSES):
             raise ValueError(f"last_layer_grads must be a tuple of G losses from {G_LOSSES}, "
                              f"got {self.last_layer_grads!r}.")
+        # jit hashes its static argument on every call; the graph definitions take ~1 ms.
+        fields = tuple(getattr(self, f.name) for f in dataclasses.fields(self))
+        object.__setattr__(self, "_hash", hash(fields))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @property
     def gen_tx(self) -> optax.GradientTransformation:
@@ -123,6 +130,12 @@ class Pix2PixStep:
         """``len(batches[0])`` steps in one compiled call (``state`` is donated)."""
         return _jitted_steps(self, state, batches)
 
+    def compile(self, state: TrainState, batch: Batch, *, scan: bool = False) -> None:
+        """Compiles ``step`` (with ``scan``: ``steps``) for arguments shaped like these
+        (arrays or ``jax.ShapeDtypeStruct``s); the first call with such arguments then
+        runs without compiling."""
+        (_jitted_steps if scan else _jitted_step).lower(self, state, batch).compile()
+
     def generate(self, state: TrainState, x: jax.Array) -> jax.Array:
         """The generator's output for ``x`` in eval mode, compiled."""
         return _jitted_generate(self, state, x)
@@ -137,7 +150,7 @@ class Pix2PixStep:
         def generator(params):
             model = nnx.merge(self.gen_def, params, state.gen_rest, copy=True)
             fake = model(x)
-            return fake, nnx.split(model, nnx.Param, ...)[2]
+            return fake, _rest(model)
 
         fake, pull_back, gen_rest = jax.vjp(generator, state.gen_params, has_aux=True)
 
@@ -236,7 +249,7 @@ class Pix2PixStep:
     def _discriminate(self, params, rest, x, y):
         model = nnx.merge(self.disc_def, params, rest, copy=True)
         logits = model(jnp.concatenate([x, y], axis=-1))
-        return logits, nnx.split(model, nnx.Param, ...)[2]
+        return logits, _rest(model)
 
 
 def build_training(config: dict, *, steps_per_epoch: int, seed: int = 0,
@@ -298,7 +311,7 @@ def _last_layer_kernel(pull_back, at_output: jax.Array) -> jax.Array:
     layer = grads["final_up"]["conv"]
     while "kernel" not in layer:
         layer = layer["conv"]
-    return layer["kernel"].get_value()
+    return layer["kernel"]
 
 
 def _manager(config: dict, weights: dict, capacity: int) -> LossManager:
@@ -337,7 +350,18 @@ def _split_models(config_json: str, keys: tuple[jax.Array, jax.Array]):
     gen, disc = build_models(json.loads(config_json), rngs)
     gen.train()
     disc.train()
-    return nnx.split(gen, nnx.Param, ...), nnx.split(disc, nnx.Param, ...)
+    return _split(gen), _split(disc)
+
+
+def _split(model: nnx.Module) -> tuple[Any, dict, dict]:
+    """``(graphdef, params, rest)`` of ``model``, the two states as plain nested dicts."""
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+    return graphdef, nnx.to_pure_dict(params), nnx.to_pure_dict(rest)
+
+
+def _rest(model: nnx.Module) -> dict:
+    """The non-parameter state of ``model`` (batch statistics, RNG counts), a plain dict."""
+    return nnx.to_pure_dict(nnx.split(model, nnx.Param, ...)[2])
 
 
 @functools.partial(jax.jit, static_argnums=0)
