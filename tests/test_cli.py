@@ -59,6 +59,12 @@ def test_train_from_a_config_file(tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["train", "--epochs", "0"], "epochs must be a positive int, got epochs=0"),
     (["train", "--devices", "64"], "devices=64 but only"),
+    (["train", "--synthetic-pairs", "0"],
+     "synthetic_pairs must be a positive int, got synthetic_pairs=0"),
+    (["train", "--seed", "-1"], "seed must be an int >= 0, got seed=-1"),
+    (["plot-log", "nowhere/loss_log.json", "--steps-per-epoch", "0"],
+     "steps_per_epoch must be a positive int (or None: the x axis in records), got "
+     "steps_per_epoch=0"),
     (["train", "--batch-size", "0"], "dataloader.batch_size"),
     (["train", "--dataroot", "/nonexistent/data"], "has no 'train' folder"),
     (["train", "missing.json"], "config file not found: 'missing.json'"),
@@ -93,13 +99,15 @@ def _broken_stream_png(path):
 
 def test_an_image_that_fails_to_decode_mid_run_is_named_in_one_line(tmp_path, capsys):
     root = tmp_path / "data"
-    for split in ("train", "val"):
-        (root / split).mkdir(parents=True)
-        Image.new("RGB", (32, 16), (200, 10, 10)).save(root / split / "good.png")
-    _broken_stream_png(root / "train" / "bad.png")
+    (root / "train").mkdir(parents=True)
+    (root / "val").mkdir()
+    for name in ("val/good.png", "train/a.png", "train/b.png", "train/c.png"):
+        Image.new("RGB", (32, 16), (200, 10, 10)).save(root / name)
+    _broken_stream_png(root / "train" / "bad.png")  # 4 pairs: 2 steps, like the other runs
     config = _write_config(tmp_path / "tiny.json", TINY)
     code = main(["train", str(config), "--dataroot", str(root), "--epochs", "1",
-                 "--output-dir", str(tmp_path / "out"), "--no-progress"])
+                 "--output-dir", str(tmp_path / "out"), "--no-progress",
+                 "--compile-cache", "off"])
     assert code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1, err
@@ -119,7 +127,8 @@ def test_a_corrupt_image_is_refused_before_anything_is_written(tmp_path, capsys)
     (root / "val" / "b.png").write_bytes(b"")
     config = _write_config(tmp_path / "tiny.json", TINY)
     code = main(["train", str(config), "--dataroot", str(root), "--epochs", "1",
-                 "--output-dir", str(tmp_path / "out"), "--no-progress"])
+                 "--output-dir", str(tmp_path / "out"), "--no-progress",
+                 "--compile-cache", "off"])
     assert code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot read the image" in err and "b.png" in err, err
@@ -134,7 +143,7 @@ def test_a_full_disk_at_a_checkpoint_exits_2_in_one_line_and_resumes(tmp_path, c
     monkeypatch.setattr(ocp.CheckpointManager, "save", full)
     config = _write_config(tmp_path / "tiny.json", TINY)
     argv = ["train", str(config), "--epochs", "1", "--output-dir", str(tmp_path / "out"),
-            "--synthetic-pairs", "4", "--no-progress"]
+            "--synthetic-pairs", "4", "--no-progress", "--compile-cache", "off"]
     assert main(argv) == 2
     folder = tmp_path / "out" / "NectarGAN_v1"
     assert capsys.readouterr().err == (

@@ -99,7 +99,8 @@ def _train(args: argparse.Namespace) -> None:
         enable_compile_cache(directory)
     train(config, epochs=args.epochs, resume=args.resume, devices=args.devices,
           steps_per_dispatch=args.steps_per_dispatch, seed=args.seed,
-          synthetic_pairs=args.synthetic_pairs or SYNTHETIC_PAIRS,
+          synthetic_pairs=SYNTHETIC_PAIRS if args.synthetic_pairs is None
+          else args.synthetic_pairs,
           progress=not args.no_progress)
 
 

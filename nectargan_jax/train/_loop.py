@@ -181,6 +181,8 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
     devices = _positive_int("devices", devices)
     steps_per_dispatch = _positive_int("steps_per_dispatch", steps_per_dispatch)
     synthetic_pairs = _positive_int("synthetic_pairs", synthetic_pairs)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be an int >= 0, got seed={seed!r}.")
     if log_every is not None:
         log_every = _positive_int("log_every", log_every)
     if devices > jax.local_device_count():
@@ -348,9 +350,13 @@ def _listing(folder: Path) -> str:
 def _flush(writer: LogWriter, manager: LossManager, echo: Callable[[str], None]
            ) -> LossManager:
     """Writes the manager's new records to the log, then echoes its GAN health events
-    (a failed write keeps both in the manager)."""
+    (a failed write keeps both in the manager). The events of steps the log held already
+    (recomputed after a resume) are dropped like their records: flushes follow the
+    epoch, the buffer's capacity and the steps per dispatch, so a run resumed with those
+    unchanged flushes where the run it resumes did, and a window holds recomputed steps
+    only or none (one holding both is reported whole)."""
     report, manager = writer.flush(manager).drain_health()
-    if report:
+    if report and not writer.replayed:
         echo(str(report))
     return manager
 
