@@ -105,14 +105,17 @@ def _convolution_forms(hlo: str) -> set[str]:
 
 
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA CPU's convolution forms")
-def test_every_convolution_of_the_scanned_step_is_in_the_cpu_fast_form(data):
+def test_every_convolution_of_the_scanned_step_is_in_the_cpu_fast_form():
     """XLA CPU runs a convolution on its fast path only as NHWC/HWIO -> NHWC, and makes
     other forms so only in the entry computation, not in a scan's loop body: autodiff's
     gradient convolutions must come out in that form already."""
-    fns, state = _build()
-    stacked = tuple(jnp.stack([b[i] for b in data]) for i in range(2))
-    compiled = _jitted_steps.lower(fns, state, stacked).compile().as_text()
-    assert " while(" in compiled
+    # 32x32 pairs: the first layers are large enough to be XLA convolutions.
+    fns, state = build_training(tiny_config(**{"dataloader.load.load_size": 32,
+                                               "dataloader.load.crop_size": 32}),
+                                steps_per_epoch=1, capacity=2)
+    batch = jax.ShapeDtypeStruct((2, 2, 32, 32, 3), jnp.float32)
+    compiled = _jitted_steps.lower(fns, state, (batch, batch)).compile().as_text()
+    assert " while(" in compiled and compiled.count(" convolution(") >= 8
     assert _convolution_forms(compiled) == {"b01f_01io->b01f"}
 
 
