@@ -1,193 +1,261 @@
-"""One full pix2pix training step (D then G), this trainer against plain PyTorch.
+"""pix2pix training as ``nectargan-jax train`` runs it, beside the bare step and PyTorch.
 
-The default config's models (U-Net: features 64, n_downs 6, BatchNorm, dropout in three
-up blocks; PatchGAN: n_layers 3, 64..512 channels), 256x256 RGB pairs, Adam with the
-config's beta1, and the 7 losses of the pix2pix 'extended' spec with the config's
-weights (G_GAN, G_L1, G_L2, G_SOBEL, G_LAP; D_real, D_fake; D's objective halved):
+Every variant trains on the same folder of PNG pairs (written here, side by side at
+``load_size`` as the reference reads them), the same config and the 7 losses of the
+pix2pix 'extended' spec. Per setting:
 
-(j) this trainer's jitted step (``nectargan_jax.train._step``: one generator forward,
-    the LossManager weighting and recording every loss on the device, state donated),
-    with XLA's default flags;
-(k) (j) with the XLA CPU flags the ``nectargan-jax train`` command adds
-    (``nectargan_jax._xla_flags``: convolutions off YNNPACK), as that command runs it;
-(t) the same architecture and losses in plain PyTorch, eager (one generator forward,
-    D update on the detached output, then G update; Sobel/Laplacian from ``interop``);
-(c) (t) with both models under ``torch.compile`` (skipped with the reason printed when
-    it does not work here, or with ``--no-compile``).
+(cmd)  ``nectargan_jax.train.train`` itself, the command's code path: the epoch loop with
+       its prefetch thread, log flushes and one ``Pix2PixStep.step`` dispatch per step
+       (``--steps-per-dispatch 1``, the command's default). Each epoch's loop is timed
+       from outside (epoch-end images, graphs and checkpoints are not in the figure;
+       compilation happens before the first epoch and is not either); seconds per step,
+       median over the epochs after the first.
+(scan) (cmd) with ``--steps-per-dispatch 4`` (``Pix2PixStep.steps``, a ``lax.scan``).
+(step) the bare compiled ``Pix2PixStep.step`` on batches already on the device, one
+       ``block_until_ready`` per step: what (cmd) dispatches.
+(t)    a PyTorch eager epoch in the reference trainer's style: the same folder read in
+       the loop (the reference's default ``num_workers`` is 0), one G forward, the D
+       update, then the G update, every loss through ``interop.LossManager``'s
+       ``compute_loss_xy`` (the reference's API: its history on the host); per step,
+       median over the epochs after the first.
+(c)    (t) with both models under ``torch.compile``.
 
-Every timed step gets a batch of its own (made before timing, already on the device).
-Each variant is timed in its own group (torch's OpenMP threads spin after each op and
-would slow a JAX call that followed); (j) and (k) each in a child process, as XLA reads
-its flags once per process. Prints median seconds per step and the ratios t/j, t/k, c/j
-and c/k from one run. Runs unchanged on a GPU.
+Prints seconds per step and the ratios cmd/step (the command's overhead; the target is
+<= 1.1), cmd/t and cmd/c (< 1: the command is faster; the target for cmd/t is <= 0.8)
+and scan/cmd (the scanned step per step against one step per dispatch), all from this
+one run. JAX runs with the XLA CPU flags the command sets (``nectargan_jax._xla_flags``),
+applied before JAX starts. Runs unchanged on a GPU.
 
-    python benchmarks/bench_train_step.py [--batches 1 16] [--steps 5 2] [--no-compile]
+    python benchmarks/bench_train_step.py [--settings embedded 128-f16 ...] [--epochs 3]
+        [--no-compile] [--no-scan]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import os
 import statistics
-import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-import torch
+from nectargan_jax._xla_flags import apply_cpu_flags
 
-import interop
-from nectargan_jax._xla_flags import SWITCH, apply_cpu_flags
-from nectargan_jax.train import load_config, loss_weights
-from nectargan_jax.train._step import build_training
+apply_cpu_flags()  # before JAX starts its backend, as the command does
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+import torch  # noqa: E402
+
+import interop  # noqa: E402
+from nectargan_jax.train import batches, load_config  # noqa: E402
+from nectargan_jax.train import _loop  # noqa: E402
+from nectargan_jax.train._config import embedded_default_overrides  # noqa: E402
+from nectargan_jax.train._step import build_training  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 from torch_pix2pix import TorchPatchGAN, TorchUnet  # noqa: E402  (the tests' PyTorch twin)
 
-WARMUP = 1
+# name -> (config overrides, pairs in the folder: steps per epoch = pairs // batch size)
+SETTINGS = {
+    "default-b1": ({}, 8),
+    "default-b16": ({"dataloader.batch_size": 16}, 32),
+    "128-f16": ({"dataloader.batch_size": 4, "dataloader.load.load_size": 142,
+                 "dataloader.load.crop_size": 128, "train.generator.features": 16,
+                 "train.discriminator.base_channels": 16,
+                 "train.discriminator.max_channels": 128}, 32),
+    "128-f64": ({"dataloader.batch_size": 4, "dataloader.load.load_size": 142,
+                 "dataloader.load.crop_size": 128}, 16),
+    "embedded": (embedded_default_overrides(), 64),
+}
+DESCRIPTIONS = {
+    "default-b1": "the default config: 256 px, batch 1, 64 features",
+    "default-b16": "the default config at batch 16",
+    "128-f16": "128 px, batch 4, 16 features, n_downs 6",
+    "128-f64": "128 px, batch 4, 64 features, n_downs 6",
+    "embedded": "the embedded default: 64 px, batch 4, 16 features, n_downs 3",
+}
+QUIET = {"save.save_model": False, "save.save_examples": False}
 
 
-def make_batches(batch, count, size, seed):
+def write_pairs(folder: Path, count: int, load_size: int, seed: int) -> None:
+    """``count`` side-by-side PNG pairs of smooth random images in ``folder/train``."""
     rng = np.random.default_rng(seed)
-    return [tuple(rng.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32)
-                  for _ in range(2)) for _ in range(count)]
+    (folder / "train").mkdir(parents=True)
+    coarse = max(4, load_size // 16)
+    for i in range(count):
+        small = rng.uniform(0, 255, (coarse, 2 * coarse, 3)).astype(np.uint8)
+        image = Image.fromarray(small).resize((2 * load_size, load_size), Image.BICUBIC)
+        image.save(folder / "train" / f"{i:04d}.png")
 
 
-def time_steps(step, batches, sync):
-    """Seconds of each step after ``WARMUP`` untimed ones; ``sync`` waits for the result."""
+@contextlib.contextmanager
+def timed_epochs():
+    """Times every call of the training loop's per-epoch function while open."""
+    seconds: list[float] = []
+    real = _loop._run_epoch
+
+    def run_epoch(*args, **kwargs):
+        start = time.perf_counter()
+        state = real(*args, **kwargs)
+        jax.block_until_ready(state)
+        seconds.append(time.perf_counter() - start)
+        return state
+
+    _loop._run_epoch = run_epoch
+    try:
+        yield seconds
+    finally:
+        _loop._run_epoch = real
+
+
+def command(config: dict, epochs: int, steps_per_epoch: int, per_dispatch: int) -> float:
+    """(cmd) / (scan): seconds per step of ``train``'s epoch loop, after the first epoch."""
+    with tempfile.TemporaryDirectory() as out, timed_epochs() as seconds:
+        _loop.train({**config, "common": {**config["common"], "output_directory": out}},
+                    epochs=epochs, steps_per_dispatch=per_dispatch, progress=False,
+                    echo=lambda _: None)
+    return statistics.median(seconds[1:]) / steps_per_epoch
+
+
+def bare_step(config: dict, data: list, steps_per_epoch: int) -> float:
+    """(step): seconds per call of the compiled step the command dispatches."""
+    capacity = min(steps_per_epoch, 512)  # as ``train`` sizes the manager
+    fns, state = build_training(config, steps_per_epoch=steps_per_epoch, capacity=capacity)
+    device_batches = [tuple(jax.device_put(a) for a in batch) for batch in data]
     times = []
-    for i, batch in enumerate(batches):
-        t0 = time.perf_counter()
-        sync(step(batch))
-        if i >= WARMUP:
-            times.append(time.perf_counter() - t0)
-    return times
+    for i, batch in enumerate(device_batches):
+        if i and i % capacity == 0:
+            _, manager = state.manager.drain()
+            state = state._replace(manager=manager)
+        start = time.perf_counter()
+        state = jax.block_until_ready(fns.step(state, batch))
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[1:])
 
 
-def jax_variant(config, batches):
-    fns, state = build_training(config, steps_per_epoch=1000, capacity=len(batches) + 1)
-    device_batches = [tuple(jnp.asarray(a) for a in b) for b in batches]
-    holder = {"state": state}
+class ReferenceStyleTrainer:
+    """The reference trainer's step in PyTorch: G forward, D update, G update, every loss
+    through ``interop.LossManager.compute_loss_xy`` (the reference's host-side history)."""
 
-    def step(batch):
-        holder["state"] = fns.step(holder["state"], batch)
-        return holder["state"]
-
-    return time_steps(step, device_batches, jax.block_until_ready)
-
-
-def jax_in_child(args, batch, steps, train_flags):
-    """Seconds per step of ``jax_variant`` in a fresh process: with XLA's default flags, or
-    (``train_flags``) with those ``nectargan-jax train`` adds to ``XLA_FLAGS``."""
-    env = {k: v for k, v in os.environ.items() if k != SWITCH}
-    if train_flags:
-        apply_cpu_flags(env)
-    else:
-        env[SWITCH] = "0"
-    command = [sys.executable, os.path.abspath(__file__), "--jax-child", "--batches", str(batch),
-               "--steps", str(steps), "--size", str(args.size)]
-    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-class TorchTrainer:
-    """The pix2pix step in plain PyTorch: one G forward, D update, then G update."""
-
-    def __init__(self, config, device, compiled):
+    def __init__(self, config: dict, log_dir: str, device: str, compiled: bool):
         gen, disc = config["train"]["generator"], config["train"]["discriminator"]
-        self.weights = loss_weights(config)
-        self.g = TorchUnet(3, 3, gen["features"], gen["n_downs"]).to(device)
-        self.d = TorchPatchGAN(6, disc["n_layers"], disc["base_channels"],
+        channels = config["dataloader"]["load"]["input_nc"]
+        self.g = TorchUnet(channels, channels, gen["features"], gen["n_downs"]).to(device)
+        self.d = TorchPatchGAN(2 * channels, disc["n_layers"], disc["base_channels"],
                                disc["max_channels"]).to(device)
-        lr = config["train"]["generator"]["learning_rate"]["initial"]
+        lr = gen["learning_rate"]["initial"]
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=lr,
                                       betas=(gen["optimizer"]["beta1"], 0.999))
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=lr,
                                       betas=(disc["optimizer"]["beta1"], 0.999))
-        self.sobel, self.lap = interop.Sobel().to(device), interop.Laplacian().to(device)
+        reference_config = interop.ConfigManager().data
+        reference_config.common.device = device
+        self.losses = interop.LossManager(reference_config, log_dir)
+        self.losses.init_from_spec(interop.pix2pix, reference_config, "extended")
         self.g_fn = torch.compile(self.g) if compiled else self.g
         self.d_fn = torch.compile(self.d) if compiled else self.d
+        self.device = device
 
-    def step(self, batch):
-        x, y = batch
-        bce = torch.nn.functional.binary_cross_entropy_with_logits
-        w = self.weights
+    def step(self, x: torch.Tensor, y: torch.Tensor, epoch: int) -> None:
+        loss = self.losses.compute_loss_xy
         fake = self.g_fn(x)
         real_logits = self.d_fn(torch.cat([x, y], 1))
         fake_logits = self.d_fn(torch.cat([x, fake.detach()], 1))
-        d_loss = 0.5 * (bce(real_logits, torch.ones_like(real_logits))
-                        + bce(fake_logits, torch.zeros_like(fake_logits)))
+        d_loss = 0.5 * (loss("D_real", real_logits, torch.ones_like(real_logits), epoch)
+                        + loss("D_fake", fake_logits, torch.zeros_like(fake_logits), epoch))
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.opt_d.step()
         logits = self.d_fn(torch.cat([x, fake], 1))
-        g_loss = (w["lambda_gan"] * bce(logits, torch.ones_like(logits))
-                  + w["lambda_l1"] * (fake - y).abs().mean()
-                  + w["lambda_l2"] * ((fake - y) ** 2).mean()
-                  + w["lambda_sobel"] * self.sobel(fake, y)
-                  + w["lambda_laplacian"] * self.lap(fake, y))
+        g_loss = (loss("G_GAN", logits, torch.ones_like(logits), epoch)
+                  + loss("G_L1", fake, y, epoch) + loss("G_L2", fake, y, epoch)
+                  + loss("G_SOBEL", fake, y, epoch) + loss("G_LAP", fake, y, epoch))
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()
-        return g_loss
+
+    def epoch(self, dataset, batch_size: int, epoch: int) -> float:
+        """Seconds of one epoch, the batches read in the loop."""
+        start = time.perf_counter()
+        for x, y in batches(dataset, batch_size, seed=0, epoch=epoch):
+            self.step(*(torch.from_numpy(a.transpose(0, 3, 1, 2).copy()).to(self.device)
+                        for a in (x, y)), epoch + 1)
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
 
 
-def torch_variant(config, batches, device, compiled):
-    trainer = TorchTrainer(config, device, compiled)
-    device_batches = [tuple(torch.from_numpy(a.transpose(0, 3, 1, 2).copy()).to(device)
-                            for a in b) for b in batches]
-    sync = (lambda r: torch.cuda.synchronize()) if device == "cuda" else (lambda r: r)
-    return time_steps(trainer.step, device_batches, sync)
+def reference_style(config: dict, epochs: int, steps_per_epoch: int, device: str,
+                    compiled: bool) -> float:
+    """(t) / (c): seconds per step of a reference-style epoch, after the first."""
+    dataset = _loop.make_dataset(config, seed=0)
+    with tempfile.TemporaryDirectory() as log_dir:
+        trainer = ReferenceStyleTrainer(config, log_dir, device, compiled)
+        seconds = [trainer.epoch(dataset, config["dataloader"]["batch_size"], e)
+                   for e in range(epochs)]
+    return statistics.median(seconds[1:]) / steps_per_epoch
+
+
+def run_setting(name: str, args: argparse.Namespace, device: str) -> None:
+    overrides, pairs = SETTINGS[name]
+    with tempfile.TemporaryDirectory() as data:
+        config = load_config(overrides={**overrides, **QUIET, "dataloader.dataroot": data})
+        load = config["dataloader"]["load"]
+        write_pairs(Path(data), pairs, load["load_size"], seed=len(name))
+        batch_size = config["dataloader"]["batch_size"]
+        steps_per_epoch = pairs // batch_size
+        dataset = _loop.make_dataset(config, seed=0)
+        data_batches = [tuple(a for a in b) for e in range(2)
+                        for b in batches(dataset, batch_size, seed=0, epoch=e)]
+        print(f"{name}: {DESCRIPTIONS[name]}; {steps_per_epoch} steps per epoch, "
+              f"{args.epochs} epochs", flush=True)
+        seconds = {"cmd": command(config, args.epochs, steps_per_epoch, 1),
+                   "step": bare_step(config, data_batches, steps_per_epoch)}
+        if not args.no_scan and steps_per_epoch >= 4:
+            seconds["scan"] = command(config, args.epochs, steps_per_epoch, 4)
+        seconds["t"] = reference_style(config, args.epochs, steps_per_epoch, device, False)
+        if not args.no_compile:
+            try:
+                seconds["c"] = reference_style(config, args.epochs, steps_per_epoch, device,
+                                               True)
+            except Exception as err:  # noqa: BLE001  (any failure: report and go on)
+                print(f"  torch.compile skipped: {type(err).__name__}: {err}"[:300])
+    names = {"cmd": "(cmd) train(), one step per dispatch", "scan": "(scan) train(), 4 "
+             "steps per dispatch", "step": "(step) bare Pix2PixStep.step",
+             "t": "(t) PyTorch eager, reference style", "c": "(c) (t) under torch.compile"}
+    for key, value in seconds.items():
+        print(f"  {names[key]:<42} {value * 1e3:10.1f} ms/step")
+    ratios = [f"cmd/step = {seconds['cmd'] / seconds['step']:.2f}",
+              f"cmd/t = {seconds['cmd'] / seconds['t']:.2f}"]
+    if "c" in seconds:
+        ratios.append(f"cmd/c = {seconds['cmd'] / seconds['c']:.2f}")
+    if "scan" in seconds:
+        ratios.append(f"scan/cmd = {seconds['scan'] / seconds['cmd']:.2f}")
+    print("  ratios: " + "   ".join(ratios), flush=True)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
-    parser.add_argument("--steps", type=int, nargs="+", default=[5, 2],
-                        help="timed steps per batch size (after one warm-up step)")
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--no-compile", action="store_true")
-    parser.add_argument("--jax-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--settings", nargs="+", choices=list(SETTINGS),
+                        default=list(SETTINGS))
+    parser.add_argument("--epochs", type=int, default=3,
+                        help="epochs per variant (the first is not timed)")
+    parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    parser.add_argument("--no-scan", action="store_true", help="skip --steps-per-dispatch 4")
     args = parser.parse_args()
-    if len(args.steps) != len(args.batches):
-        parser.error("give one --steps value per --batches value")
-    config = load_config(overrides={"dataloader.load.crop_size": args.size,
-                                    "dataloader.load.load_size": args.size})
-    if args.jax_child:
-        data = make_batches(args.batches[0], WARMUP + args.steps[0], args.size,
-                            seed=args.batches[0])
-        print(json.dumps(jax_variant(config, data)))
-        return
+    if args.epochs < 2:
+        parser.error("--epochs must be >= 2 (the first epoch is not timed)")
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    flags = {"XLA_FLAGS": os.environ.get("XLA_FLAGS", "")}
-    apply_cpu_flags(flags)
-    print(f"JAX {jax.__version__}, torch {torch.__version__} on {device} "
-          f"({torch.get_num_threads()} threads); {args.size}x{args.size}, default model\n"
-          f"(k) runs with XLA_FLAGS={flags['XLA_FLAGS']!r}")
-    names = {"j": "(j) nectargan_jax step, XLA defaults", "k": "(k) (j), the train command's flags",
-             "t": "(t) PyTorch eager", "c": "(c) PyTorch, torch.compile"}
-    for batch, steps in zip(args.batches, args.steps):
-        data = make_batches(batch, WARMUP + steps, args.size, seed=batch)
-        results = {"j": jax_in_child(args, batch, steps, train_flags=False),
-                   "k": jax_in_child(args, batch, steps, train_flags=True),
-                   "t": torch_variant(config, data, device, compiled=False)}
-        if args.no_compile:
-            print("  torch.compile skipped: --no-compile")
-        else:
-            try:
-                results["c"] = torch_variant(config, data, device, compiled=True)
-            except Exception as err:  # noqa: BLE001  (any failure: report and go on)
-                print(f"  torch.compile skipped: {type(err).__name__}: {err}"[:300])
-        medians = {key: statistics.median(t) for key, t in results.items()}
-        print(f"batch {batch} ({steps} timed steps each):")
-        for key, seconds in medians.items():
-            print(f"  {names[key]:<40} {seconds * 1e3:10.1f} ms/step")
-        ratios = [f"{a}/{b} = {medians[a] / medians[b]:.2f}" for a in "tc" for b in "jk"
-                  if a in medians]
-        print("  ratios (>1: JAX faster): " + "   ".join(ratios))
+    print(f"JAX {jax.__version__} on {jax.devices()[0].platform}, torch {torch.__version__} "
+          f"on {device} ({torch.get_num_threads()} threads); "
+          f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
+    for name in args.settings:
+        run_setting(name, args, device)
+    print("scan/cmd > 1 means one step per dispatch (the default) is the faster path.")
 
 
 if __name__ == "__main__":

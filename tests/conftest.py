@@ -9,6 +9,10 @@ import jax
 # a cheap way to catch silent broadcasting mistakes (equinox's conftest does the same).
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
+# The training command's persistent compilation cache stays off in tests (it would
+# write to the user's cache folder); tests that check it give --compile-cache.
+os.environ.setdefault("NECTARGAN_JAX_COMPILE_CACHE", "off")
+
 # Test files import the shared helpers as ``from helpers import ...``.
 _TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 if _TESTS_DIR not in sys.path:

@@ -17,6 +17,7 @@ import pytest
 
 from nectargan_jax import LossLog
 from nectargan_jax.train._cli import main
+from nectargan_jax.train._compile_cache import cache_dir
 from train_helpers import TINY
 
 
@@ -199,3 +200,71 @@ def test_python_dash_m_runs_the_command():
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0
     assert "{train,plot-log,plot-schedule}" in result.stdout
+
+
+# Two starts of the same config in one fresh process, JAX's in-memory caches cleared
+# between them: what the second compiles is what a second process would.
+_TWO_STARTS = """
+import json, sys
+import jax
+sys.path.insert(0, {tests!r})
+from helpers import count_compilations
+from nectargan_jax.train._cli import main
+
+argv = ["train", sys.argv[1], "--epochs", "1", "--synthetic-pairs", "4", "--no-progress",
+        "--output-dir", sys.argv[2], "--compile-cache", sys.argv[3]]
+events = []
+jax.monitoring.register_event_listener(lambda event, **_: events.append(event))
+counts = []
+for start in range(2):
+    jax.clear_caches()
+    events.clear()
+    with count_compilations() as log:  # compilations, whether from the cache or not
+        assert main(argv) == 0
+    counts.append({{"compiled": log.count(), "step": log.count("_step"),
+                   "asked": events.count("/jax/compilation_cache/compile_requests_use_cache"),
+                   "loaded": events.count("/jax/compilation_cache/cache_hits")}})
+print(json.dumps(counts))
+"""
+
+
+def test_a_second_start_loads_every_compiled_function_from_the_cache(tmp_path):
+    config = _write_config(tmp_path / "tiny.json", TINY)
+    cache = tmp_path / "cache"
+    child = subprocess.run(
+        [sys.executable, "-c", _TWO_STARTS.format(tests=str(Path(__file__).parent)),
+         str(config), str(tmp_path / "out"), str(cache)],
+        capture_output=True, text=True, timeout=600)
+    assert child.returncode == 0, child.stderr[-3000:]
+    first, second = json.loads(child.stdout.strip().splitlines()[-1])
+    # Every compilation goes through the cache; the first start finds nothing there, the
+    # second finds everything, the training step included.
+    assert first["step"] == 1 and first["compiled"] == first["asked"] > 1
+    assert first["loaded"] == 0
+    assert second["step"] == 1 and second["loaded"] == second["asked"] == second["compiled"]
+    assert any(cache.iterdir())
+    assert "compiling the training step ...\ncompiled the training step in" in child.stdout
+
+
+@pytest.mark.parametrize("flag, environ, expected", [
+    (None, {"XDG_CACHE_HOME": "/c"}, "/c/nectargan_jax/xla"),
+    (None, {"NECTARGAN_JAX_COMPILE_CACHE": "/e", "XDG_CACHE_HOME": "/c"}, "/e"),
+    ("/f", {"NECTARGAN_JAX_COMPILE_CACHE": "off"}, "/f"),
+    ("OFF", {"NECTARGAN_JAX_COMPILE_CACHE": "/e"}, None),
+    (None, {"NECTARGAN_JAX_COMPILE_CACHE": "no"}, None),
+    (None, {"JAX_COMPILATION_CACHE_DIR": "/j"}, None),  # JAX uses the user's own
+    ("/f", {"JAX_COMPILATION_CACHE_DIR": "/j"}, "/f"),
+])
+def test_the_compile_cache_folder(flag, environ, expected):
+    found = cache_dir(flag, environ)
+    assert (None if found is None else str(found)) == expected
+
+
+def test_a_compile_cache_that_is_a_file_is_refused(tmp_path, capsys):
+    blocker = tmp_path / "cache"
+    blocker.write_text("")
+    config = _write_config(tmp_path / "tiny.json", TINY)
+    assert main(["train", str(config), "--compile-cache", str(blocker),
+                 "--output-dir", str(tmp_path / "out")]) == 2
+    assert f"--compile-cache {str(blocker)!r} is not a folder" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -4,6 +4,7 @@ import json
 import os
 from pathlib import Path
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -13,8 +14,10 @@ import numpy as np
 from PIL import Image
 import pytest
 
+from helpers import count_compilations
 from nectargan_jax.train import SyntheticPairs
 from nectargan_jax.train._loop import train
+from nectargan_jax.train._step import Pix2PixStep
 from train_helpers import tiny_config
 
 TESTS = Path(__file__).parent
@@ -86,9 +89,38 @@ def test_the_experiment_folder_holds_everything(run):
     assert saved == {"config": config}
     assert sorted(p.name for p in result.experiment.checkpoints.iterdir()) == ["10", "5"]
     assert str(folder.resolve()) in summary and "loss_log.json" in summary
+    assert re.search(r"checkpoints/<epoch> \(epochs \[5, 10\]: \d+\.\d MB each, the newest 3 "
+                     r"kept\)", summary), summary
+    assert "compiling the training step ...\ncompiled the training step in" in summary
     # The summary names the example files as they are on disk.
     assert "examples/ epoch_0005.png, epoch_0010.png" in summary, summary
     assert int(result.state.step) == steps
+
+
+def test_the_loop_dispatches_the_single_step_compiled_once(tmp_path, monkeypatch):
+    """One ``Pix2PixStep.step`` call per step (what bench_train_step.py times), compiled
+    once before the first epoch; the scanned ``steps`` is not used."""
+    calls = {"step": 0, "steps": 0}
+    for name in calls:
+        def counted(self, *args, _name=name, _real=getattr(Pix2PixStep, name)):
+            calls[_name] += 1
+            return _real(self, *args)
+        monkeypatch.setattr(Pix2PixStep, name, counted)
+    # Batches of 2 (the fixture's are 4): a shape this process has not compiled yet.
+    config = _config(tmp_path, **{"dataloader.batch_size": 2, "save.save_model": False,
+                                  "save.save_examples": False})
+    with count_compilations() as log:
+        train(config, epochs=2, echo=lambda _: None, **QUIET)
+    assert calls == {"step": 2 * PAIRS // 2, "steps": 0}
+    assert log.count("_step") == 1 and log.count("_steps") == 0, log.names
+
+
+def test_only_the_newest_checkpoints_are_kept(run, tmp_path):
+    lines = []
+    config = _config(tmp_path, **{"save.model_save_rate": 1, "save.keep_checkpoints": 2})
+    result = train(config, epochs=3, echo=lines.append, **QUIET)
+    assert sorted(p.name for p in result.experiment.checkpoints.iterdir()) == ["2", "3"]
+    assert "(epochs [2, 3]: " in lines[-1] and "the newest 2 kept" in lines[-1]
 
 
 def _write_image(path, size):

@@ -1,6 +1,7 @@
 """The pix2pix training step: losses, updates, schedules, one forward, no host transfer."""
 
 import functools
+import re
 
 from flax import nnx
 import jax
@@ -12,7 +13,7 @@ from helpers import count_compilations
 from nectargan_jax.models import PatchGANDiscriminator, UnetGenerator
 from nectargan_jax.scheduling import current_learning_rate
 from nectargan_jax.train import SyntheticPairs, batches
-from nectargan_jax.train._step import Pix2PixStep, build_training
+from nectargan_jax.train._step import Pix2PixStep, _jitted_steps, build_training
 from train_helpers import tiny_config
 
 LR = 2e-4
@@ -97,6 +98,25 @@ def test_first_step_losses_and_updates_match_a_hand_computation(data):
         assert moved.max() <= LR * (1 + 1e-3)
         assert np.median(moved) == pytest.approx(LR, rel=1e-2)
     assert int(after.step) == 1 and int(after.epoch) == 1
+
+
+def _convolution_forms(hlo: str) -> set[str]:
+    return set(re.findall(r" convolution\(.*?dim_labels=([^,]+)", hlo))
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA CPU's convolution forms")
+def test_every_convolution_of_the_scanned_step_is_in_the_cpu_fast_form():
+    """XLA CPU runs a convolution on its fast path only as NHWC/HWIO -> NHWC, and makes
+    other forms so only in the entry computation, not in a scan's loop body: autodiff's
+    gradient convolutions must come out in that form already."""
+    # 32x32 pairs: the first layers are large enough to be XLA convolutions.
+    fns, state = build_training(tiny_config(**{"dataloader.load.load_size": 32,
+                                               "dataloader.load.crop_size": 32}),
+                                steps_per_epoch=1, capacity=2)
+    batch = jax.ShapeDtypeStruct((2, 2, 32, 32, 3), jnp.float32)
+    compiled = _jitted_steps.lower(fns, state, (batch, batch)).compile().as_text()
+    assert " while(" in compiled and compiled.count(" convolution(") >= 8
+    assert _convolution_forms(compiled) == {"b01f_01io->b01f"}
 
 
 def test_scan_equals_single_steps_and_follows_the_schedules(data):

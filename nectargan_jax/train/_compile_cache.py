@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 import jax
+from jax.experimental.compilation_cache import compilation_cache
 
 ENV = "NECTARGAN_JAX_COMPILE_CACHE"
 OFF_VALUES = ("off", "0", "false", "no", "none")
@@ -72,4 +73,6 @@ def enable_compile_cache(directory: str | os.PathLike) -> Path:
     jax.config.update("jax_compilation_cache_dir", str(directory))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    # JAX decides once per process whether the cache is on, at the first compilation.
+    compilation_cache.reset_cache()
     return directory
