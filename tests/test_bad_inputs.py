@@ -32,6 +32,9 @@ from nectargan_jax.losses import (DamagedLogError, LossLog, LossManager, LossSpe
                                   bce_with_logits, l1, laplacian, load_vgg19_features, mse,
                                   pix2pix, sobel, vgg_perceptual_loss)
 from nectargan_jax.scheduling import Schedule
+from nectargan_jax.weighting import (adaptive_last_layer, clip, dwa, ema, freeze, gate,
+                                     grad_norm_balance, gradnorm, layer_grads, relobralo,
+                                     softadapt, uncertainty)
 
 NAN, INF = float("nan"), float("inf")
 X = jnp.ones((1, 4, 4, 3))
@@ -1064,6 +1067,102 @@ cases(
       lambda e: interop.ConfigManager({"config": {"bogus": 1}})),
     C("i-config-export-missing-dir", FileNotFoundError, r"missing_dir",
       lambda e: interop.ConfigManager(None).export_config(e.tmp / "missing_dir")),
+)
+
+
+# Weight rules and their binding to a manager -----------------------------------------
+
+cases(
+    C("gate-start-nan", ValueError, r"start must be finite, got start=nan", lambda e: gate(NAN)),
+    C("gate-start-str", TypeError, r"start must be a real number, got str: '1'",
+      lambda e: gate("1")),
+    C("gate-start-vector", TypeError, r"start must be a real number, got an array of shape "
+      r"\(2,\)", lambda e: gate(np.array([1, 2]))),
+    C("gate-unit", ValueError, r"unit must be one of \('step', 'epoch'\), got unit='epochs'",
+      lambda e: gate(1, "epochs")),
+    C("clip-minimum-nan", ValueError, r"minimum must be finite, got minimum=nan",
+      lambda e: clip(1.0, NAN)),
+    C("clip-maximum-str", TypeError, r"maximum must be a real number, got str: '2'",
+      lambda e: clip(1.0, 0.0, "2")),
+    C("clip-inverted", ValueError, r"clip needs minimum <= maximum, got minimum=2.0, "
+      r"maximum=1.0", lambda e: clip(1.0, 2.0, 1.0)),
+    C("clip-rule-str", TypeError, r"rule must be a rule, a schedule or a real number, got "
+      r"str: 'x'", lambda e: clip("x")),
+    C("ema-decay-one", ValueError, r"decay must be in \[0, 1\), got decay=1.0",
+      lambda e: ema(1.0, 1.0)),
+    C("ema-rule-none", TypeError, r"rule must be a rule.*NoneType: None", lambda e: ema(None)),
+    C("freeze-empty", ValueError, r"freeze: weights must be a non-empty 1-D sequence, got "
+      r"shape \(0,\)", lambda e: freeze([])),
+    C("freeze-str", TypeError, r"weights must hold real numbers, got 'a'",
+      lambda e: freeze(["a"])),
+    C("freeze-bool", TypeError, r"weights must hold real numbers, got True",
+      lambda e: freeze([True, False])),
+    C("freeze-none", TypeError, r"weights must be a real number, got NoneType",
+      lambda e: freeze(None)),
+    C("freeze-nan", ValueError, r"weights must be finite, got weights=nan",
+      lambda e: freeze([1.0, NAN])),
+    C("freeze-steps-length", ValueError,
+      r"freeze: steps and weights must have the same length, got 1 steps and 2 weights",
+      lambda e: freeze([1.0, 2.0], [0])),
+    C("freeze-steps-decreasing", ValueError, r"steps must be strictly increasing, got "
+      r"steps\[0\]=1.0 then steps\[1\]=0.0", lambda e: freeze([1.0, 2.0], [1, 0])),
+    C("piecewise-str", TypeError, r"values must hold real numbers, got 'a'",
+      lambda e: sch.piecewise_linear([0], ["a"])),
+    C("piecewise-bool", TypeError, r"points must hold real numbers, got True",
+      lambda e: sch.piecewise_linear([True], [1.0])),
+    C("piecewise-2d", ValueError, r"piecewise_linear: values must be a non-empty 1-D "
+      r"sequence, got shape \(1, 2\)", lambda e: sch.piecewise_linear([0, 1],
+                                                                     np.ones((1, 2)))),
+    C("uncertainty-vector", TypeError, r"init_log_variance must be a real number, got an "
+      r"array of shape \(2,\)", lambda e: uncertainty(np.ones(2))),
+    C("uncertainty-bool", TypeError, r"init_log_variance must be a real number, got bool",
+      lambda e: uncertainty(True)),
+    C("adaptive-reference-int", TypeError, r"reference must be a string.*int: 5",
+      lambda e: adaptive_last_layer(5)),
+    C("adaptive-eps-zero", ValueError, r"eps must be > 0, got eps=0",
+      lambda e: adaptive_last_layer(eps=0)),
+    C("adaptive-maximum-inf", ValueError, r"maximum must be finite",
+      lambda e: adaptive_last_layer(maximum=INF)),
+    C("dwa-temperature-zero", ValueError, r"temperature must be > 0.0, got temperature=0",
+      lambda e: dwa(0)),
+    C("dwa-temperature-str", TypeError, r"temperature must be a real number, got str",
+      lambda e: dwa("2")),
+    C("softadapt-variant", ValueError, r"variant must be one of \('plain', 'normalized', "
+      r"'loss_weighted'\), got variant='x'", lambda e: softadapt(variant="x")),
+    C("softadapt-eps-negative", ValueError, r"eps must be >= 0.0, got eps=-1",
+      lambda e: softadapt(eps=-1)),
+    C("softadapt-beta-nan", ValueError, r"beta must be finite", lambda e: softadapt(NAN)),
+    C("relobralo-alpha", ValueError, r"alpha must be in \[0.0, 1.0\], got alpha=2",
+      lambda e: relobralo(alpha=2)),
+    C("relobralo-seed-float", TypeError, r"seed must be an int, got float: 1.5",
+      lambda e: relobralo(seed=1.5)),
+    C("relobralo-seed-huge", ValueError, r"seed must be an int in \[-2\*\*63, 2\*\*63\) .*, "
+      r"got seed=1180591620717411303424", lambda e: relobralo(seed=2 ** 70)),
+    C("grad-norm-balance-every-huge", ValueError, r"every must be a positive int \(at most "
+      r"2\*\*31 - 1\), got every=1099511627776", lambda e: grad_norm_balance(2 ** 40)),
+    C("gradnorm-alpha-negative", ValueError, r"alpha must be >= 0, got alpha=-1",
+      lambda e: gradnorm(alpha=-1)),
+    C("gradnorm-learning-rate-inf", ValueError, r"learning_rate must be finite",
+      lambda e: gradnorm(learning_rate=INF)),
+    C("rule-times-str", TypeError, r"factor must be a rule, a schedule or a real number, "
+      r"got str: 'x'", lambda e: gate(1) * "x"),
+    C("rule-times-nan", ValueError, r"factor must be finite, got factor=nan",
+      lambda e: NAN * gate(1)),
+    C("with-rule-unknown", KeyError, r"no loss named 'zz'; registered losses: \['L1'",
+      lambda e: LM.with_rule(dwa(), ["L1", "zz"])),
+    C("with-rule-names-str", TypeError, r"names must be a non-empty sequence of loss names, "
+      r"got 'L1'", lambda e: LM.with_rule(dwa(), "L1")),
+    C("with-rule-duplicate", ValueError, r"names must be distinct, got \['L1', 'L1'\]",
+      lambda e: LM.with_rule(dwa(), ["L1", "L1"])),
+    C("with-rule-one-loss", ValueError, r"dwa balances a group of at least 2 losses",
+      lambda e: LM.with_rule(dwa(), ["L1"])),
+    C("with-rule-name-of-rule", TypeError, r"weight must be a rule.*str: 'dwa'",
+      lambda e: LM.with_rule("dwa", ["L1", "GAN"])),
+    C("register-group-rule", ValueError,
+      r"dwa balances a group of at least 2 losses.*got names=\['B'\]",
+      lambda e: LM.register("B", l1, weight=dwa())),
+    C("layer-grads-not-callable", TypeError, r"fn must be callable.*str: 'f'",
+      lambda e: layer_grads("f", jnp.ones(2))),
 )
 
 

@@ -315,8 +315,8 @@ def relobralo(alpha: float = 0.999, expected_rho: float = 0.99, temperature: flo
       A group rule for ``LossManager.with_rule(relobralo(), names)`` (at least 2 names).
 
     Raises:
-      ValueError: a number out of its range or not finite; fewer than 2 losses at
-        binding.
+      ValueError: a number out of its range or not finite, a ``seed`` beyond 64 bits;
+        fewer than 2 losses at binding.
       TypeError: a number that is not real, a ``seed`` that is not an int.
 
     Examples:
@@ -331,6 +331,9 @@ def relobralo(alpha: float = 0.999, expected_rho: float = 0.99, temperature: flo
     """
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}: {seed!r}.")
+    if not -2 ** 63 <= seed < 2 ** 63:
+        raise ValueError(f"seed must be an int in [-2**63, 2**63) (a PRNG key's 64-bit seed), "
+                         f"got seed={seed!r}.")
     return ReLoBRaLo(ranged_leaf("alpha", alpha, 0.0, 1.0),
                      ranged_leaf("expected_rho", expected_rho, 0.0, 1.0),
                      ranged_leaf("temperature", temperature, 0.0, low_open=True),
