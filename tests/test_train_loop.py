@@ -120,7 +120,8 @@ def test_only_the_newest_checkpoints_are_kept(run, tmp_path):
     config = _config(tmp_path, **{"save.model_save_rate": 1, "save.keep_checkpoints": 2})
     result = train(config, epochs=3, echo=lines.append, **QUIET)
     assert sorted(p.name for p in result.experiment.checkpoints.iterdir()) == ["2", "3"]
-    assert "(epochs [2, 3]: " in lines[-1] and "the newest 2 kept" in lines[-1]
+    assert re.search(r"\(epochs \[2, 3\]: \d+\.\d(-\d+\.\d)? MB each, the newest 2 kept\)",
+                     lines[-1]), lines[-1]
 
 
 def _write_image(path, size):

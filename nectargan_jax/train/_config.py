@@ -136,7 +136,6 @@ def load_config(path: str | Path | None = None,
         if not isinstance(overrides, dict):
             raise TypeError(f"overrides must be a dict, got {type(overrides).__name__}.")
         _merge(config, _nest(overrides), default, "")
-    config["save"].setdefault("keep_checkpoints", KEEP_CHECKPOINTS)
     _check_values(config)
     return config
 
@@ -290,6 +289,17 @@ def health_checks(config: dict[str, Any]) -> HealthChecks | None:
     """
     settings = config["train"].get("health")
     return None if settings is None else _health_of(settings)
+
+
+def keep_checkpoints(config: dict[str, Any]) -> int | None:
+    """How many of the newest checkpoints a run keeps (``save.keep_checkpoints``; None: all).
+
+    Examples:
+      >>> keep_checkpoints(load_config()), keep_checkpoints(load_config(
+      ...     overrides={"save.keep_checkpoints": None}))
+      (3, None)
+    """
+    return config["save"].get("keep_checkpoints", KEEP_CHECKPOINTS)
 
 
 def _set_rule(loss: dict, key: str, value: Any, path: str) -> None:

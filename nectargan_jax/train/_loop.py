@@ -37,7 +37,7 @@ from tqdm import tqdm
 from nectargan_jax import LossLog, LossManager
 from nectargan_jax.scheduling import current_learning_rate
 from nectargan_jax.train._checkpoint import Checkpoints, config_fingerprint, training_settings
-from nectargan_jax.train._config import health_checks, total_epochs
+from nectargan_jax.train._config import health_checks, keep_checkpoints, total_epochs
 from nectargan_jax.train._data import (PairedDataset, PairedImageFolder, SyntheticPairs,
                                        batches, prefetch)
 from nectargan_jax.train._experiment import Experiment, choose_experiment
@@ -200,8 +200,7 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
     steps_per_epoch = len(dataset) // batch_size
     experiment = choose_experiment(config, resume or load["continue_train"])
     fingerprint, settings = config_fingerprint(config), training_settings(config)
-    checkpoints = Checkpoints(experiment.checkpoints,
-                              max_to_keep=config["save"]["keep_checkpoints"])
+    checkpoints = Checkpoints(experiment.checkpoints, max_to_keep=keep_checkpoints(config))
     start = checkpoints.latest_epoch() if resume else None
     if not resume and load["continue_train"]:
         start = load["load_epoch"]
@@ -272,7 +271,7 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
             checkpoints.save(done, state, fingerprint, settings)
     log.close()
     echo(_summary(experiment, config_path, epochs, int(state.step),
-                  _checkpoint_listing(checkpoints, config["save"]["keep_checkpoints"])))
+                  _checkpoint_listing(checkpoints, keep_checkpoints(config))))
     checkpoints.close()
     return TrainResult(experiment, state, step_fns, epochs)
 
@@ -361,20 +360,14 @@ def _flush(writer: LogWriter, manager: LossManager, echo: Callable[[str], None]
     return manager
 
 
-def _megabytes(size: int) -> str:
-    return f"{size / 1e6:.1f} MB"
-
-
 def _checkpoint_listing(checkpoints: Checkpoints, keep: int | None) -> str:
-    """``epochs [5, 8]: 2.1 MB each, the newest 3 kept`` (sizes listed when they differ)."""
+    """``epochs [5, 8]: 2.1 MB each, the newest 3 kept`` (a range when sizes differ)."""
     epochs = checkpoints.epochs()
-    sizes = [_megabytes(checkpoints.size(epoch)) for epoch in epochs]
-    if not sizes:
-        text = "epochs []"
-    elif len(set(sizes)) == 1:
-        text = f"epochs {epochs}: {sizes[0]} each"
-    else:
-        text = "epochs " + ", ".join(f"{e} ({size})" for e, size in zip(epochs, sizes))
+    text = f"epochs {epochs}"
+    if epochs:
+        sizes = sorted({f"{checkpoints.size(epoch) / 1e6:.1f}" for epoch in epochs},
+                       key=float)
+        text += f": {sizes[0] if len(sizes) == 1 else sizes[0] + '-' + sizes[-1]} MB each"
     return text + (", all kept" if keep is None else f", the newest {keep} kept")
 
 
