@@ -188,7 +188,7 @@ NAN = float("nan")
     ({"train.loss.uncertainty_weighting": {"losses": ["G_L1"], "init_log_variance": NAN}},
      "'train.loss.uncertainty_weighting.init_log_variance' must be a finite number, got nan"),
     ({"train.loss.adaptive_gan_weight.start_step": 2 ** 31},
-     "'train.loss.adaptive_gan_weight.start_step' must be an int in \\[0, 2\\*\\*31\\) .*, got "
+     "'train.loss.adaptive_gan_weight.start_step' must be an int < 2\\*\\*31 .*, got "
      "2147483648"),
     ({"common.experiment_version": -1}, "'common.experiment_version' must be an int >= 0, got -1"),
     ({"common.experiment_name": ""}, "'common.experiment_name' must be a folder name .*, got ''"),

@@ -321,8 +321,10 @@ def _set_rule(loss: dict, key: str, value: Any, path: str) -> None:
 def _check_rule_number(path: str, value: Any, default: Any) -> Any:
     """A weight rule's number: its default's type, finite, in the range the key takes."""
     value = _check_type(path, value, default)
-    if path.endswith("start_step") and not 0 <= value < 2 ** 31:
-        _fail(path, value, "an int in [0, 2**31) (the manager counts steps in int32)")
+    if path.endswith("start_step") and value < 0:
+        _fail(path, value, "an int >= 0")
+    if path.endswith("start_step") and value >= 2 ** 31:
+        _fail(path, value, "an int < 2**31 (the manager counts steps in int32)")
     if path.endswith(("eps", "maximum", "learning_rate")) and not 0 < value < math.inf:
         _fail(path, value, "a finite number > 0")
     if path.endswith("scale") and not 0 <= value < math.inf:
