@@ -98,16 +98,16 @@ def _write_image(path, size):
 def _bad_dataroot(tmp_path, kind):
     root = tmp_path / "data"
     (root / "train").mkdir(parents=True)
-    if kind == "mismatched":
+    if kind == "unreadable":
         _write_image(root / "train" / "a.png", (32, 16))
-        _write_image(root / "train" / "b.png", (64, 32))
+        (root / "train" / "b.png").write_bytes(b"not an image")
     return root
 
 
 @pytest.mark.parametrize("case, error, message", [
     ("missing dataroot", FileNotFoundError, "has no 'train' folder"),
     ("empty dataset", ValueError, "no images"),
-    ("mismatched sizes", ValueError, "must share one size"),
+    ("unreadable image", ValueError, "cannot read the image .*b.png"),
     ("batch larger than data", ValueError, "dataloader.batch_size=32 is larger"),
     ("zero epochs", ValueError, "epochs must be a positive int, got epochs=0"),
     ("too many devices", ValueError, "devices=64 but only"),
@@ -123,8 +123,8 @@ def test_bad_input_is_refused_before_the_folder_changes(run, tmp_path, case, err
         extra["dataloader.dataroot"] = str(tmp_path / "nowhere")
     elif case == "empty dataset":
         extra["dataloader.dataroot"] = str(_bad_dataroot(tmp_path, "empty"))
-    elif case == "mismatched sizes":
-        extra["dataloader.dataroot"] = str(_bad_dataroot(tmp_path, "mismatched"))
+    elif case == "unreadable image":
+        extra["dataloader.dataroot"] = str(_bad_dataroot(tmp_path, "unreadable"))
     elif case == "batch larger than data":
         extra["dataloader.batch_size"] = 32
     elif case == "zero epochs":

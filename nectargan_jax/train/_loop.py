@@ -31,6 +31,8 @@ from tqdm import tqdm
 
 from nectargan_jax import LossLog, LossManager
 from nectargan_jax.scheduling import current_learning_rate
+from nectargan_jax.train._augment import HostAugmentedPairs
+from nectargan_jax.train._augment_config import augmentations_from_config
 from nectargan_jax.train._checkpoint import Checkpoints, config_fingerprint
 from nectargan_jax.train._config import health_checks, total_epochs
 from nectargan_jax.train._data import (PairedDataset, PairedImageFolder, SyntheticPairs,
@@ -73,18 +75,27 @@ def make_dataset(config: dict, *, seed: int, synthetic_pairs: int = SYNTHETIC_PA
     """The dataset a config names: ``dataroot/<split>`` images, or with an empty
     ``dataloader.dataroot`` the embedded ``SyntheticPairs`` task (any split).
 
+    The train split is resized to ``load_size`` and cropped (its other augmentations
+    run in the step, or here with compression on: ``HostAugmentedPairs``); other splits
+    are resized to ``crop_size``, as the reference's validation data.
+
     Raises:
       FileNotFoundError, ValueError: see ``PairedImageFolder``.
     """
     data, load = config["dataloader"], config["dataloader"]["load"]
     if not data["dataroot"]:
-        return SyntheticPairs(synthetic_pairs, load["crop_size"],
-                              seed if split == "train" else seed + 1,
-                              channels=load["input_nc"])
-    return PairedImageFolder(data["dataroot"], split, data["direction"],
-                             load_size=load["load_size"], crop_size=load["crop_size"],
-                             flip_chance=data["augmentations"]["both"]["h_flip_chance"],
-                             channels=load["input_nc"])
+        dataset = SyntheticPairs(synthetic_pairs, load["crop_size"],
+                                 seed if split == "train" else seed + 1,
+                                 channels=load["input_nc"])
+    else:
+        dataset = PairedImageFolder(data["dataroot"], split, data["direction"],
+                                    load_size=load["load_size"], crop_size=load["crop_size"],
+                                    flip_chance=0.0, channels=load["input_nc"],
+                                    train=split == "train")
+    augmentations = augmentations_from_config(config)
+    if split == "train" and augmentations.on_host:
+        return HostAugmentedPairs(dataset, augmentations)
+    return dataset
 
 
 def _example_inputs(config: dict, dataset: PairedDataset, *, seed: int,

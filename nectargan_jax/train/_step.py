@@ -37,6 +37,8 @@ from nectargan_jax import LossManager
 from nectargan_jax.losses import pix2pix
 from nectargan_jax.models import build_models
 from nectargan_jax.scheduling import Schedule, scheduled_optimizer
+from nectargan_jax.train._augment import Augmentations, step_key
+from nectargan_jax.train._augment_config import augmentations_from_config
 from nectargan_jax.train._config import G_LOSSES, learning_rate_schedule, loss_rules
 from nectargan_jax.train._config import loss_weights
 from nectargan_jax.weighting import adaptive_last_layer, gate, uncertainty
@@ -59,6 +61,7 @@ class TrainState(NamedTuple):
     step: jax.Array  # shape=(), dtype=int32: optimizer steps taken
     epoch: jax.Array  # shape=(), dtype=int32: epoch of the next step, from 0
     rule_opt: optax.OptState = ()  # Adam state of the rules' trainable leaves, if any
+    augment_key: jax.Array = ()  # shape=(2,), dtype=uint32: the augmentations' key data
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +84,8 @@ class Pix2PixStep:
         manager's rules read as ``grads[name]`` (gradient-norm balancing, GradNorm).
       rule_learning_rate: Adam's learning rate for the rules' trainable leaves
         (uncertainty weighting's log-variances); None when no rule has any.
+      augmentations: the data augmentations the step applies to each batch first
+        (drawing from ``state.augment_key`` and the step); None when none runs here.
     """
 
     gen_def: Any
@@ -93,6 +98,7 @@ class Pix2PixStep:
     adaptive_gan_weight: bool = False
     last_layer_grads: tuple[str, ...] = ()
     rule_learning_rate: float | None = None
+    augmentations: Augmentations | None = None
 
     def __post_init__(self):
         if not isinstance(self.last_layer_grads, tuple) or not set(
@@ -132,6 +138,9 @@ class Pix2PixStep:
     def _step(self, state: TrainState, batch: Batch) -> TrainState:
         """One optimizer step of D then G on ``batch = (inputs, targets)`` (NHWC)."""
         x, y = batch
+        if self.augmentations is not None:
+            key = jax.random.fold_in(jax.random.wrap_key_data(state.augment_key), state.step)
+            x, y = self.augmentations.apply_batch(key, x, y)
         epoch = state.epoch
 
         def generator(params):
@@ -188,7 +197,8 @@ class Pix2PixStep:
             manager = manager.with_weight_params(optax.apply_updates(rule_params, rule_updates))
         step = state.step + 1
         return TrainState(gen_params, gen_rest, disc_params, disc_rest, gen_opt, disc_opt,
-                          manager, step, step // self.steps_per_epoch, rule_opt)
+                          manager, step, step // self.steps_per_epoch, rule_opt,
+                          state.augment_key)
 
     def _steps(self, state: TrainState, batches: Batch) -> TrainState:
         """``len(batches[0])`` steps in one dispatch (``lax.scan`` over the leading axis)."""
@@ -246,7 +256,7 @@ def build_training(config: dict, *, steps_per_epoch: int, seed: int = 0,
     Args:
       config: a validated config (``load_config``).
       steps_per_epoch: optimizer steps in one epoch (a positive int).
-      seed: seeds the models' parameters and dropout.
+      seed: seeds the models' parameters, dropout and the data augmentations.
       capacity: records the manager holds per loss between two drains.
 
     Returns:
@@ -276,17 +286,20 @@ def build_training(config: dict, *, steps_per_epoch: int, seed: int = 0,
     models = _model_config(config)
     (gen_def, _, _), (disc_def, _, _) = nnx.eval_shape(lambda: _split_models(models, keys))
     rules = loss_rules(config)
+    augmentations = augmentations_from_config(config)
     step_fns = Pix2PixStep(
         gen_def, disc_def, gen_lr, disc_lr, gen_beta1, disc_beta1, steps_per_epoch,
         adaptive_gan_weight="adaptive_gan_weight" in rules,
-        rule_learning_rate=rules.get("uncertainty_weighting", {}).get("learning_rate"))
+        rule_learning_rate=rules.get("uncertainty_weighting", {}).get("learning_rate"),
+        augmentations=None if augmentations.empty or augmentations.on_host else augmentations)
     manager = _manager(config, weights, capacity)
     gen_params, gen_rest, disc_params, disc_rest = _initial_models(models, keys)
     rule_opt = (() if step_fns.rule_learning_rate is None
                 else step_fns.rule_tx.init(manager.weight_params()))
     state = TrainState(gen_params, gen_rest, disc_params, disc_rest,
                        *_initial_optimizers(step_fns, gen_params, disc_params), manager,
-                       jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32), rule_opt)
+                       jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32), rule_opt,
+                       step_key(seed))
     return step_fns, state
 
 
