@@ -16,7 +16,7 @@ from nectargan_jax.train._augment import (Augmentations, CoarseDropout, ColorJit
                                           ElasticTransform, GaussNoise, HorizontalFlip,
                                           HostAugmentedPairs, ImageCompression, MotionBlur,
                                           OpticalDistortion, RandomGamma, RandomRotate90,
-                                          ToGray, VerticalFlip)
+                                          ToGray, VerticalFlip, augment_batch, step_key)
 from nectargan_jax.train._data import batches
 
 # Made by tests/data/make_augment_reference.py from albumentations 2.0.8 / OpenCV 4.x.
@@ -259,6 +259,18 @@ def test_a_plan_is_a_pure_function_of_the_key(pairs, plan, request):
         np.testing.assert_array_equal(a, b)
     assert not np.allclose(first[0], other[0])
     assert all(np.isfinite(a).all() and np.abs(a).max() <= 1 for a in first)
+
+
+def test_the_training_step_draws_from_its_seed_and_step_count(pairs, both_plan):
+    xs, ys = pairs
+    plan = Augmentations(BOTH)
+    run = jax.jit(augment_batch, static_argnums=0)
+    first = run(plan, step_key(3), 5, xs, ys)
+    np.testing.assert_array_equal(first[0], run(plan, step_key(3), 5, xs, ys)[0])
+    np.testing.assert_array_equal(first[0], both_plan(  # the documented derivation
+        jax.random.fold_in(jax.random.wrap_key_data(step_key(3)), 5), xs, ys)[0])
+    assert not np.allclose(first[0], run(plan, step_key(3), 6, xs, ys)[0])
+    assert not np.allclose(first[0], run(plan, step_key(4), 5, xs, ys)[0])
 
 
 def test_each_step_runs_with_its_chance():

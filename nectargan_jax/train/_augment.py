@@ -376,6 +376,14 @@ def step_key(seed: int) -> jax.Array:
     return jax.random.key_data(jax.random.fold_in(jax.random.key(seed), KEY_STREAM))
 
 
+def augment_batch(plan: Augmentations, key_data: jax.Array, step: jax.Array,
+                  xs: jax.Array, ys: jax.Array) -> Pair:
+    """The training step's augmentation of its batch: a pure function of ``key_data``
+    (``step_key(seed)``, kept in the train state), the step count and the batch."""
+    key = jax.random.fold_in(jax.random.wrap_key_data(key_data), step)
+    return plan.apply_batch(key, xs, ys)
+
+
 @functools.partial(jax.jit, static_argnums=0)
 def _apply_seeded(plan: Augmentations, seed: jax.Array, x: jax.Array, y: jax.Array) -> Pair:
     xs, ys = plan.apply_batch(jax.random.key(seed), x[None], y[None])

@@ -17,7 +17,7 @@ from nectargan_jax._xla_flags import SWITCH
 from nectargan_jax._xla_flags import apply_cpu_flags
 
 _USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, FileExistsError,
-                NotADirectoryError, PermissionError, OverflowError)
+                NotADirectoryError, PermissionError, OverflowError, ConnectionError)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true",
                        help="continue the newest experiment folder from its newest checkpoint")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--tensorboard", metavar="DIR",
+                       help="write TensorBoard event files (losses, weights, learning rates, "
+                            "example images) to DIR (visualizer.tensorboard)")
     train.add_argument("--no-xla-cpu-flags", action="store_true",
                        help="leave XLA_FLAGS as it is (by default, run as a program, the "
                             "command adds XLA CPU flags that speed up convolutions; also "
@@ -83,7 +86,8 @@ def _train(args: argparse.Namespace) -> None:
         overrides.update(embedded_default_overrides())
     flags = {"dataloader.dataroot": args.dataroot,
              "common.output_directory": args.output_dir,
-             "dataloader.batch_size": args.batch_size}
+             "dataloader.batch_size": args.batch_size,
+             "visualizer.tensorboard": args.tensorboard}
     overrides.update({key: value for key, value in flags.items() if value is not None})
     config = load_config(args.config, overrides)
     train(config, epochs=args.epochs, resume=args.resume, devices=args.devices,

@@ -7,6 +7,9 @@ weights and records the G and D losses, and the step and epoch counters. Structu
 hashable frozen object whose compiled methods take and return the state. A step makes no host transfer:
 the epoch that drives the loss weights and the learning rate is device state.
 
+The batch first goes through the config's data augmentations (``_augment``), drawn from
+a key in the state folded with the step count, so a resumed run draws the same.
+
 The generator runs forward once per step (``jax.vjp``): its output feeds the D update
 (as a constant) and the G update, whose gradient flows back through the saved vjp.
 
@@ -37,7 +40,7 @@ from nectargan_jax import LossManager
 from nectargan_jax.losses import pix2pix
 from nectargan_jax.models import build_models
 from nectargan_jax.scheduling import Schedule, scheduled_optimizer
-from nectargan_jax.train._augment import Augmentations, step_key
+from nectargan_jax.train._augment import Augmentations, augment_batch, step_key
 from nectargan_jax.train._augment_config import augmentations_from_config
 from nectargan_jax.train._config import G_LOSSES, learning_rate_schedule, loss_rules
 from nectargan_jax.train._config import loss_weights
@@ -139,8 +142,7 @@ class Pix2PixStep:
         """One optimizer step of D then G on ``batch = (inputs, targets)`` (NHWC)."""
         x, y = batch
         if self.augmentations is not None:
-            key = jax.random.fold_in(jax.random.wrap_key_data(state.augment_key), state.step)
-            x, y = self.augmentations.apply_batch(key, x, y)
+            x, y = augment_batch(self.augmentations, state.augment_key, state.step, x, y)
         epoch = state.epoch
 
         def generator(params):
