@@ -28,6 +28,6 @@ __all__ = [
     "CheckpointMismatchError", "Checkpoints", "LOSS_LAMBDAS", "PairedDataset",
     "PairedImageFolder", "Pix2PixStep", "SyntheticPairs", "TrainResult", "TrainState",
     "apply_cpu_flags", "batches", "build_training", "config_fingerprint",
-    "embedded_default_overrides", "learning_rate_schedule", "load_config", "loss_weights", "plot_loss_log",
-    "plot_schedules", "prefetch", "save_example_grid", "total_epochs", "train",
+    "embedded_default_overrides", "learning_rate_schedule", "load_config", "loss_weights",
+    "plot_loss_log", "plot_schedules", "prefetch", "save_example_grid", "total_epochs", "train",
 ]
