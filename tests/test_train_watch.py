@@ -234,3 +234,25 @@ def test_the_tensorboard_flag_of_the_command(tmp_path, capsys):
 def test_a_bad_tensorboard_setting_is_named(value):
     with pytest.raises(ValueError, match="'visualizer.tensorboard' must be null"):
         tiny_config(**{"visualizer.tensorboard": value})
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("visualizer.visdom.update_frequency", 0, "an int >= 1, got 0"),
+    ("visualizer.visdom.image_size", -5, "an int >= 1, got -5"),
+    ("visualizer.visdom.port", 70000, "a port number in \\[1, 65535\\], got 70000"),
+])
+def test_bad_visdom_settings_are_named(key, value, message):
+    with pytest.raises(ValueError, match=f"config key '{key}' must be {message}"):
+        tiny_config(**{key: value})
+
+
+@pytest.mark.parametrize("count, message", [
+    (0, "save.num_examples must be an int >= 1 while save.save_examples is on, got 0"),
+    (PAIRS + 1, f"save.num_examples={PAIRS + 1} but the example images' split holds {PAIRS}"),
+])
+def test_example_counts_the_split_cannot_give_are_refused_before_anything_is_written(
+        tmp_path, count, message):
+    config = tiny_config(tmp_path, **{"save.num_examples": count})
+    with pytest.raises(ValueError, match=message):
+        train(config, epochs=1, synthetic_pairs=PAIRS, progress=False)
+    assert list(tmp_path.iterdir()) == []

@@ -379,6 +379,16 @@ def _check_values(config: dict[str, Any]) -> None:
         if not 0 <= section["optimizer"]["beta1"] < 1:
             _fail(f"{prefix}.optimizer.beta1", section["optimizer"]["beta1"], "in [0, 1)")
     _check_rules(config["train"]["loss"])
+    _check_visdom(config["visualizer"]["visdom"])
+
+
+def _check_visdom(visdom: dict[str, Any]) -> None:
+    """``visualizer.visdom``'s numbers, which the Visdom writer divides by and sends."""
+    for key in ("update_frequency", "image_size"):
+        if visdom[key] < 1:
+            _fail(f"visualizer.visdom.{key}", visdom[key], "an int >= 1")
+    if not 1 <= visdom["port"] <= 65535:
+        _fail("visualizer.visdom.port", visdom["port"], "a port number in [1, 65535]")
 
 
 def _check_rules(loss: dict[str, Any]) -> None:

@@ -108,7 +108,8 @@ def _example_source(config: dict, *, seed: int, synthetic_pairs: int) -> PairedD
 
     Raises:
       ValueError: a val split that exists but cannot be read (see ``PairedImageFolder``),
-        or fewer pairs than ``save.num_examples`` while ``save.save_examples`` is on.
+        or ``save.num_examples`` below 1 or above its pairs while ``save.save_examples``
+        is on.
     """
     try:
         source = make_dataset(config, seed=seed, synthetic_pairs=synthetic_pairs,
@@ -119,6 +120,9 @@ def _example_source(config: dict, *, seed: int, synthetic_pairs: int) -> PairedD
                                    load_size=load["load_size"], crop_size=load["crop_size"],
                                    flip_chance=0.0, channels=load["input_nc"], train=False)
     save = config["save"]
+    if save["save_examples"] and save["num_examples"] < 1:
+        raise ValueError(f"save.num_examples must be an int >= 1 while save.save_examples is "
+                         f"on, got {save['num_examples']}.")
     if save["save_examples"] and save["num_examples"] > len(source):
         raise ValueError(f"save.num_examples={save['num_examples']} but the example images' "
                          f"split holds {len(source)} pairs; give at most {len(source)}.")
