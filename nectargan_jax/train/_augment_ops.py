@@ -34,13 +34,25 @@ def remap(image: jax.Array, map_x: jax.Array, map_y: jax.Array) -> jax.Array:
     """``out[i, j] = image[map_y[i, j], map_x[i, j]]``, bilinear, 0 outside the image.
 
     OpenCV's ``remap`` with ``INTER_LINEAR`` and ``BORDER_CONSTANT`` (value 0), the
-    reference's setting for its elastic and optical distortions.
+    reference's setting for its elastic and optical distortions: each of the four
+    neighbours weighs in where it lies inside the image. Pixels are gathered whole (all
+    channels at once): on this project's CPU, vmapped over 256x256 RGB images, 0.3 ms per
+    image against 2.6 ms for ``jax.scipy.ndimage.map_coordinates`` per channel.
     """
-    def sample(channel):
-        return jax.scipy.ndimage.map_coordinates(channel, (map_y, map_x), order=1,
-                                                 mode="constant", cval=0.0)
-
-    return jax.vmap(sample, in_axes=-1, out_axes=-1)(image)
+    height, width, channels = image.shape
+    left, top = jnp.floor(map_x), jnp.floor(map_y)
+    right_weight, bottom_weight = map_x - left, map_y - top
+    pixels = image.reshape(height * width, channels)
+    out = jnp.zeros(map_x.shape + (channels,), image.dtype)
+    for row_offset, row_weight in ((0, 1 - bottom_weight), (1, bottom_weight)):
+        for column_offset, column_weight in ((0, 1 - right_weight), (1, right_weight)):
+            row = top.astype(jnp.int32) + row_offset
+            column = left.astype(jnp.int32) + column_offset
+            inside = (row >= 0) & (row < height) & (column >= 0) & (column < width)
+            index = jnp.clip(row, 0, height - 1) * width + jnp.clip(column, 0, width - 1)
+            weight = jnp.where(inside, row_weight * column_weight, 0.0)
+            out = out + weight[..., None] * pixels[index]
+    return out
 
 
 def gaussian_blur_matrix(size: int, sigma: float) -> np.ndarray:
@@ -159,11 +171,26 @@ COLOR_ADJUSTMENTS = (adjust_brightness, adjust_contrast, adjust_saturation, adju
 
 def color_jitter(image: jax.Array, factors: jax.Array, order: jax.Array) -> jax.Array:
     """Brightness, contrast, saturation and hue adjustments (``factors``, in that order)
-    applied in the order ``order`` (a permutation of 0..3), as albumentations does."""
-    for position in range(len(COLOR_ADJUSTMENTS)):
-        which = order[position]
-        image = jax.lax.switch(which, COLOR_ADJUSTMENTS, image, factors[which])
-    return image
+    applied in the order ``order`` (a permutation of 0..3), as albumentations does.
+
+    The hue adjustment (an HSV round trip) runs once, between a pass of the cheap
+    adjustments ordered before it and one of those ordered after it: vmapped, a switch
+    per position would compute all four at each of the four positions (10x the time).
+    """
+    hue_at = jnp.argmax(order == 3)
+
+    def cheap_pass(image, chosen):
+        for position in range(len(COLOR_ADJUSTMENTS)):
+            out = image
+            for i, adjust in enumerate(COLOR_ADJUSTMENTS[:3]):
+                take = (order[position] == i) & chosen(position)
+                out = jnp.where(take, adjust(image, factors[i]), out)
+            image = out
+        return image
+
+    image = cheap_pass(image, lambda position: position < hue_at)
+    image = adjust_hue(image, factors[3])
+    return cheap_pass(image, lambda position: position > hue_at)
 
 
 def motion_kernel(max_size: int, size: jax.Array, angle: jax.Array, direction: jax.Array,
@@ -193,15 +220,21 @@ def motion_kernel(max_size: int, size: jax.Array, angle: jax.Array, direction: j
 def filter2d(image: jax.Array, kernel: jax.Array) -> jax.Array:
     """OpenCV's ``filter2D``: correlation with an odd square ``kernel`` anchored at its
     centre, the same on every channel, borders mirrored without repeating the edge
-    (``BORDER_REFLECT_101``)."""
+    (``BORDER_REFLECT_101``).
+
+    A loop over the kernel's rows, each a sum of shifted slices: with a kernel per image
+    (vmapped) this runs 7-9x faster on a CPU than XLA's grouped convolution, for kernels
+    of 7 and 31 (``benchmarks/bench_augment.py``).
+    """
     radius = kernel.shape[0] // 2
-    channels = image.shape[-1]
+    height, width = image.shape[:2]
     padded = jnp.pad(image, ((radius, radius), (radius, radius), (0, 0)), mode="reflect")
-    weights = jnp.broadcast_to(kernel[:, :, None, None], (*kernel.shape, 1, channels))
-    out = jax.lax.conv_general_dilated(
-        padded[None], weights, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"),
-        feature_group_count=channels, precision=_HIGHEST)
-    return out[0]
+
+    def add_row(i, total):
+        band = jax.lax.dynamic_slice_in_dim(padded, i, height, axis=0)
+        return total + sum(kernel[i, j] * band[:, j:j + width] for j in range(kernel.shape[1]))
+
+    return jax.lax.fori_loop(0, kernel.shape[0], add_row, jnp.zeros_like(image))
 
 
 def to_gray(image: jax.Array, method: str) -> jax.Array:
