@@ -10,8 +10,8 @@ its order, each step applied with its ``*_chance``; steps with chance 0 are left
   dropout (``holes`` holes of ``height`` x ``width``, fractions of the side below 1,
   pixels from 1, filled with black);
 - the input only: colour jitter (brightness factor in ``[min, max]``; contrast and
-  saturation in [0.8, 1.2] and hue in [-0.5, 0.5], albumentations' defaults that the
-  reference leaves, in a random order), Gaussian noise (standard deviation in ``[min,
+  saturation in [0.8, 1.2] and hue in [-0.5, 0.5], albumentations' defaults, which the
+  reference keeps, in a random order), Gaussian noise (standard deviation in ``[min,
   max]`` of the full range), motion blur (odd kernel sizes 3..``limit``), gamma
   (``[min, max]`` / 100), grayscale (``grayscale_method``), JPEG or WebP compression
   (quality in ``[min, max]``).
