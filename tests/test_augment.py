@@ -130,6 +130,14 @@ def test_gray_images_pass_the_colour_only_operations_unchanged():
     np.testing.assert_array_equal(ops.to_gray(gray, "pca"), gray)
 
 
+def test_gamma_and_noise_apply_as_numpy():
+    noise = np.random.default_rng(1).normal(0, 0.3, IMAGE.shape).astype(np.float32)
+    np.testing.assert_allclose(RandomGamma(1.0, (80.0, 120.0)).apply(0.9, jnp.asarray(IMAGE)),
+                               IMAGE ** 0.9, rtol=1e-6)
+    np.testing.assert_allclose(GaussNoise(1.0, (0.1, 0.3)).apply(noise, jnp.asarray(IMAGE)),
+                               np.clip(IMAGE + noise, 0, 1), atol=1e-7)
+
+
 @pytest.mark.parametrize("k", range(4))
 def test_rot90_is_numpys(k):
     square = IMAGE[:, :H]
