@@ -8,7 +8,7 @@ leaves the rest of it. The flags only matter on a CPU backend.
 
 Only the ``nectargan-jax train`` command run as a program applies them, and only for
 options the user has not set in ``XLA_FLAGS`` already; ``import nectargan_jax`` sets
-nothing. ``NECTARGAN_JAX_XLA_CPU_FLAGS=0`` or ``train --no-xla-cpu-flags`` turns them off.
+nothing. A script of its own calls ``nectargan_jax.train.apply_cpu_flags()`` first. ``NECTARGAN_JAX_XLA_CPU_FLAGS=0`` or ``train --no-xla-cpu-flags`` turns them off.
 An unknown XLA flag aborts the process, so they are added only under the jaxlib releases
 they were checked with (``CHECKED_JAXLIB``).
 """

@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from interop.config import config_manager as cm_module
-from interop.config.config_data import (Config, ConfigCommon, ConfigDataloader,
+from interop.config.config_data import (Config, ConfigAugsBoth, ConfigAugsInput,
+                                        ConfigAugsOutput, ConfigCommon, ConfigDataloader,
                                         ConfigDataloaderLoad, ConfigDataLoaderAugmentations,
                                         ConfigDiscriminator, ConfigGenerator, ConfigLearningRate,
                                         ConfigLoad, ConfigLoss, ConfigOptimizer, ConfigSave,
@@ -113,6 +114,8 @@ def test_data_is_the_config_dataclass_tree():
     assert {name: type(getattr(data, name)) for name in kinds} == kinds
     assert type(data.dataloader.load) is ConfigDataloaderLoad
     assert type(data.dataloader.augmentations) is ConfigDataLoaderAugmentations
+    assert type(data.dataloader.augmentations.both) is ConfigAugsBoth
+    assert type(data.dataloader.augmentations.input) is ConfigAugsInput
     assert type(data.train.load) is ConfigLoad
     assert type(data.train.generator) is ConfigGenerator
     assert type(data.train.discriminator) is ConfigDiscriminator
@@ -129,6 +132,20 @@ def test_config_dataclasses_have_the_reference_fields():
         ConfigDataloader: "dataroot direction batch_size num_workers load augmentations",
         ConfigDataloaderLoad: "load_size crop_size input_nc",
         ConfigDataLoaderAugmentations: "both input output",
+        ConfigAugsBoth: ("h_flip_chance v_flip_chance rot90_chance elastic_transform_chance "
+                         "elastic_transform_alpha elastic_transform_sigma "
+                         "optical_distortion_chance optical_distortion_min "
+                         "optical_distortion_max optical_distortion_mode coarse_dropout_chance "
+                         "coarse_dropout_holes_min coarse_dropout_holes_max "
+                         "coarse_dropout_height_min coarse_dropout_height_max "
+                         "coarse_dropout_width_min coarse_dropout_width_max"),
+        ConfigAugsInput: ("colorjitter_chance colorjitter_min_brightness "
+                          "colorjitter_max_brightness gaussnoise_chance gaussnoise_min "
+                          "gaussnoise_max motionblur_chance motionblur_limit randgamma_chance "
+                          "randgamma_min randgamma_max grayscale_chance grayscale_method "
+                          "compression_chance compression_type compression_quality_min "
+                          "compression_quality_max"),
+        ConfigAugsOutput: "dummy",
         ConfigTrain: "separate_lr_schedules load generator discriminator loss",
         ConfigLoad: "continue_train load_epoch",
         ConfigGenerator: "features n_downs block_type upsample_type learning_rate optimizer",
@@ -153,8 +170,8 @@ def test_what_the_trainer_reads_has_the_default_values():
     loader = data.dataloader
     assert (loader.dataroot, loader.direction, loader.batch_size, loader.num_workers) == \
         ("", "AtoB", 1, 0)
-    assert loader.augmentations.both["h_flip_chance"] == 0.5
-    assert loader.augmentations.input["compression_type"] == "jpeg"
+    assert loader.augmentations.both.h_flip_chance == 0.5
+    assert loader.augmentations.input.compression_type == "jpeg"
     assert data.train.generator.learning_rate == ConfigLearningRate(100, 100, 0.0002, 0.0)
     assert (data.train.generator.n_downs, data.train.discriminator.n_layers) == (6, 3)
     assert data.save == ConfigSave(True, 5, True, True, 1, 1)

@@ -28,6 +28,7 @@ from train_helpers import tiny_config
 ROOT = Path(__file__).resolve().parent.parent
 ADAPTIVE = {"start_step": 1, "scale": 0.8}
 BALANCED = ["G_L1", "G_SOBEL"]
+NO_FLIP = {"dataloader.augmentations.both.h_flip_chance": 0.0}
 RULES = {"train.loss.lambda_sobel": 10.0,
          "train.loss.adaptive_gan_weight": ADAPTIVE,
          "train.loss.uncertainty_weighting": {"losses": BALANCED}}
@@ -158,8 +159,9 @@ def _leaves(tree):
 
 @pytest.fixture(scope="module")
 def sgd_run(data):
-    """Three steps with both rules on (G by SGD), keeping every state."""
-    fns, state = build_training(tiny_config(**RULES), steps_per_epoch=3, capacity=8)
+    """Three steps with both rules on (G by SGD), keeping every state; no augmentation,
+    so the step sees the batches the independent computation sees."""
+    fns, state = build_training(tiny_config(**RULES, **NO_FLIP), steps_per_epoch=3, capacity=8)
     fns = SgdGenerator(**{f.name: getattr(fns, f.name) for f in dataclasses.fields(fns)})
     state = state._replace(gen_opt=fns.gen_tx.init(state.gen_params))
     step = jax.jit(Pix2PixStep._step, static_argnums=0)  # not donated: states are kept

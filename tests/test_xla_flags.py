@@ -117,3 +117,28 @@ def test_the_command_sets_them_and_they_take_effect():
     # The user's own setting of the option is kept, and is what XLA uses.
     user = "--xla_cpu_experimental_ynn_fusion_type=+individual_convolution"
     assert run_command(["train"], xla_flags=user) == {"xla_flags": user, "ynn_conv": True}
+
+
+# A script's own loop: the public call, made after importing the training package and
+# before the first computation, puts the flags in effect.
+SCRIPT = """
+import json, os
+import jax, jax.numpy as jnp
+from nectargan_jax.train import apply_cpu_flags
+applied = apply_cpu_flags()
+conv = jax.jit(lambda x, k: jax.lax.conv_general_dilated(
+    x, k, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")))
+hlo = conv.lower(jnp.ones((1, 34, 34, 32)), jnp.ones((4, 4, 32, 64))).compile().as_text()
+print(json.dumps({"applied": applied, "xla_flags": os.environ.get("XLA_FLAGS"),
+                  "ynn_conv": '"__ynn_fusion"' in hlo}))
+"""
+
+
+def test_scripts_apply_them_with_the_public_call():
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", SWITCH)}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen == {"applied": True, "xla_flags": OURS, "ynn_conv": False}

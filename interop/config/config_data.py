@@ -10,7 +10,6 @@ instance: the reference's ``ConfigDataLoaderAugmentations`` names ``output``, no
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 
 @dataclasses.dataclass
@@ -34,12 +33,65 @@ class ConfigDataloaderLoad:
 
 
 @dataclasses.dataclass
+class ConfigAugsBoth:
+    """``dataloader.augmentations.both``: transforms applied alike to input and target."""
+
+    h_flip_chance: float
+    v_flip_chance: float
+    rot90_chance: float
+    elastic_transform_chance: float
+    elastic_transform_alpha: float
+    elastic_transform_sigma: float
+    optical_distortion_chance: float
+    optical_distortion_min: float
+    optical_distortion_max: float
+    optical_distortion_mode: str
+    coarse_dropout_chance: float
+    coarse_dropout_holes_min: int
+    coarse_dropout_holes_max: int
+    coarse_dropout_height_min: float
+    coarse_dropout_height_max: float
+    coarse_dropout_width_min: float
+    coarse_dropout_width_max: float
+
+
+@dataclasses.dataclass
+class ConfigAugsInput:
+    """``dataloader.augmentations.input``: transforms applied to the input only."""
+
+    colorjitter_chance: float
+    colorjitter_min_brightness: float
+    colorjitter_max_brightness: float
+    gaussnoise_chance: float
+    gaussnoise_min: float
+    gaussnoise_max: float
+    motionblur_chance: float
+    motionblur_limit: int
+    randgamma_chance: float
+    randgamma_min: float
+    randgamma_max: float
+    grayscale_chance: float
+    grayscale_method: str
+    compression_chance: float
+    compression_type: str
+    compression_quality_min: int
+    compression_quality_max: int
+
+
+@dataclasses.dataclass
+class ConfigAugsOutput:
+    """``dataloader.augmentations.output``: a placeholder section (the reference's)."""
+
+    dummy: float
+
+
+@dataclasses.dataclass
 class ConfigDataLoaderAugmentations:
     """``dataloader.augmentations``: settings for both images, the input, the output."""
 
-    both: dict[str, Any]
-    input: dict[str, Any]
-    output: dict[str, Any]
+    both: ConfigAugsBoth
+    input: ConfigAugsInput
+    output: ConfigAugsOutput
 
 
 @dataclasses.dataclass

@@ -1,5 +1,6 @@
 """The pix2pix training job: config, data, the compiled step, checkpoints, the loop, plots."""
 
+from nectargan_jax._xla_flags import apply_cpu_flags
 from nectargan_jax.train._checkpoint import CheckpointMismatchError
 from nectargan_jax.train._checkpoint import Checkpoints
 from nectargan_jax.train._checkpoint import config_fingerprint
@@ -26,7 +27,7 @@ from nectargan_jax.train._step import build_training
 __all__ = [
     "CheckpointMismatchError", "Checkpoints", "LOSS_LAMBDAS", "PairedDataset",
     "PairedImageFolder", "Pix2PixStep", "SyntheticPairs", "TrainResult", "TrainState",
-    "batches", "build_training", "config_fingerprint", "embedded_default_overrides",
-    "learning_rate_schedule", "load_config", "loss_weights", "plot_loss_log",
-    "plot_schedules", "prefetch", "save_example_grid", "total_epochs", "train",
+    "apply_cpu_flags", "batches", "build_training", "config_fingerprint",
+    "embedded_default_overrides", "learning_rate_schedule", "load_config", "loss_weights",
+    "plot_loss_log", "plot_schedules", "prefetch", "save_example_grid", "total_epochs", "train",
 ]

@@ -20,7 +20,7 @@ from nectargan_jax.train._compile_cache import default_cache_dir
 from nectargan_jax.train._disk_full import disk_full_errno
 
 _USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, FileExistsError,
-                NotADirectoryError, PermissionError, OverflowError)
+                NotADirectoryError, PermissionError, OverflowError, ConnectionError)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="keep compiled functions in DIR, so a second start or a resume "
                             "of the same config does not compile again (default: "
                             f"{default_cache_dir()} or ${CACHE_ENV}; 'off' turns it off)")
+    train.add_argument("--tensorboard", metavar="DIR",
+                       help="write TensorBoard event files (losses, weights, learning rates, "
+                            "example images) to DIR (visualizer.tensorboard)")
     train.add_argument("--no-xla-cpu-flags", action="store_true",
                        help="leave XLA_FLAGS as it is (by default, run as a program, the "
                             "command adds XLA CPU flags that speed up convolutions; also "
@@ -91,7 +94,8 @@ def _train(args: argparse.Namespace) -> None:
         overrides.update(embedded_default_overrides())
     flags = {"dataloader.dataroot": args.dataroot,
              "common.output_directory": args.output_dir,
-             "dataloader.batch_size": args.batch_size}
+             "dataloader.batch_size": args.batch_size,
+             "visualizer.tensorboard": args.tensorboard}
     overrides.update({key: value for key, value in flags.items() if value is not None})
     config = load_config(args.config, overrides)
     directory = cache_dir(args.compile_cache)

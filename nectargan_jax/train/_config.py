@@ -19,6 +19,10 @@ unchanged); an object takes ``HEALTH_DEFAULTS``'s keys, each optional.
 newest checkpoints a run keeps, older ones being deleted as new ones are written; null
 keeps every one, as the reference does.
 
+Another: an optional ``visualizer.tensorboard`` (absent or null = off) names a folder
+for TensorBoard event files of the run's losses, weights, learning rates and example
+images (``nectargan_jax.train._writers``).
+
 Two optional weight rules (absent or null = off, so older configs and their checkpoint
 fingerprints are unchanged); an object takes the keys it changes, the rest default:
 
@@ -46,6 +50,7 @@ from nectargan_jax.losses import HealthChecks
 from nectargan_jax.models import BLOCK_TYPES
 from nectargan_jax.models import UPSAMPLE_TYPES
 from nectargan_jax.scheduling import Schedule
+from nectargan_jax.train._augment_config import check_augmentations
 
 DIRECTIONS = ("AtoB", "BtoA")
 G_LOSSES = ("G_GAN", "G_L1", "G_L2", "G_SOBEL", "G_LAP")
@@ -62,12 +67,11 @@ HEALTH_DEFAULTS = {"collapse": True, "collapse_threshold": 0.05, "collapse_patie
 """``train.health``'s keys: the discriminator collapse check on ``D_real`` and ``D_fake``
 (both below ``collapse_threshold`` for ``collapse_patience`` consecutive steps), the
 non-finite loss check and the clamped weight check."""
+TENSORBOARD_KEY = "visualizer.tensorboard"
 ADAPTIVE_GAN_WEIGHT = {"start_step": 0, "scale": 1.0, "eps": 1e-4, "maximum": 1e4}
 UNCERTAINTY_WEIGHTING = {"losses": None, "learning_rate": 1e-3, "init_log_variance": 0.0}
 _RULES = {"train.loss.adaptive_gan_weight": ADAPTIVE_GAN_WEIGHT,
           "train.loss.uncertainty_weighting": UNCERTAINTY_WEIGHTING}
-# Augmentations this trainer applies; every other "*_chance" must stay 0.
-_SUPPORTED_CHANCES = ("dataloader.augmentations.both.h_flip_chance",)
 # What ``common.device`` may name (torch's device strings); the trainer runs on JAX's
 # default device and says so when it is another (``_notes``).
 _DEVICE = re.compile(r"(cpu|cuda|gpu|tpu|mps)(:\d+)?")
@@ -174,6 +178,9 @@ def _merge(config: dict, given: Any, default: dict, where: str) -> None:
                 _fail(path, value, "an int >= 1 (checkpoints kept), or null (keep all)")
             config[key] = value
             continue
+        if path == TENSORBOARD_KEY:
+            config[key] = _check_tensorboard(value)
+            continue
         if key not in default:
             raise ValueError(f"unknown config key {path!r}; known keys there: "
                              f"{sorted(default)}.")
@@ -237,6 +244,14 @@ def _check_lambda(path: str, value: Any) -> Any:
     if float(min(schedule.initial_value, schedule.target_value)) < 0:
         raise ValueError(f"config key {path!r}: loss weights must be >= 0, got {value!r}.")
     return copy.deepcopy(value)
+
+
+def _check_tensorboard(value: Any) -> str | None:
+    """``visualizer.tensorboard``: null (off) or the folder of the event files."""
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ValueError(f"config key {TENSORBOARD_KEY!r} must be null (off) or the folder of "
+                         f"the TensorBoard event files, got {_type_name(value)}: {value!r}.")
+    return value
 
 
 def _check_object(path: str, value: Any, defaults: dict[str, Any]) -> None:
@@ -371,13 +386,7 @@ def _check_values(config: dict[str, Any]) -> None:
     if load["load_size"] < load["crop_size"]:
         _fail("dataloader.load.load_size", load["load_size"],
               f">= dataloader.load.crop_size ({load['crop_size']})")
-    for section, options in data["augmentations"].items():
-        for key, value in options.items():
-            path = f"dataloader.augmentations.{section}.{key}"
-            if key.endswith("_chance") and not 0 <= value <= 1:
-                _fail(path, value, "a probability in [0, 1]")
-            if key.endswith("_chance") and path not in _SUPPORTED_CHANCES and value != 0:
-                _fail(path, value, f"0: this trainer applies only {list(_SUPPORTED_CHANCES)}")
+    check_augmentations(data["augmentations"])
     gen, disc = config["train"]["generator"], config["train"]["discriminator"]
     if gen["block_type"] not in BLOCK_TYPES:
         _fail("train.generator.block_type", gen["block_type"], f"one of {BLOCK_TYPES}")
@@ -409,10 +418,20 @@ def _check_values(config: dict[str, Any]) -> None:
         if not 0 <= section["optimizer"]["beta1"] < 1:
             _fail(f"{prefix}.optimizer.beta1", section["optimizer"]["beta1"], "in [0, 1)")
     _check_rules(config["train"]["loss"])
+    _check_visdom(config["visualizer"]["visdom"])
+
+
+def _check_visdom(visdom: dict[str, Any]) -> None:
+    """``visualizer.visdom``'s numbers, which the Visdom writer divides by and sends."""
+    for key in ("update_frequency", "image_size"):
+        if visdom[key] < 1:
+            _fail(f"visualizer.visdom.{key}", visdom[key], "an int >= 1")
+    if not 1 <= visdom["port"] <= 65535:
+        _fail("visualizer.visdom.port", visdom["port"], "a port number in [1, 65535]")
 
 
 def _check_common_and_save(config: dict[str, Any]) -> None:
-    """The run's name, device and output cadences; visdom, which this trainer lacks."""
+    """The run's name, device and output cadences."""
     common, save = config["common"], config["save"]
     name = common["experiment_name"]
     if not name or name in (".", "..") or "/" in name or "\\" in name:
@@ -424,9 +443,6 @@ def _check_common_and_save(config: dict[str, Any]) -> None:
     for key in ("model_save_rate", "example_save_rate", "num_examples"):
         if save[key] < 1:
             _fail(f"save.{key}", save[key], "an int >= 1")
-    if config["visualizer"]["visdom"]["enable"]:
-        _fail("visualizer.visdom.enable", True, "false: this trainer has no visdom (the loss "
-              "graphs are in loss_graphs.png; nectargan-jax plot-log draws any log)")
 
 
 def _check_rules(loss: dict[str, Any]) -> None:

@@ -2,8 +2,9 @@
 
 A dataset has ``len(dataset)`` and ``dataset.load(index, rng) -> (input, target)``, two
 float32 HWC arrays in [-1, 1]; ``rng`` (a NumPy Generator) drives the random crop and
-flip. ``batches`` derives that rng from ``(seed, epoch, index)``, so an epoch's batches
-are a pure function of the seed and the epoch: a resumed run sees the same data.
+flip (the training job's other augmentations run in ``_augment``). ``batches`` derives
+that rng from ``(seed, epoch, index)``, so an epoch's batches are a pure function of the
+seed and the epoch: a resumed run sees the same data.
 """
 
 from __future__ import annotations
@@ -64,10 +65,13 @@ def _to_unit_range(image: Image.Image, full_scale: float, channels: int) -> np.n
 class PairedImageFolder:
     """The reference's paired layout: ``dataroot/<split>/*.png``, each image A | B side by side.
 
-    Each half is resized to ``load_size`` x ``load_size`` (bicubic), a random
+    As the reference's dataset does, each image is resized (bicubic) to ``2 * load_size``
+    x ``load_size``, whatever its size, and cut into its two halves; a random
     ``crop_size`` square is cut at the same place from both, and both are flipped
-    left-right with probability ``flip_chance``. ``direction='AtoB'`` makes the left half
-    the input; ``'BtoA'`` the right half.
+    left-right with probability ``flip_chance``. With ``train=False`` (the reference's
+    validation images) each image is resized to ``2 * crop_size`` x ``crop_size`` instead,
+    neither cropped nor flipped. ``direction='AtoB'`` makes the left half the input;
+    ``'BtoA'`` the right half.
 
     Args:
       dataroot: the dataset folder.
@@ -75,8 +79,10 @@ class PairedImageFolder:
       direction: ``'AtoB'`` or ``'BtoA'``.
       load_size: side of each half after resizing.
       crop_size: side of the random crop (<= ``load_size``).
-      flip_chance: probability of a horizontal flip (``h_flip_chance``; 0 disables it).
+      flip_chance: probability of a horizontal flip (0 disables it; the training job
+        flips on the device instead, with ``h_flip_chance``).
       channels: 3 (RGB) or 1 (grayscale), the config's ``input_nc``.
+      train: resize to ``load_size`` and crop (True), or resize to ``crop_size`` (False).
 
     Every image's header is read (and checked, ``Image.verify``) when the folder is
     opened, so a damaged file is refused before training starts; 8-bit images are
@@ -84,15 +90,14 @@ class PairedImageFolder:
 
     Raises:
       FileNotFoundError: ``dataroot/split`` is not a folder.
-      ValueError: no images there, an image that cannot be read (named), one of 32-bit
-        pixels, an odd image width (the halves cannot match), images of different sizes,
-        or bad sizes, direction or channels. ``load`` raises it too, naming the file,
-        when an image cannot be decoded.
+      ValueError: no images there, an image that cannot be read or holds 32-bit pixels
+        (named), or bad sizes, direction or channels. ``load`` raises it too, naming
+        the file, when an image cannot be decoded.
     """
 
     def __init__(self, dataroot: str | os.PathLike, split: str = "train",
                  direction: str = "AtoB", *, load_size: int = 286, crop_size: int = 256,
-                 flip_chance: float = 0.5, channels: int = 3):
+                 flip_chance: float = 0.5, channels: int = 3, train: bool = True):
         if direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}.")
         if not 1 <= crop_size <= load_size:
@@ -110,59 +115,50 @@ class PairedImageFolder:
                                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
         if not self.paths:
             raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {str(folder)!r}.")
-        self.size = self._common_size()
-        self.direction, self.load_size, self.crop_size = direction, load_size, crop_size
-        self.flip_chance, self.channels = flip_chance, channels
-
-    def _common_size(self) -> tuple[int, int]:
-        """The (width, height) every image shares (headers and chunk checksums, no
-        decoding); raises on a mismatch or an image that cannot be read."""
-        sizes = {}
         for path in self.paths:
-            try:
-                with Image.open(path) as image:
-                    size, mode = image.size, image.mode
-                    image.verify()
-            except (OSError, SyntaxError) as error:
-                raise ValueError(f"cannot read the image {str(path)!r}: {error}") from None
-            _check_mode(path, mode)
-            sizes.setdefault(size, path)
-        if len(sizes) > 1:
-            found = ", ".join(f"{w}x{h} ({p.name})" for (w, h), p in sizes.items())
-            raise ValueError(f"images in one dataset must share one size, found {found}.")
-        (width, height), path = next(iter(sizes.items()))
-        if width % 2:
-            raise ValueError(f"a paired image holds input and target side by side, so its width "
-                             f"must be even; {path.name!r} is {width}x{height}.")
-        return width, height
+            _check_readable(path)
+        self.direction, self.load_size, self.crop_size = direction, load_size, crop_size
+        self.flip_chance, self.channels, self.train = flip_chance, channels, train
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def load(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """The pair at ``index``, cropped and flipped as ``rng`` draws."""
+        """The pair at ``index``, cropped and flipped as ``rng`` draws (if ``train``)."""
+        size = self.load_size if self.train else self.crop_size
         path = self.paths[index]
         try:
             with Image.open(path) as image:
                 _check_mode(path, image.mode)
                 image, full_scale = _decoded(image, self.channels)
+                pixels = _to_unit_range(image.resize((2 * size, size),
+                                                     Image.Resampling.BICUBIC),
+                                        full_scale, self.channels)
         except (OSError, SyntaxError) as error:
             raise ValueError(f"cannot decode the image {str(path)!r}: {error}; replace or "
                              "remove it, then resume with --resume.") from None
-        width, height = image.size
-        left = image.crop((0, 0, width // 2, height))
-        right = image.crop((width // 2, 0, width, height))
-        halves = [_to_unit_range(half.resize((self.load_size, self.load_size),
-                                             Image.Resampling.BICUBIC), full_scale,
-                                 self.channels) for half in (left, right)]
-        top, lft = rng.integers(0, self.load_size - self.crop_size + 1, size=2)
-        flip = rng.random() < self.flip_chance
-        out = []
-        for half in halves:
-            half = half[top:top + self.crop_size, lft:lft + self.crop_size]
-            out.append(np.ascontiguousarray(half[:, ::-1] if flip else half).clip(-1.0, 1.0))
+        halves = pixels[:, :size], pixels[:, size:]
+        if self.train:
+            top, lft = rng.integers(0, self.load_size - self.crop_size + 1, size=2)
+            flip = rng.random() < self.flip_chance
+            halves = [h[top:top + self.crop_size, lft:lft + self.crop_size] for h in halves]
+            halves = [h[:, ::-1] if flip else h for h in halves]
+        out = [np.ascontiguousarray(h).clip(-1.0, 1.0) for h in halves]
         a, b = out
         return (a, b) if self.direction == "AtoB" else (b, a)
+
+
+def _check_readable(path: Path) -> None:
+    """Raises a ValueError naming ``path`` if Pillow cannot read its header, its chunks'
+    checksums fail (``Image.verify``: a truncated or damaged file; nothing is decoded)
+    or its pixels have no fixed range (32 bits)."""
+    try:
+        with Image.open(path) as image:
+            mode = image.mode
+            image.verify()
+    except (OSError, SyntaxError) as error:
+        raise ValueError(f"cannot read the image {str(path)!r}: {error}") from None
+    _check_mode(path, mode)
 
 
 class SyntheticPairs:

@@ -9,8 +9,10 @@ Order of work, chosen so that bad input changes nothing and a crash loses nothin
    compilation cache a second start loads it from disk).
 4. Per epoch: dispatch one step at a time through ``Pix2PixStep.step`` (or
    ``steps_per_dispatch`` steps through the scanned ``Pix2PixStep.steps``), batches
-   prefetched to the device, flushing the manager's records into the log before its buffer fills; at the
-   epoch's end flush, write the example image and the loss graphs (every
+   prefetched to the device, flushing the manager's records into the log (and
+   TensorBoard, Visdom: see ``_writers``) before its buffer fills; at the epoch's end
+   flush, call ``on_epoch_end``, write the example image of random validation pairs
+   and the loss graphs (every
    ``save.example_save_rate`` epochs), then save the checkpoint (every
    ``save.model_save_rate`` epochs, and after the last). The log is always at least as far as the newest checkpoint; on resume,
    records the log already holds are skipped (``LogWriter``), so SIGKILL at any moment
@@ -32,19 +34,25 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 import numpy as np
+from PIL import Image
 from tqdm import tqdm
 
 from nectargan_jax import LossLog, LossManager
 from nectargan_jax.scheduling import current_learning_rate
+from nectargan_jax.train._augment import HostAugmentedPairs
+from nectargan_jax.train._augment_config import augmentations_from_config
 from nectargan_jax.train._checkpoint import Checkpoints, config_fingerprint, training_settings
-from nectargan_jax.train._config import health_checks, keep_checkpoints, total_epochs
+from nectargan_jax.train._config import (health_checks, keep_checkpoints,
+                                         learning_rate_schedule, total_epochs)
 from nectargan_jax.train._data import (PairedDataset, PairedImageFolder, SyntheticPairs,
                                        batches, prefetch)
-from nectargan_jax.train._experiment import Experiment, choose_experiment
+from nectargan_jax.train._experiment import Experiment, check_writable, choose_experiment
 from nectargan_jax.train._notes import startup_notes
-from nectargan_jax.train._plots import plot_loss_log, save_example_grid
+from nectargan_jax.train._plots import example_grid, plot_loss_log
 from nectargan_jax.train._records import LogWriter
 from nectargan_jax.train._step import Pix2PixStep, TrainState, build_training
+from nectargan_jax.train._writers import (EpochMeans, RunWriter, TensorBoardWriter,
+                                          VisdomWriter)
 
 SYNTHETIC_PAIRS = 64
 _MAX_CAPACITY = 512
@@ -81,35 +89,67 @@ def make_dataset(config: dict, *, seed: int, synthetic_pairs: int = SYNTHETIC_PA
     """The dataset a config names: ``dataroot/<split>`` images, or with an empty
     ``dataloader.dataroot`` the embedded ``SyntheticPairs`` task (any split).
 
+    The train split is resized to ``load_size`` and cropped (its other augmentations
+    run in the step, or here with compression on: ``HostAugmentedPairs``); other splits
+    are resized to ``crop_size``, as the reference's validation data.
+
     Raises:
       FileNotFoundError, ValueError: see ``PairedImageFolder``.
     """
     data, load = config["dataloader"], config["dataloader"]["load"]
     if not data["dataroot"]:
-        return SyntheticPairs(synthetic_pairs, load["crop_size"],
-                              seed if split == "train" else seed + 1,
-                              channels=load["input_nc"])
-    return PairedImageFolder(data["dataroot"], split, data["direction"],
-                             load_size=load["load_size"], crop_size=load["crop_size"],
-                             flip_chance=data["augmentations"]["both"]["h_flip_chance"],
-                             channels=load["input_nc"])
+        dataset = SyntheticPairs(synthetic_pairs, load["crop_size"],
+                                 seed if split == "train" else seed + 1,
+                                 channels=load["input_nc"])
+    else:
+        dataset = PairedImageFolder(data["dataroot"], split, data["direction"],
+                                    load_size=load["load_size"], crop_size=load["crop_size"],
+                                    flip_chance=0.0, channels=load["input_nc"],
+                                    train=split == "train")
+    augmentations = augmentations_from_config(config)
+    if split == "train" and augmentations.on_host:
+        return HostAugmentedPairs(dataset, augmentations)
+    return dataset
 
 
-def _example_inputs(config: dict, dataset: PairedDataset, *, seed: int,
-                    synthetic_pairs: int) -> tuple[np.ndarray, np.ndarray]:
-    """Fixed pairs drawn every epoch: the first of the val split if there is one.
+def _example_source(config: dict, *, seed: int, synthetic_pairs: int) -> PairedDataset:
+    """Where example pairs come from: the val split, else the train split, both resized
+    to ``crop_size`` and not augmented (the reference's validation data).
 
     Raises:
-      ValueError: a val split that exists but cannot be read (see ``PairedImageFolder``).
+      ValueError: a val split that exists but cannot be read (see ``PairedImageFolder``),
+        or ``save.num_examples`` below 1 or above its pairs while ``save.save_examples``
+        is on.
     """
-    count = config["save"]["num_examples"]
     try:
         source = make_dataset(config, seed=seed, synthetic_pairs=synthetic_pairs,
                               split="val")
     except FileNotFoundError:
-        source = dataset
-    count = min(count, len(source))
-    return next(batches(source, count, seed=seed, epoch=0, shuffle=False))
+        data, load = config["dataloader"], config["dataloader"]["load"]
+        source = PairedImageFolder(data["dataroot"], "train", data["direction"],
+                                   load_size=load["load_size"], crop_size=load["crop_size"],
+                                   flip_chance=0.0, channels=load["input_nc"], train=False)
+    save = config["save"]
+    if save["save_examples"] and save["num_examples"] < 1:
+        raise ValueError(f"save.num_examples must be an int >= 1 while save.save_examples is "
+                         f"on, got {save['num_examples']}.")
+    if save["save_examples"] and save["num_examples"] > len(source):
+        raise ValueError(f"save.num_examples={save['num_examples']} but the example images' "
+                         f"split holds {len(source)} pairs; give at most {len(source)}.")
+    return source
+
+
+def example_pairs(source: PairedDataset, count: int, *, seed: int, epoch: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` distinct random pairs of ``source`` for the example images after ``epoch``.
+
+    As the reference's trainer picks ``save.num_examples`` random validation pairs at each
+    save, drawn here from ``(seed, epoch)`` so a resumed run shows the same ones.
+    """
+    draw = np.random.default_rng(np.random.SeedSequence((seed, epoch), spawn_key=(1,)))
+    pairs = [source.load(int(i), draw) for i in draw.choice(len(source), count,
+                                                            replace=False)]
+    return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
 
 
 def _chunks(it: Iterator[tuple[np.ndarray, np.ndarray]], size: int
@@ -139,7 +179,9 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
           devices: int = 1, steps_per_dispatch: int = 1, seed: int = 0,
           synthetic_pairs: int = SYNTHETIC_PAIRS, log_every: int | None = None,
           progress: bool = True,
-          echo: Callable[[str], None] = print) -> TrainResult:
+          echo: Callable[[str], None] = print,
+          on_epoch_end: Callable[[int, TrainState, dict[str, float]], object] | None = None
+          ) -> TrainResult:
     """Trains pix2pix as ``config`` says, into an experiment folder.
 
     Args:
@@ -165,6 +207,15 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
       echo: where the final summary, the GAN health reports (``train.health``) and the
         notes on settings the run follows differently from how they read (``_notes``:
         the device JAX runs on, epochs at a learning rate of 0) go.
+      on_epoch_end: called after each epoch as ``on_epoch_end(epoch, state, metrics)``,
+        once its losses are logged and before its checkpoint is saved: ``epoch`` the
+        epochs completed (from 1), ``state`` the ``TrainState`` (donated to the next
+        step: ``jax.device_get`` what you keep), ``metrics`` the mean of each loss over
+        the epoch's steps (``{'G_GAN': ..., 'D_fake': ...}``, as logged), the learning
+        rates (``'lr_generator'``, ``'lr_discriminator'``) and the epoch's wall time
+        (``'seconds'``). Returning ``False`` stops the run after this epoch, which is
+        then saved as a last epoch is (examples, loss graphs, checkpoint); an exception
+        it raises ends the run at once (resume from the newest checkpoint).
 
     Returns:
       A ``TrainResult``. Resuming a run that has trained ``epochs`` already writes
@@ -196,7 +247,7 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
     if batch_size > len(dataset):
         raise ValueError(f"dataloader.batch_size={batch_size} is larger than the dataset "
                          f"({len(dataset)} pairs).")
-    examples = _example_inputs(config, dataset, seed=seed, synthetic_pairs=synthetic_pairs)
+    example_source = _example_source(config, seed=seed, synthetic_pairs=synthetic_pairs)
     steps_per_epoch = len(dataset) // batch_size
     experiment = choose_experiment(config, resume or load["continue_train"])
     fingerprint, settings = config_fingerprint(config), training_settings(config)
@@ -238,7 +289,9 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
         echo(note)
     log = LossLog(experiment.dir, device=jax.devices()[0].platform,
                   dataroot=config["dataloader"]["dataroot"])
-    writer = LogWriter(log, first_step=int(state.step))
+    live = _live_writers(config, steps_per_epoch)
+    means = EpochMeans()
+    writer = LogWriter(log, first_step=int(state.step), sinks=(*live, means))
 
     experiment.dir.mkdir(parents=True, exist_ok=True)
     experiment.examples.mkdir(exist_ok=True)
@@ -249,11 +302,11 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
     save = config["save"]
     first = 0 if start is None else start
     if first < epochs:
-        load = config["dataloader"]["load"]
-        _compile(step_fns, state, (batch_size, load["crop_size"], load["crop_size"],
-                                   load["input_nc"]),
-                 steps_per_dispatch, batch_sharding, echo)
+        side, channels = (config["dataloader"]["load"][k] for k in ("crop_size", "input_nc"))
+        _compile(step_fns, state, (batch_size, side, side, channels), steps_per_dispatch,
+                 batch_sharding, echo)
     for epoch in range(first, epochs):
+        started = time.monotonic()
         state = _run_epoch(step_fns, state, writer, dataset, epoch=epoch, epochs=epochs,
                            batch_size=batch_size, seed=seed, capacity=capacity,
                            steps_per_dispatch=steps_per_dispatch,
@@ -261,15 +314,27 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
                            progress=progress, echo=echo)
         state = state._replace(manager=_flush(writer, state.manager, echo))
         done = epoch + 1
-        if done % save["example_save_rate"] == 0 or done == epochs:
+        metrics = {**means.take(), **_learning_rates(state),
+                   "seconds": time.monotonic() - started}
+        stop = on_epoch_end is not None and on_epoch_end(done, state, metrics) is False
+        last = done == epochs or stop
+        if done % save["example_save_rate"] == 0 or last:
             if save["save_examples"]:
-                fake = step_fns.generate(state, examples[0])
-                save_example_grid(examples[0], np.asarray(fake), examples[1],
-                                  experiment.example(done))
+                x, y = example_pairs(example_source, save["num_examples"], seed=seed,
+                                     epoch=done)
+                grid = example_grid(x, np.asarray(step_fns.generate(state, x)), y)
+                Image.fromarray(grid).save(experiment.example(done))
+                for live_writer in live:
+                    live_writer.write_examples(done, int(state.step), grid)
             plot_loss_log(experiment.log, experiment.graphs, steps_per_epoch)
-        if save["save_model"] and (done % save["model_save_rate"] == 0 or done == epochs):
+        if save["save_model"] and (done % save["model_save_rate"] == 0 or last):
             checkpoints.save(done, state, fingerprint, settings)
+        if stop:
+            epochs = done
+            break
     log.close()
+    for live_writer in live:
+        live_writer.close()
     echo(_summary(experiment, config_path, epochs, int(state.step),
                   _checkpoint_listing(checkpoints, keep_checkpoints(config))))
     checkpoints.close()
@@ -291,6 +356,32 @@ def _compile(step_fns: Pix2PixStep, state: TrainState, batch_shape: tuple[int, .
     start = time.monotonic()
     step_fns.compile(state, (spec, spec), scan=steps_per_dispatch > 1)
     echo(f"compiled the training step in {time.monotonic() - start:.1f} s")
+
+
+def _learning_rates(state: TrainState) -> dict[str, float]:
+    """The learning rates of the latest update."""
+    return {"lr_generator": float(current_learning_rate(state.gen_opt)),
+            "lr_discriminator": float(current_learning_rate(state.disc_opt))}
+
+
+def _live_writers(config: dict, steps_per_epoch: int) -> tuple[RunWriter, ...]:
+    """TensorBoard and Visdom writers as ``visualizer`` asks (checked, nothing written).
+
+    Raises:
+      ValueError: a writer's package is not installed; ConnectionError: no Visdom server;
+      NotADirectoryError, PermissionError: the TensorBoard folder cannot be written.
+    """
+    writers: list[RunWriter] = []
+    board = config["visualizer"].get("tensorboard")
+    if board:
+        check_writable(Path(board))
+        schedules = {which: learning_rate_schedule(config, which)
+                     for which in ("generator", "discriminator")}
+        writers.append(TensorBoardWriter(board, lambda step: {
+            which: float(s(step // steps_per_epoch)) for which, s in schedules.items()}))
+    if config["visualizer"]["visdom"]["enable"]:
+        writers.append(VisdomWriter(config["visualizer"]["visdom"], steps_per_epoch))
+    return tuple(writers)
 
 
 def _run_epoch(step_fns: Pix2PixStep, state: TrainState, writer: LogWriter,

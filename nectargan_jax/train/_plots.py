@@ -165,6 +165,17 @@ def save_example_grid(inputs: np.ndarray, outputs: np.ndarray, targets: np.ndarr
     Raises:
       ValueError: the batches are not NHWC or their N, H, W differ.
     """
+    out_path = Path(out_path)
+    Image.fromarray(example_grid(inputs, outputs, targets)).save(out_path)
+    return out_path
+
+
+def example_grid(inputs: np.ndarray, outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """The picture ``save_example_grid`` writes, as an HW3 ``uint8`` array.
+
+    Raises:
+      ValueError: the batches are not NHWC or their N, H, W differ.
+    """
     arrays = [np.asarray(a) for a in (inputs, outputs, targets)]
     for name, a in zip(("inputs", "outputs", "targets"), arrays):
         if a.ndim != 4:
@@ -174,9 +185,7 @@ def save_example_grid(inputs: np.ndarray, outputs: np.ndarray, targets: np.ndarr
                          f"{[a.shape for a in arrays]}.")
     rgb = [_as_rgb(a) for a in arrays]
     rows = [np.concatenate([r[i] for r in rgb], axis=1) for i in range(arrays[0].shape[0])]
-    out_path = Path(out_path)
-    Image.fromarray(to_uint8(np.concatenate(rows, axis=0))).save(out_path)
-    return out_path
+    return to_uint8(np.concatenate(rows, axis=0))
 
 
 def _as_rgb(images: np.ndarray) -> np.ndarray:

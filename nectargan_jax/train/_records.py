@@ -10,6 +10,9 @@ the ones the log already holds, so no value is lost or written twice.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from nectargan_jax import LossLog, LossManager
 
 
@@ -34,17 +37,21 @@ def logged_records(log: LossLog) -> int:
 class LogWriter:
     """Flushes a manager into ``log``, skipping the records the log already holds.
 
+    Each flush also hands every drained record to ``sinks`` (TensorBoard, Visdom, the
+    epoch's metrics) as ``sink.write_records(first_step, records)``, after the log.
+
     Args:
       log: the experiment's loss log.
       first_step: the step of the first record the manager holds (the restored step).
+      sinks: more destinations of the records.
 
     Raises:
       ValueError: the log holds fewer records than ``first_step`` (records were lost
         outside this job) or is inconsistent (see ``logged_records``).
     """
 
-    def __init__(self, log: LossLog, first_step: int):
-        self.log = log
+    def __init__(self, log: LossLog, first_step: int, sinks: Sequence[Any] = ()):
+        self.log, self.sinks = log, tuple(sinks)
         self.logged = logged_records(log)
         self.next_step = first_step
         self.replayed = False
@@ -70,6 +77,9 @@ class LogWriter:
             self.log.append({name: (losses[skip:], weights[skip:])
                              for name, (losses, weights) in records.items()})
         self.replayed = count > 0 and skip == count
+        first = self.next_step
         self.next_step += count
         self.logged = max(self.logged, self.next_step)
+        for sink in self.sinks:
+            sink.write_records(first, records)
         return emptied

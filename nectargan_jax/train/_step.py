@@ -8,6 +8,9 @@ weights and records the G and D losses, and the step and epoch counters. Structu
 hashable frozen object whose compiled methods take and return the state. A step makes no host transfer:
 the epoch that drives the loss weights and the learning rate is device state.
 
+The batch first goes through the config's data augmentations (``_augment``), drawn from
+a key in the state folded with the step count, so a resumed run draws the same.
+
 The generator runs forward once per step (``jax.vjp``): its output feeds the D update
 (as a constant) and the G update, whose gradient flows back through the saved vjp.
 
@@ -38,6 +41,8 @@ from nectargan_jax import LossManager
 from nectargan_jax.losses import pix2pix
 from nectargan_jax.models import build_models
 from nectargan_jax.scheduling import Schedule, scheduled_optimizer
+from nectargan_jax.train._augment import Augmentations, augment_batch, step_key
+from nectargan_jax.train._augment_config import augmentations_from_config
 from nectargan_jax.train._config import G_LOSSES, learning_rate_schedule, loss_rules
 from nectargan_jax.train._config import loss_weights
 from nectargan_jax.weighting import adaptive_last_layer, gate, uncertainty
@@ -60,6 +65,7 @@ class TrainState(NamedTuple):
     step: jax.Array  # shape=(), dtype=int32: optimizer steps taken
     epoch: jax.Array  # shape=(), dtype=int32: epoch of the next step, from 0
     rule_opt: optax.OptState = ()  # Adam state of the rules' trainable leaves, if any
+    augment_key: jax.Array = ()  # shape=(2,), dtype=uint32: the augmentations' key data
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +88,8 @@ class Pix2PixStep:
         manager's rules read as ``grads[name]`` (gradient-norm balancing, GradNorm).
       rule_learning_rate: Adam's learning rate for the rules' trainable leaves
         (uncertainty weighting's log-variances); None when no rule has any.
+      augmentations: the data augmentations the step applies to each batch first
+        (drawing from ``state.augment_key`` and the step); None when none runs here.
     """
 
     gen_def: Any
@@ -94,6 +102,7 @@ class Pix2PixStep:
     adaptive_gan_weight: bool = False
     last_layer_grads: tuple[str, ...] = ()
     rule_learning_rate: float | None = None
+    augmentations: Augmentations | None = None
 
     def __post_init__(self):
         if not isinstance(self.last_layer_grads, tuple) or not set(
@@ -145,6 +154,8 @@ class Pix2PixStep:
     def _step(self, state: TrainState, batch: Batch) -> TrainState:
         """One optimizer step of D then G on ``batch = (inputs, targets)`` (NHWC)."""
         x, y = batch
+        if self.augmentations is not None:
+            x, y = augment_batch(self.augmentations, state.augment_key, state.step, x, y)
         epoch = state.epoch
 
         def generator(params):
@@ -201,7 +212,8 @@ class Pix2PixStep:
             manager = manager.with_weight_params(optax.apply_updates(rule_params, rule_updates))
         step = state.step + 1
         return TrainState(gen_params, gen_rest, disc_params, disc_rest, gen_opt, disc_opt,
-                          manager, step, step // self.steps_per_epoch, rule_opt)
+                          manager, step, step // self.steps_per_epoch, rule_opt,
+                          state.augment_key)
 
     def _steps(self, state: TrainState, batches: Batch) -> TrainState:
         """``len(batches[0])`` steps in one dispatch (``lax.scan`` over the leading axis)."""
@@ -259,7 +271,7 @@ def build_training(config: dict, *, steps_per_epoch: int, seed: int = 0,
     Args:
       config: a validated config (``load_config``).
       steps_per_epoch: optimizer steps in one epoch (a positive int).
-      seed: seeds the models' parameters and dropout.
+      seed: seeds the models' parameters, dropout and the data augmentations.
       capacity: records the manager holds per loss between two drains.
 
     Returns:
@@ -289,17 +301,20 @@ def build_training(config: dict, *, steps_per_epoch: int, seed: int = 0,
     models = _model_config(config)
     (gen_def, _, _), (disc_def, _, _) = nnx.eval_shape(lambda: _split_models(models, keys))
     rules = loss_rules(config)
+    augmentations = augmentations_from_config(config)
     step_fns = Pix2PixStep(
         gen_def, disc_def, gen_lr, disc_lr, gen_beta1, disc_beta1, steps_per_epoch,
         adaptive_gan_weight="adaptive_gan_weight" in rules,
-        rule_learning_rate=rules.get("uncertainty_weighting", {}).get("learning_rate"))
+        rule_learning_rate=rules.get("uncertainty_weighting", {}).get("learning_rate"),
+        augmentations=None if augmentations.empty or augmentations.on_host else augmentations)
     manager = _manager(config, weights, capacity)
     gen_params, gen_rest, disc_params, disc_rest = _initial_models(models, keys)
     rule_opt = (() if step_fns.rule_learning_rate is None
                 else step_fns.rule_tx.init(manager.weight_params()))
     state = TrainState(gen_params, gen_rest, disc_params, disc_rest,
                        *_initial_optimizers(step_fns, gen_params, disc_params), manager,
-                       jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32), rule_opt)
+                       jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32), rule_opt,
+                       step_key(seed))
     return step_fns, state
 
 
