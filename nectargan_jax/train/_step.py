@@ -1,7 +1,8 @@
 """The pix2pix training step: one compiled update of D, then G, with recorded losses.
 
-State is a plain pytree (``TrainState``): parameters, batch statistics and dropout RNG
-state of both models (``nnx.split``), both optimizer states, the ``LossManager`` that
+State is a plain pytree (``TrainState``): parameters and the rest of both models' state
+(``nnx.split``: the generator's dropout RNG state, and batch statistics with the
+BatchNorm extension), both optimizer states, the ``LossManager`` that
 weights and records the G and D losses, and the step and epoch counters. Structure
 (the models' graph definitions, the optimizer settings) lives in ``Pix2PixStep``, a
 hashable frozen object whose compiled methods take and return the state. A step makes no host transfer:
@@ -50,9 +51,9 @@ class TrainState(NamedTuple):
     """Everything a pix2pix run changes, as one pytree of arrays."""
 
     gen_params: nnx.State  # generator nnx.Param leaves
-    gen_rest: nnx.State  # generator batch statistics and dropout RNG state
+    gen_rest: nnx.State  # generator dropout RNG state (and batch statistics, norm 'batch')
     disc_params: nnx.State  # discriminator nnx.Param leaves
-    disc_rest: nnx.State  # discriminator batch statistics (and RNG state, if any)
+    disc_rest: nnx.State  # empty: the discriminator's instance norm keeps no state
     gen_opt: optax.OptState  # Adam state, learning rate in hyperparams
     disc_opt: optax.OptState
     manager: LossManager  # weights and records of G_* and D_* losses
@@ -196,7 +197,7 @@ class Pix2PixStep:
         return state
 
     def _generate(self, state: TrainState, x: jax.Array) -> jax.Array:
-        """The generator's output in eval mode (running statistics, no dropout)."""
+        """The generator's output in eval mode (no dropout; running statistics if BatchNorm)."""
         model = nnx.merge(self.gen_def, state.gen_params, state.gen_rest, copy=True)
         model.eval()
         return model(x)
@@ -324,7 +325,7 @@ def _model_config(config: dict) -> str:
         "dataloader": {"load": {"input_nc": config["dataloader"]["load"]["input_nc"]}},
         "train": {
             "generator": {k: gen[k] for k in ("features", "n_downs", "block_type",
-                                              "upsample_type")},
+                                              "upsample_type", "norm") if k in gen},
             "discriminator": {k: disc[k] for k in ("n_layers", "base_channels",
                                                    "max_channels")},
         },
