@@ -4,6 +4,7 @@ Subcommands:
   train          train pix2pix (the default when no subcommand is given)
   plot-log       a ``loss_log.json`` -> a PNG of each loss and its weight over time
   plot-schedule  a schedule -> a PNG of its curve
+  convert        an experiment's weights to the reference's PyTorch files, or back
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from nectargan_jax._xla_flags import SWITCH
 from nectargan_jax._xla_flags import apply_cpu_flags
 
 _USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, FileExistsError,
-                NotADirectoryError, PermissionError, OverflowError)
+                NotADirectoryError, PermissionError, OverflowError, ImportError)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -71,7 +72,27 @@ def _parser() -> argparse.ArgumentParser:
     plot_schedule.add_argument("--epochs", type=int,
                                help="last epoch drawn (default: end epoch + 10%%)")
     plot_schedule.add_argument("-o", "--output", default="schedule.png", help="the PNG")
+
+    convert = commands.add_parser(
+        "convert", help="weights to the reference's PyTorch files, or back",
+        description="Convert the generator's and discriminator's weights of one epoch: "
+                    "--to torch writes the reference's epoch<e>_net<G|D>.pth.tar from this "
+                    "project's checkpoint; --to jax writes epoch<e>_net<G|D>.msgpack from "
+                    "the reference's files (needs torch).")
+    convert.add_argument("experiment", help="the experiment folder")
+    convert.add_argument("--to", required=True, choices=("torch", "jax"))
+    _add_trained_arguments(convert)
+    convert.add_argument("--output", help="the folder to write to (default: the experiment)")
     return parser
+
+
+def _add_trained_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that pick a trained experiment's config and epoch."""
+    parser.add_argument("-l", "--load-epoch", type=int,
+                        help="the checkpoint's epoch (default: the config's "
+                             "train.load.load_epoch, as the reference)")
+    parser.add_argument("-f", "--config", help="the config (default: the experiment's newest "
+                                               "train<k>_config.json)")
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -112,6 +133,14 @@ def _plot_schedule(args: argparse.Namespace) -> None:
     print(f"wrote {plot_schedules({label: schedule}, epochs, args.output)}")
 
 
+def _convert(args: argparse.Namespace) -> None:
+    from nectargan_jax.train._convert import convert_experiment
+
+    for path in convert_experiment(args.experiment, to=args.to, load_epoch=args.load_epoch,
+                                   config_file=args.config, output=args.output):
+        print(f"wrote {path}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit status (2 for bad input, with a message).
 
@@ -127,7 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(["train"])
     if argv is None and args.command == "train" and not args.no_xla_cpu_flags:
         apply_cpu_flags()
-    run = {"train": _train, "plot-log": _plot_log, "plot-schedule": _plot_schedule}
+    run = {"train": _train, "plot-log": _plot_log, "plot-schedule": _plot_schedule,
+           "convert": _convert}
     try:
         run[args.command](args)
     except _USER_ERRORS as error:

@@ -341,6 +341,17 @@ def _split_models(config_json: str, keys: tuple[jax.Array, jax.Array]):
     return nnx.split(gen, nnx.Param, ...), nnx.split(disc, nnx.Param, ...)
 
 
+def initial_models(config: dict, seed: int = 0) -> tuple[nnx.Module, nnx.Module]:
+    """The generator and discriminator a config describes, initialised as
+    ``build_training`` initialises them for ``seed`` (one compiled call per model
+    config, shared with it), in train mode."""
+    keys = (jax.random.key(seed, impl="rbg"), jax.random.key(seed))
+    models = _model_config(config)
+    (gen_def, _, _), (disc_def, _, _) = nnx.eval_shape(lambda: _split_models(models, keys))
+    gen_params, gen_rest, disc_params, disc_rest = _initial_models(models, keys)
+    return nnx.merge(gen_def, gen_params, gen_rest), nnx.merge(disc_def, disc_params, disc_rest)
+
+
 @functools.partial(jax.jit, static_argnums=0)
 def _initial_models(config_json: str, keys):
     """Parameters, batch statistics and RNG state of both models, in one compiled call
