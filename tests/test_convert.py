@@ -11,25 +11,15 @@ import numpy as np
 import pytest
 import torch
 
-from experiment_helpers import make_experiment
+from experiment_helpers import make_experiment, reference_experiment, twins
 from nectargan_jax.train._cli import main
 from nectargan_jax.train._trained import load_trained, weight_epochs
-from torch_pix2pix import TorchPatchGAN, TorchUnet
 
 
 @pytest.fixture(scope="module")
 def experiment(tmp_path_factory):
     """This project's experiment: an orbax checkpoint of epoch 2."""
     return make_experiment(tmp_path_factory.mktemp("convert"), epoch=2)
-
-
-def twins(config):
-    channels = config["dataloader"]["load"]["input_nc"]
-    gen, disc = config["train"]["generator"], config["train"]["discriminator"]
-    return (TorchUnet(channels, channels, gen["features"], gen["n_downs"], gen["block_type"],
-                      gen["upsample_type"]).eval(),
-            TorchPatchGAN(2 * channels, disc["n_layers"], disc["base_channels"],
-                          disc["max_channels"]).eval())
 
 
 def outputs_agree(trained, twin_g, twin_d, seed=0):
@@ -44,20 +34,6 @@ def outputs_agree(trained, twin_g, twin_d, seed=0):
         theirs_d = twin_d(torch.cat([torch.from_numpy(x), torch.from_numpy(y)], 1)).numpy()
     return max(np.abs(ours_g - theirs_g).max(),
                np.abs(ours_d.transpose(0, 3, 1, 2) - theirs_d).max())
-
-
-def reference_experiment(folder, config, epoch, seed):
-    """A folder as the reference's trainer leaves it: its config and, per network,
-    ``torch.save({'state_dict': ..., 'optimizer': ...})``, weights drawn by torch."""
-    folder.mkdir(parents=True)
-    (folder / "train1_config.json").write_text(json.dumps({"config": config}))
-    torch.manual_seed(seed)
-    nets = twins(config)
-    for net, model in zip("GD", nets):
-        adam = torch.optim.Adam(model.parameters(), lr=2e-4, betas=(0.5, 0.999))
-        torch.save({"state_dict": model.state_dict(), "optimizer": adam.state_dict()},
-                   folder / f"epoch{epoch}_net{net}.pth.tar")
-    return nets
 
 
 def test_to_torch_writes_the_references_files_with_the_same_outputs(tmp_path, experiment,

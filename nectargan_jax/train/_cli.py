@@ -5,6 +5,7 @@ Subcommands:
   plot-log       a ``loss_log.json`` -> a PNG of each loss and its weight over time
   plot-schedule  a schedule -> a PNG of its curve
   convert        an experiment's weights to the reference's PyTorch files, or back
+  test           a trained generator on the test split: images and log.json
 """
 
 from __future__ import annotations
@@ -83,6 +84,19 @@ def _parser() -> argparse.ArgumentParser:
     convert.add_argument("--to", required=True, choices=("torch", "jax"))
     _add_trained_arguments(convert)
     convert.add_argument("--output", help="the folder to write to (default: the experiment)")
+
+    test = commands.add_parser(
+        "test", help="run a trained generator on the test split",
+        description="Run the generator of one epoch on DATAROOT/test, as the reference's "
+                    "tester: input, target and output images and a log.json of per-image "
+                    "L1, SOBEL and LAPLACIAN, plus PSNR and SSIM, in EXPERIMENT/test/test_<NN>.")
+    test.add_argument("experiment", help="the experiment folder")
+    _add_trained_arguments(test)
+    test.add_argument("-d", "--dataroot", help="the dataset (default: the config's)")
+    test.add_argument("-i", "--count", type=int,
+                      help="test a random sample of this many pairs (default: all, in order)")
+    test.add_argument("--seed", type=int, default=0, help="the sample's seed")
+
     return parser
 
 
@@ -141,6 +155,17 @@ def _convert(args: argparse.Namespace) -> None:
         print(f"wrote {path}")
 
 
+def _test(args: argparse.Namespace) -> None:
+    from nectargan_jax.train._tester import run_test
+
+    run = run_test(args.experiment, load_epoch=args.load_epoch, config_file=args.config,
+                   dataroot=args.dataroot, count=args.count, seed=args.seed)
+    means = {key: sum(r[group][key] for r in run.results) / len(run.results)
+             for group, key in (("losses", "L1"), ("metrics", "PSNR"))}
+    print(f"tested {len(run.results)} pairs: mean L1 {means['L1']:.4f}, mean PSNR "
+          f"{means['PSNR']:.2f} dB; images and log.json in {run.output_dir}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit status (2 for bad input, with a message).
 
@@ -157,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv is None and args.command == "train" and not args.no_xla_cpu_flags:
         apply_cpu_flags()
     run = {"train": _train, "plot-log": _plot_log, "plot-schedule": _plot_schedule,
-           "convert": _convert}
+           "convert": _convert, "test": _test}
     try:
         run[args.command](args)
     except _USER_ERRORS as error:
