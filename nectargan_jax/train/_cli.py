@@ -6,6 +6,7 @@ Subcommands:
   plot-schedule  a schedule -> a PNG of its curve
   convert        an experiment's weights to the reference's PyTorch files, or back
   test           a trained generator on the test split: images and log.json
+  export         a trained generator as an ONNX file (--onnx)
 """
 
 from __future__ import annotations
@@ -97,6 +98,14 @@ def _parser() -> argparse.ArgumentParser:
                       help="test a random sample of this many pairs (default: all, in order)")
     test.add_argument("--seed", type=int, default=0, help="the sample's seed")
 
+    export = commands.add_parser(
+        "export", help="export a trained generator (--onnx)",
+        description="Write the generator of one epoch as an ONNX model (NCHW float32 in "
+                    "[-1, 1], input 'input', output 'output'), as the reference's converter.")
+    export.add_argument("experiment", help="the experiment folder")
+    export.add_argument("--onnx", action="store_true", help="as ONNX (the only format)")
+    _add_trained_arguments(export)
+    export.add_argument("-o", "--output", help="the file (default: EXPERIMENT/epoch<e>.onnx)")
     return parser
 
 
@@ -166,6 +175,16 @@ def _test(args: argparse.Namespace) -> None:
           f"{means['PSNR']:.2f} dB; images and log.json in {run.output_dir}")
 
 
+def _export(args: argparse.Namespace) -> None:
+    from nectargan_jax.train._export import export_onnx
+
+    if not args.onnx:
+        raise ValueError("export needs a format: --onnx (the only one).")
+    path = export_onnx(args.experiment, load_epoch=args.load_epoch, config_file=args.config,
+                       output=args.output)
+    print(f"wrote {path}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit status (2 for bad input, with a message).
 
@@ -182,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv is None and args.command == "train" and not args.no_xla_cpu_flags:
         apply_cpu_flags()
     run = {"train": _train, "plot-log": _plot_log, "plot-schedule": _plot_schedule,
-           "convert": _convert, "test": _test}
+           "convert": _convert, "test": _test, "export": _export}
     try:
         run[args.command](args)
     except _USER_ERRORS as error:

@@ -1,0 +1,48 @@
+"""``nectargan-jax export --onnx``: the ONNX file computes what the generator computes."""
+
+import numpy as np
+import pytest
+
+from experiment_helpers import make_experiment
+from nectargan_jax.train._cli import main
+from nectargan_jax.train._trained import load_trained
+
+pytest.importorskip("jax2onnx", reason="jax2onnx is not installed (pip install "
+                                       "'nectargan_jax[export]'): ONNX export is not tested")
+onnxruntime = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip "
+                                                        "install 'nectargan_jax[export]'): the "
+                                                        "exported file cannot be run")
+
+
+@pytest.mark.parametrize("generator", [
+    {}, {"train.generator.block_type": "ResidualUnetBlock",
+         "train.generator.upsample_type": "Bilinear"}], ids=["transposed", "residual bilinear"])
+def test_onnx_file_matches_the_generator(tmp_path, generator, capsys):
+    """Run by onnxruntime on an NCHW image, the file gives the JAX generator's output
+    (eval mode) within 1e-4, with the reference's converter's names and default path."""
+    experiment = make_experiment(tmp_path, epoch=3, **generator)
+    assert main(["export", str(experiment), "--onnx", "-l", "3"]) == 0
+    path = experiment / "epoch3.onnx"
+    assert capsys.readouterr().out.strip() == f"wrote {path}"
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [(i.name, i.shape) for i in session.get_inputs()] == [("input", [1, 3, 32, 32])]
+    assert [o.name for o in session.get_outputs()] == ["output"]
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 3, 32, 32)).astype(np.float32)
+    (got,) = session.run(None, {"input": x})
+    generator = load_trained(experiment, load_epoch=3).generator
+    want = np.asarray(generator(x.transpose(0, 2, 3, 1))).transpose(0, 3, 1, 2)
+    assert got.shape == want.shape and np.abs(want).max() > 0.01
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-4)
+
+
+def test_export_refuses_bad_input_before_writing(tmp_path, monkeypatch, capsys):
+    experiment = make_experiment(tmp_path, epoch=3)
+    before = sorted(p.name for p in experiment.iterdir())
+    assert main(["export", str(experiment), "-l", "3"]) == 2
+    assert "export needs a format: --onnx" in capsys.readouterr().err
+    assert main(["export", str(experiment), "--onnx", "-l", "4"]) == 2
+    assert "no weights of epoch 4" in capsys.readouterr().err
+    monkeypatch.setitem(__import__("sys").modules, "jax2onnx", None)  # as if not installed
+    assert main(["export", str(experiment), "--onnx", "-l", "3"]) == 2
+    assert "ONNX export needs jax2onnx, which is not installed" in capsys.readouterr().err
+    assert sorted(p.name for p in experiment.iterdir()) == before
