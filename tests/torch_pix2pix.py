@@ -4,8 +4,9 @@ Written independently from the architecture described in ``nectargan_jax/models`
 docstrings, with the reference's parameter names (``initial_down.conv.0.weight``,
 ``ups.3.residual.0.bias``, ``model.2.conv.0.weight``, ...), so that a state_dict moves
 between the twin, the reference and ``nectargan_jax.models`` unchanged. It was checked
-once against the reference itself (``tests/fixtures/README.md``): the same state_dict
-keys and shapes and the same outputs for the configs of ``test_torch_weights.py``.
+against the reference itself by ``fixtures/make_reference_fixtures.py`` (``check_twin``):
+the same state_dict names, order and shapes, and the same outputs (largest difference
+0.0, eval and train mode) for the five configs of the fixtures.
 The training-step benchmark times the same architecture in PyTorch with it.
 """
 
