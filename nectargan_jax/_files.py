@@ -73,6 +73,25 @@ def write_temp(path: Path, write: Callable[[TextIO], None]) -> tuple[Path, str]:
     return tmp, stream.sha256.hexdigest()
 
 
+def write_bytes_atomic(path: Path, data: bytes) -> Path:
+    """Writes ``data`` to a temporary file beside ``path`` (fsync'ed), then renames it over
+    ``path``; the folder is created if missing. Returns ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            raw.write(data)
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.chmod(tmp, NEW_FILE_MODE)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    replace(tmp, path)
+    return path
+
+
 def replace(tmp: Path, path: Path) -> None:
     """Renames ``tmp`` over ``path`` atomically and makes the rename durable."""
     try:

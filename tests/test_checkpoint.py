@@ -40,7 +40,7 @@ def _snapshot(folder):
 
 def _config(output_dir, **extra):
     # Loss graphs and examples after the last epoch only (they cost time, not records);
-    # every checkpoint kept (the tests count them).
+    # every checkpoint kept.
     return tiny_config(output_dir, **{"save.example_save_rate": 100,
                                       "save.keep_checkpoints": None, **extra})
 

@@ -199,7 +199,7 @@ def test_python_dash_m_runs_the_command():
     result = subprocess.run([sys.executable, "-m", "nectargan_jax", "--help"], env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0
-    assert "{train,plot-log,plot-schedule}" in result.stdout
+    assert "{train,plot-log,plot-schedule,convert,test,export}" in result.stdout
 
 
 # Two starts of the same config in one fresh process, JAX's in-memory caches cleared

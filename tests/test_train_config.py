@@ -103,6 +103,14 @@ def test_learning_rate_of_the_discriminator_and_separate_schedules():
         learning_rate_schedule(separate, "G")
 
 
+def test_generator_norm_is_an_optional_extension():
+    """Absent: the reference's instance norm, and the config stays the reference's (no
+    key is added); ``'batch'`` is kept as given."""
+    assert "norm" not in load_config()["train"]["generator"]
+    assert load_config(overrides={"train.generator.norm": "batch"})[
+        "train"]["generator"]["norm"] == "batch"
+
+
 def test_total_epochs_and_the_embedded_default():
     assert total_epochs(load_config()) == 200
     config = load_config(overrides=embedded_default_overrides())
@@ -127,8 +135,16 @@ def test_total_epochs_and_the_embedded_default():
     ({"train.generator.upsample_type": "nearest"}, "'train.generator.upsample_type' must be"),
     ({"train.generator.n_downs": 0}, "'train.generator.n_downs' must be an int >= 1, got 0"),
     ({"train.generator.n_downs": 7},
-     "'dataloader.load.crop_size' must be a multiple of 256 and >= 512 for "
-     "train.generator.n_downs=7, got 256"),
+     "'dataloader.load.crop_size' must be a multiple of 512 for train.generator.n_downs=7, "
+     "got 256"),
+    ({"train.generator.n_downs": 2, "dataloader.load.crop_size": 40},
+     "'dataloader.load.crop_size' must be a multiple of 16 for train.generator.n_downs=2, "
+     "got 40"),
+    ({"train.generator.block_type": "ResidualUnetBlock", "train.generator.n_downs": 5},
+     "'dataloader.load.crop_size' must be 128 for a ResidualUnetBlock generator with "
+     "train.generator.n_downs=5 .*, got 256"),
+    ({"train.generator.norm": "layer"},
+     "'train.generator.norm' must be one of \\('instance', 'batch'\\), got 'layer'"),
     ({"dataloader.load.load_size": 200},
      "'dataloader.load.load_size' must be >= dataloader.load.crop_size \\(256\\), got 200"),
     ({"dataloader.load.input_nc": 4}, "'dataloader.load.input_nc' must be 1 .* or 3"),

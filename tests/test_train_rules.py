@@ -150,7 +150,7 @@ def _gradients(gen_def, disc_def, gen_params, gen_rest, disc_params, disc_rest, 
 
 
 def _kernel(grads):
-    return np.asarray(grads["final_up"]["conv"]["kernel"], np.float64)
+    return np.asarray(grads["final_up"]["conv"]["conv"]["kernel"], np.float64)
 
 
 def _leaves(tree):

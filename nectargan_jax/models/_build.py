@@ -10,19 +10,21 @@ from nectargan_jax.models._patchgan import PatchGANDiscriminator
 from nectargan_jax.models._unet import UnetGenerator
 
 
-def build_models(config: dict[str, Any], rngs: nnx.Rngs, *, norm: str = "batch"
+def build_models(config: dict[str, Any], rngs: nnx.Rngs
                  ) -> tuple[UnetGenerator, PatchGANDiscriminator]:
-    """The U-Net generator and PatchGAN discriminator of a (validated) config's inner dict.
+    """The U-Net generator and PatchGAN discriminator of a (validated) config's inner dict,
+    as the reference's trainer builds them.
 
     Reads ``dataloader.load.input_nc`` (input and output channels),
-    ``train.generator.{features, n_downs, block_type, upsample_type}`` and
-    ``train.discriminator.{n_layers, base_channels, max_channels}``; the discriminator
-    sees the input and the target (or fake) concatenated, ``2 * input_nc`` channels.
+    ``train.generator.{features, n_downs, block_type, upsample_type}``, the optional
+    ``train.generator.norm`` (``'instance'`` when absent, as the reference; ``'batch'``
+    is an extension) and ``train.discriminator.{n_layers, base_channels, max_channels}``;
+    the discriminator sees the input and the target (or fake) concatenated,
+    ``2 * input_nc`` channels, and always uses instance norm (the reference's).
 
     Args:
       config: the inner config dict (``nectargan_jax.train.load_config()``).
       rngs: parameter initialisation and the generator's dropout stream.
-      norm: ``'batch'`` or ``'instance'``, for both models.
 
     Returns:
       ``(generator, discriminator)``.
@@ -39,8 +41,9 @@ def build_models(config: dict[str, Any], rngs: nnx.Rngs, *, norm: str = "batch"
     gen, disc = config["train"]["generator"], config["train"]["discriminator"]
     generator = UnetGenerator(
         channels, channels, features=gen["features"], n_downs=gen["n_downs"],
-        block_type=gen["block_type"], upsample_type=gen["upsample_type"], norm=norm, rngs=rngs)
+        block_type=gen["block_type"], upsample_type=gen["upsample_type"],
+        norm=gen.get("norm", "instance"), rngs=rngs)
     discriminator = PatchGANDiscriminator(
         2 * channels, n_layers=disc["n_layers"], base_channels=disc["base_channels"],
-        max_channels=disc["max_channels"], norm=norm, rngs=rngs)
+        max_channels=disc["max_channels"], rngs=rngs)
     return generator, discriminator

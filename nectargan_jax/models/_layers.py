@@ -28,8 +28,9 @@ PatchGAN's 4x4 stride-2 layers) run as stride-1 convolutions over 2x2 pixel bloc
 flags) their forward pass and both gradients run 1.3-3.2x faster at batch 1 and
 1.2-1.7x faster at batch 16 (``benchmarks/bench_layers.py``; about the same with XLA's
 defaults).
-Initialisation follows Isola et al. (2017): kernels from N(0, 0.02), biases 0,
-normalisation scales from N(1, 0.02).
+Initialisation is the reference's: the U-Net's kernels from N(0, 0.02), biases 0 and
+(BatchNorm extension) scales from N(1, 0.02) (``conv_init``, ``scale_init``); the
+PatchGAN keeps PyTorch's default for its convolutions (``torch_default_init``).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from flax import nnx
 
 from nectargan_jax.models._canonical_conv import conv_nhwc
 
-NORMS = ("batch", "instance")
+NORMS = ("instance", "batch")
 UPSAMPLE_TYPES = ("Transposed", "Bilinear")
 
 conv_init = nnx.initializers.normal(0.02)
@@ -54,6 +55,23 @@ SMALL_OUTPUT = 64
 def scale_init(key: jax.Array, shape: tuple[int, ...], dtype: jnp.dtype = jnp.float32) -> jax.Array:
     """Normalisation scales drawn from N(1, 0.02) (Isola et al.; the reference does the same)."""
     return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
+
+
+def torch_default_init(fan_in: int) -> tuple[nnx.initializers.Initializer,
+                                              nnx.initializers.Initializer]:
+    """PyTorch's default ``nn.Conv2d`` initialisation, as ``(kernel_init, bias_init)``.
+
+    Both are U(-1/sqrt(fan_in), 1/sqrt(fan_in)), ``fan_in = kh * kw * in_channels``
+    (``kaiming_uniform_(a=sqrt(5))`` for the weight, and the bias rule of
+    ``_ConvNd.reset_parameters``).
+    """
+    bound = 1.0 / fan_in ** 0.5
+
+    def uniform(key: jax.Array, shape: tuple[int, ...], dtype: jnp.dtype = jnp.float32
+                ) -> jax.Array:
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return uniform, uniform
 
 
 def check_nhwc(x: jax.Array, channels: int, where: str) -> None:
@@ -169,15 +187,21 @@ def conv_valid(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
 
 
 class ReflectConv(nnx.Module):
-    """A convolution over a reflection-padded input (PyTorch's ``padding_mode='reflect'``)."""
+    """A convolution over a reflection-padded input (PyTorch's ``padding_mode='reflect'``).
+
+    ``torch_init`` draws the kernel and bias as PyTorch's ``nn.Conv2d`` does by default
+    (``torch_default_init``), else the kernel from ``conv_init`` and the bias 0.
+    """
 
     def __init__(self, in_features: int, out_features: int, kernel_size: int, stride: int,
-                 pad: int, *, use_bias: bool, rngs: nnx.Rngs):
+                 pad: int, *, use_bias: bool, rngs: nnx.Rngs, torch_init: bool = False):
         self.pad = pad
         self.stride = stride
+        kernel_init, bias_init = (torch_default_init(kernel_size ** 2 * in_features)
+                                  if torch_init else (conv_init, nnx.initializers.zeros))
         self.conv = nnx.Conv(in_features, out_features, (kernel_size, kernel_size),
                              (stride, stride), padding="VALID", use_bias=use_bias,
-                             kernel_init=conv_init, rngs=rngs)
+                             kernel_init=kernel_init, bias_init=bias_init, rngs=rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         p = self.pad
@@ -246,7 +270,7 @@ class UpConv(nnx.Module):
 
     ``'Transposed'`` is ``nn.ConvTranspose2d(kernel_size=4, stride=2, padding=1)``;
     ``'Bilinear'`` is ``nn.Upsample(scale_factor=2, mode='bilinear', align_corners=False)``
-    then a reflection-padded 3x3 convolution.
+    then ``nn.ReflectionPad2d(1)`` and a 3x3 convolution.
     """
 
     def __init__(self, in_features: int, out_features: int, upsample_type: str, *,
@@ -265,12 +289,17 @@ class UpConv(nnx.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         if self.upsample_type == "Bilinear":
             n, h, w, c = x.shape
-            x = jax.image.resize(x, (n, 2 * h, 2 * w, c), method="bilinear")
+            # antialias only acts when shrinking; off, the ONNX exporter takes it.
+            x = jax.image.resize(x, (n, 2 * h, 2 * w, c), method="bilinear", antialias=False)
         return self.conv(x)
 
 
 def make_norm(norm: str, features: int, rngs: nnx.Rngs) -> nnx.Module:
-    """``'batch'`` (Isola et al.; torch's momentum 0.1, eps 1e-5) or ``'instance'`` (the reference).
+    """``'instance'`` (the reference's ``nn.InstanceNorm2d``) or ``'batch'`` (Isola et al.;
+    torch's momentum 0.1, eps 1e-5).
+
+    Instance norm is torch's default: eps 1e-5, no learned scale or bias, no running
+    statistics (the same in train and eval mode), the variance computed in two passes.
 
     BatchNorm's running variance averages the biased batch variance (Flax's rule; PyTorch
     averages the unbiased one), so eval-mode outputs differ slightly from a PyTorch twin's
@@ -283,7 +312,6 @@ def make_norm(norm: str, features: int, rngs: nnx.Rngs) -> nnx.Module:
         return nnx.BatchNorm(features, momentum=0.9, epsilon=1e-5, scale_init=scale_init,
                              rngs=rngs)
     if norm == "instance":
-        # torch's InstanceNorm2d default: no learned scale or bias.
         return nnx.InstanceNorm(features, epsilon=1e-5, use_scale=False, use_bias=False,
-                                rngs=rngs)
+                                use_fast_variance=False, rngs=rngs)
     raise ValueError(f"norm must be one of {NORMS}, got {norm!r}.")

@@ -1,13 +1,15 @@
-"""The PatchGAN discriminator (Isola et al. 2017), sized by the reference's config keys.
+"""The PatchGAN discriminator as NectarGAN v0.2.3 builds it from a config (NHWC).
 
-Layout (NHWC, ``c`` channels in, ``b = base_channels``)::
+Layout (``c`` channels in, ``b = base_channels``)::
 
-    4x4 s2 reflect conv, c -> b, LeakyReLU(0.2)
+    4x4 s2 reflect conv + bias, c -> b, LeakyReLU(0.2)
     n_layers - 1 blocks: 4x4 reflect conv, k -> min(2k, max_channels), norm, LeakyReLU(0.2),
         stride 2 except the last (stride 1)
-    4x4 s1 reflect conv -> 1 channel: one logit per patch
+    4x4 s1 reflect conv + bias -> 1 channel: one logit per patch
 
 With the reference's defaults (``n_layers=3``, 64, 512) a 256x256 pair gives 62x62 logits.
+Every convolution starts from PyTorch's default initialisation, as in the reference
+(which initialises only its generator).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ class PatchBlock(nnx.Module):
     def __init__(self, in_features: int, out_features: int, stride: int, *, norm: str,
                  rngs: nnx.Rngs):
         self.conv = ReflectConv(in_features, out_features, 4, stride, 1, use_bias=False,
-                                rngs=rngs)
+                                rngs=rngs, torch_init=True)
         self.norm = make_norm(norm, out_features, rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -42,7 +44,7 @@ class PatchGANDiscriminator(nnx.Module):
       n_layers: ``train.discriminator.n_layers`` (>= 1).
       base_channels: channels after the first conv.
       max_channels: cap on the channels of every later conv.
-      norm: ``'batch'`` (Isola et al.) or ``'instance'`` (the reference).
+      norm: ``'instance'`` (the reference's ``InstanceNorm2d``) or ``'batch'``.
       rngs: parameter initialisation.
 
     Raises:
@@ -56,12 +58,13 @@ class PatchGANDiscriminator(nnx.Module):
     """
 
     def __init__(self, in_channels: int, *, n_layers: int = 3, base_channels: int = 64,
-                 max_channels: int = 512, norm: str = "batch", rngs: nnx.Rngs):
+                 max_channels: int = 512, norm: str = "instance", rngs: nnx.Rngs):
         self.in_channels = check_positive_int("in_channels", in_channels)
         check_positive_int("n_layers", n_layers)
         check_positive_int("base_channels", base_channels)
         check_positive_int("max_channels", max_channels)
-        self.first = ReflectConv(in_channels, base_channels, 4, 2, 1, use_bias=True, rngs=rngs)
+        self.first = ReflectConv(in_channels, base_channels, 4, 2, 1, use_bias=True, rngs=rngs,
+                                 torch_init=True)
         blocks = []
         channels = base_channels
         self.strides = (2,) + tuple(1 if i == n_layers - 1 else 2 for i in range(1, n_layers))
@@ -70,7 +73,8 @@ class PatchGANDiscriminator(nnx.Module):
             blocks.append(PatchBlock(channels, out, stride, norm=norm, rngs=rngs))
             channels = out
         self.blocks = nnx.List(blocks)
-        self.last = ReflectConv(channels, 1, 4, 1, 1, use_bias=True, rngs=rngs)
+        self.last = ReflectConv(channels, 1, 4, 1, 1, use_bias=True, rngs=rngs,
+                                torch_init=True)
 
     def check_input(self, x: jax.Array) -> None:
         """Raises ValueError unless ``x`` is an NHWC batch large enough for every layer.

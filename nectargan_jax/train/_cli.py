@@ -4,6 +4,9 @@ Subcommands:
   train          train pix2pix (the default when no subcommand is given)
   plot-log       a ``loss_log.json`` -> a PNG of each loss and its weight over time
   plot-schedule  a schedule -> a PNG of its curve
+  convert        an experiment's weights to the reference's PyTorch files, or back
+  test           a trained generator on the test split: images and log.json
+  export         a trained generator as an ONNX file (--onnx)
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from nectargan_jax.train._compile_cache import default_cache_dir
 from nectargan_jax.train._disk_full import disk_full_errno
 
 _USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, FileExistsError,
-                NotADirectoryError, PermissionError, OverflowError, ConnectionError)
+                NotADirectoryError, PermissionError, OverflowError, ConnectionError,
+                ImportError)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -81,7 +85,48 @@ def _parser() -> argparse.ArgumentParser:
     plot_schedule.add_argument("--epochs", type=int,
                                help="last epoch drawn (default: end epoch + 10%%)")
     plot_schedule.add_argument("-o", "--output", default="schedule.png", help="the PNG")
+
+    convert = commands.add_parser(
+        "convert", help="weights to the reference's PyTorch files, or back",
+        description="Convert the generator's and discriminator's weights of one epoch: "
+                    "--to torch writes the reference's epoch<e>_net<G|D>.pth.tar from this "
+                    "project's checkpoint; --to jax writes epoch<e>_net<G|D>.msgpack from "
+                    "the reference's files (needs torch).")
+    convert.add_argument("experiment", help="the experiment folder")
+    convert.add_argument("--to", required=True, choices=("torch", "jax"))
+    _add_trained_arguments(convert)
+    convert.add_argument("--output", help="the folder to write to (default: the experiment)")
+
+    test = commands.add_parser(
+        "test", help="run a trained generator on the test split",
+        description="Run the generator of one epoch on DATAROOT/test, as the reference's "
+                    "tester: input, target and output images and a log.json of per-image "
+                    "L1, SOBEL and LAPLACIAN, plus PSNR and SSIM, in EXPERIMENT/test/test_<NN>.")
+    test.add_argument("experiment", help="the experiment folder")
+    _add_trained_arguments(test)
+    test.add_argument("-d", "--dataroot", help="the dataset (default: the config's)")
+    test.add_argument("-i", "--count", type=int,
+                      help="test a random sample of this many pairs (default: all, in order)")
+    test.add_argument("--seed", type=int, default=0, help="the sample's seed")
+
+    export = commands.add_parser(
+        "export", help="export a trained generator (--onnx)",
+        description="Write the generator of one epoch as an ONNX model (NCHW float32 in "
+                    "[-1, 1], input 'input', output 'output'), as the reference's converter.")
+    export.add_argument("experiment", help="the experiment folder")
+    export.add_argument("--onnx", action="store_true", help="as ONNX (the only format)")
+    _add_trained_arguments(export)
+    export.add_argument("-o", "--output", help="the file (default: EXPERIMENT/epoch<e>.onnx)")
     return parser
+
+
+def _add_trained_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that pick a trained experiment's config and epoch."""
+    parser.add_argument("-l", "--load-epoch", type=int,
+                        help="the checkpoint's epoch (default: the config's "
+                             "train.load.load_epoch, as the reference)")
+    parser.add_argument("-f", "--config", help="the config (default: the experiment's newest "
+                                               "train<k>_config.json)")
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -128,6 +173,35 @@ def _plot_schedule(args: argparse.Namespace) -> None:
     print(f"wrote {plot_schedules({label: schedule}, epochs, args.output)}")
 
 
+def _convert(args: argparse.Namespace) -> None:
+    from nectargan_jax.train._convert import convert_experiment
+
+    for path in convert_experiment(args.experiment, to=args.to, load_epoch=args.load_epoch,
+                                   config_file=args.config, output=args.output):
+        print(f"wrote {path}")
+
+
+def _test(args: argparse.Namespace) -> None:
+    from nectargan_jax.train._tester import run_test
+
+    run = run_test(args.experiment, load_epoch=args.load_epoch, config_file=args.config,
+                   dataroot=args.dataroot, count=args.count, seed=args.seed)
+    means = {key: sum(r[group][key] for r in run.results) / len(run.results)
+             for group, key in (("losses", "L1"), ("metrics", "PSNR"))}
+    print(f"tested {len(run.results)} pairs: mean L1 {means['L1']:.4f}, mean PSNR "
+          f"{means['PSNR']:.2f} dB; images and log.json in {run.output_dir}")
+
+
+def _export(args: argparse.Namespace) -> None:
+    from nectargan_jax.train._export import export_onnx
+
+    if not args.onnx:
+        raise ValueError("export needs a format: --onnx (the only one).")
+    path = export_onnx(args.experiment, load_epoch=args.load_epoch, config_file=args.config,
+                       output=args.output)
+    print(f"wrote {path}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit status (2 for bad input, with a message,
     and for a full disk: one line, e.g. naming the checkpoint that could not be written).
@@ -144,7 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(["train"])
     if argv is None and args.command == "train" and not args.no_xla_cpu_flags:
         apply_cpu_flags()
-    run = {"train": _train, "plot-log": _plot_log, "plot-schedule": _plot_schedule}
+    run = {"train": _train, "plot-log": _plot_log, "plot-schedule": _plot_schedule,
+           "convert": _convert, "test": _test, "export": _export}
     try:
         run[args.command](args)
     except (*_USER_ERRORS, OSError) as error:

@@ -11,6 +11,9 @@ the reference) or a schedule object
 "target_value": 10.0}`` (optional ``"options": {...}``) in the core's epoch convention:
 epochs counted from 0, no hidden shift (see ``nectargan_jax.Schedule``).
 
+Another: an optional ``train.generator.norm`` (``GENERATOR_NORMS``): absent means
+``'instance'``, the reference's ``InstanceNorm2d``; ``'batch'`` builds BatchNorm instead.
+
 Another: an optional ``train.health`` turns on the manager's GAN health checks
 (``nectargan_jax.losses.HealthChecks``): absent or null = off (the reference's files are
 unchanged); an object takes ``HEALTH_DEFAULTS``'s keys, each optional.
@@ -48,6 +51,7 @@ from typing import Any
 from nectargan_jax.configs import load_default_config
 from nectargan_jax.losses import HealthChecks
 from nectargan_jax.models import BLOCK_TYPES
+from nectargan_jax.models import NORMS as GENERATOR_NORMS
 from nectargan_jax.models import UPSAMPLE_TYPES
 from nectargan_jax.scheduling import Schedule
 from nectargan_jax.train._augment_config import check_augmentations
@@ -59,6 +63,7 @@ LOSS_LAMBDAS = ("lambda_gan", "lambda_l1", "lambda_l2", "lambda_sobel", "lambda_
 _SCHEDULE_KEYS = ("schedule", "start_epoch", "end_epoch", "initial_value", "target_value",
                   "options")
 _SCHEDULE_REQUIRED = ("start_epoch", "end_epoch", "initial_value", "target_value")
+NORM_KEY = "train.generator.norm"
 HEALTH_KEY = "train.health"
 KEEP_KEY = "save.keep_checkpoints"
 KEEP_CHECKPOINTS = 3
@@ -180,6 +185,11 @@ def _merge(config: dict, given: Any, default: dict, where: str) -> None:
             continue
         if path == TENSORBOARD_KEY:
             config[key] = _check_tensorboard(value)
+            continue
+        if path == NORM_KEY:
+            if value not in GENERATOR_NORMS:
+                _fail(path, value, f"one of {GENERATOR_NORMS}")
+            config[key] = value
             continue
         if key not in default:
             raise ValueError(f"unknown config key {path!r}; known keys there: "
@@ -399,11 +409,14 @@ def _check_values(config: dict[str, Any]) -> None:
                         ("train.discriminator.max_channels", disc["max_channels"])):
         if value < 1:
             _fail(path, value, "an int >= 1")
-    smallest = 2 ** (gen["n_downs"] + 2)
-    if load["crop_size"] < smallest or load["crop_size"] % (smallest // 2):
+    side = 2 ** (gen["n_downs"] + 2)
+    if gen["block_type"] == "ResidualUnetBlock" and load["crop_size"] != side:
         _fail("dataloader.load.crop_size", load["crop_size"],
-              f"a multiple of {smallest // 2} and >= {smallest} for train.generator.n_downs="
-              f"{gen['n_downs']}")
+              f"{side} for a ResidualUnetBlock generator with train.generator.n_downs="
+              f"{gen['n_downs']} (the reference's residual U-Net takes only that size)")
+    if load["crop_size"] % side:
+        _fail("dataloader.load.crop_size", load["crop_size"],
+              f"a multiple of {side} for train.generator.n_downs={gen['n_downs']}")
     for which, section in (("generator", gen), ("discriminator", disc)):
         lr, prefix = section["learning_rate"], f"train.{which}"
         for key in ("epochs", "epochs_decay"):

@@ -1,12 +1,14 @@
 """The pix2pix training step: one compiled update of D, then G, with recorded losses.
 
-State is a plain pytree (``TrainState``): parameters, batch statistics and dropout RNG
-state of both models (``nnx.split``, as plain nested dicts of arrays: an ``nnx.State``'s
-Variables are flattened in Python on every call, several ms per step), both optimizer states, the ``LossManager`` that
-weights and records the G and D losses, and the step and epoch counters. Structure
-(the models' graph definitions, the optimizer settings) lives in ``Pix2PixStep``, a
-hashable frozen object whose compiled methods take and return the state. A step makes no host transfer:
-the epoch that drives the loss weights and the learning rate is device state.
+State is a plain pytree (``TrainState``): parameters and the rest of both models' state
+(``nnx.split``: the generator's dropout RNG state, and batch statistics with the
+BatchNorm extension, as plain nested dicts of arrays: an ``nnx.State``'s Variables are
+flattened in Python on every call, several ms per step), both optimizer states, the
+``LossManager`` that weights and records the G and D losses, and the step and epoch
+counters. Structure (the models' graph definitions, the optimizer settings) lives in
+``Pix2PixStep``, a hashable frozen object whose compiled methods take and return the
+state. A step makes no host transfer: the epoch that drives the loss weights and the
+learning rate is device state.
 
 The batch first goes through the config's data augmentations (``_augment``), drawn from
 a key in the state folded with the step count, so a resumed run draws the same.
@@ -56,9 +58,9 @@ class TrainState(NamedTuple):
     """Everything a pix2pix run changes, as one pytree of arrays."""
 
     gen_params: dict  # generator nnx.Param values (a pure dict, as nnx.to_pure_dict gives)
-    gen_rest: dict  # generator batch statistics and dropout RNG state
+    gen_rest: dict  # generator dropout RNG state (and batch statistics, norm 'batch')
     disc_params: dict  # discriminator nnx.Param values
-    disc_rest: dict  # discriminator batch statistics (and RNG state, if any)
+    disc_rest: dict  # empty: the discriminator's instance norm keeps no state
     gen_opt: optax.OptState  # Adam state, learning rate in hyperparams
     disc_opt: optax.OptState
     manager: LossManager  # weights and records of G_* and D_* losses
@@ -221,7 +223,7 @@ class Pix2PixStep:
         return state
 
     def _generate(self, state: TrainState, x: jax.Array) -> jax.Array:
-        """The generator's output in eval mode (running statistics, no dropout)."""
+        """The generator's output in eval mode (no dropout; running statistics if BatchNorm)."""
         model = nnx.merge(self.gen_def, state.gen_params, state.gen_rest, copy=True)
         model.eval()
         return model(x)
@@ -352,7 +354,7 @@ def _model_config(config: dict) -> str:
         "dataloader": {"load": {"input_nc": config["dataloader"]["load"]["input_nc"]}},
         "train": {
             "generator": {k: gen[k] for k in ("features", "n_downs", "block_type",
-                                              "upsample_type")},
+                                              "upsample_type", "norm") if k in gen},
             "discriminator": {k: disc[k] for k in ("n_layers", "base_channels",
                                                    "max_channels")},
         },
@@ -377,6 +379,17 @@ def _split(model: nnx.Module) -> tuple[Any, dict, dict]:
 def _rest(model: nnx.Module) -> dict:
     """The non-parameter state of ``model`` (batch statistics, RNG counts), a plain dict."""
     return nnx.to_pure_dict(nnx.split(model, nnx.Param, ...)[2])
+
+
+def initial_models(config: dict, seed: int = 0) -> tuple[nnx.Module, nnx.Module]:
+    """The generator and discriminator a config describes, initialised as
+    ``build_training`` initialises them for ``seed`` (one compiled call per model
+    config, shared with it), in train mode."""
+    keys = (jax.random.key(seed, impl="rbg"), jax.random.key(seed))
+    models = _model_config(config)
+    (gen_def, _, _), (disc_def, _, _) = nnx.eval_shape(lambda: _split_models(models, keys))
+    gen_params, gen_rest, disc_params, disc_rest = _initial_models(models, keys)
+    return nnx.merge(gen_def, gen_params, gen_rest), nnx.merge(disc_def, disc_params, disc_rest)
 
 
 @functools.partial(jax.jit, static_argnums=0)
