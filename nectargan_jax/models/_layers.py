@@ -300,9 +300,9 @@ class InstanceNorm(nnx.Module):
     ``nn.InstanceNorm2d`` defaults (eps 1e-5, the biased variance in two passes, no
     learned scale or bias, no running statistics).
 
-    Written as two spatial means of the NHWC batch: on XLA CPU, forward
-    and gradient, as fast as ``nnx.InstanceNorm``'s group-norm form or faster (up to 2.2x
-    at a 128x128x64 image; ``benchmarks/bench_norm.py``).
+    Written as two spatial means of the NHWC batch: on XLA CPU, forward and gradient,
+    1.1-1.3x faster than ``nnx.InstanceNorm``'s group-norm form at the U-Net's shapes
+    (``benchmarks/bench_norm.py``).
     """
 
     def __call__(self, x: jax.Array) -> jax.Array:
