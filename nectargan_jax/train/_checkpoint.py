@@ -21,9 +21,10 @@ import jax
 import orbax.checkpoint as ocp
 
 # Settings that do not change what training computes: where and how often things are
-# written, how the run is named and which epoch it resumes from.
+# written, how the run is named and which epoch it resumes from; how the models convolve
+# (the same numbers either way, so a run may resume on another backend).
 _NOT_FINGERPRINTED = (("common",), ("save",), ("visualizer",), ("train", "load"),
-                      ("dataloader", "num_workers"))
+                      ("dataloader", "num_workers"), ("train", "generator", "conv_impl"))
 
 
 def config_fingerprint(config: dict) -> str:
