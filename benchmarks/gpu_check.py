@@ -5,7 +5,8 @@ also runs on a CPU with smaller shapes. It
 
 1. runs a short pytest selection (``GPU_TESTS``: the convolution forms, the models,
    the training step) in a subprocess, with ``JAX_DEFAULT_MATMUL_PRECISION=highest`` so
-   that float32 is compared as float32 (a GPU's default may use TF32);
+   that float32 is compared as float32 (a GPU's default may use TF32), within
+   ``Mode.tests_timeout`` seconds;
 2. measures, for each batch size, on the default device of JAX and of torch:
    - the training step (D then G, the 7 pix2pix 'extended' losses), batches already on
      the device: JAX with ``conv_impl='auto'`` and ``'cpu'`` (``bench_train_step``'s
@@ -18,14 +19,19 @@ also runs on a CPU with smaller shapes. It
      (``bench_train_step``'s ``command``: PNG pairs read as the command reads them);
 3. prints one table (ms per step or call; steps per second).
 
+Most of the time goes to compiling (XLA's, cuDNN's autotuning, torch.compile's), so
+every figure is a median of few calls, and the phases run in ``PHASES``' order (the
+most wanted first), each for every batch size. A phase starts only while less than
+``--budget`` seconds have passed (its cells then read "skipped"); a phase that fails
+reads "failed", prints its error and makes the exit status 1.
+
 Modes: ``full`` (the default config, 256x256, batch 1 and 16; the default on a GPU or
 TPU), ``small`` (the embedded default's models at 64x64, batch 1 and 4; the default on a
-CPU) and ``tiny`` (16x16 pairs and a 2-level U-Net, batch 1, no ``torch.compile``, one
-test: the suite's smoke run). Phases start only while less than ``--budget`` seconds
-have passed; those skipped show as "skipped".
+CPU) and ``tiny`` (16x16 pairs and a 2-level U-Net, batch 1, one test, without
+``torch.compile`` and the command's loop: the test suite's smoke run).
 
     python benchmarks/gpu_check.py [--mode full|small|tiny] [--batches 1 16]
-        [--no-tests] [--no-compile] [--budget 360]
+        [--no-tests] [--no-compile] [--budget 300]
 """
 
 from __future__ import annotations
@@ -40,26 +46,52 @@ import sys
 import tempfile
 import time
 
-import bench_train_step as steps  # applies the train command's XLA CPU flags first
-from bench_objective import measure as measure_objective
-import jax
-import numpy as np
-import torch
+# JAX and torch share the device: JAX takes memory as it needs it, not 75% at its start.
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
-from nectargan_jax.models import select_conv_impl
-from nectargan_jax.train import load_config
-from nectargan_jax.train._config import embedded_default_overrides
-from train_helpers import TINY  # the tests' tiny config (bench_train_step puts tests/ on the path)
+import bench_train_step as steps  # noqa: E402  (applies the train command's XLA CPU flags)
+from bench_objective import measure as measure_objective  # noqa: E402
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from nectargan_jax.models import select_conv_impl  # noqa: E402
+from nectargan_jax.train import load_config  # noqa: E402
+from nectargan_jax.train._config import embedded_default_overrides  # noqa: E402
+from train_helpers import TINY  # noqa: E402  (bench_train_step puts tests/ on the path)
 
 ROOT = Path(__file__).resolve().parents[1]
-GPU_TESTS = ("tests/test_cpu_conv.py", "tests/test_models.py", "tests/test_conv_impl.py",
-             "tests/test_train_step.py")
+# The tests whose numbers depend on the backend: each convolution form against PyTorch
+# (on its CPU), the two forms' models and training steps against each other, the step
+# against a hand computation and its scan against single steps.
+GPU_TESTS = tuple(f"tests/{name}" for name in (
+    "test_cpu_conv.py",
+    "test_models.py::test_transposed_convolutions_match_flax_conv_transpose",
+    "test_models.py::test_reflect_conv_matches_pytorch_every_way_it_is_computed",
+    "test_models.py::test_strided_shortcut_matches_pytorch",
+    "test_models.py::test_both_forms_compute_the_same_model_from_the_same_weights",
+    "test_conv_impl.py::test_one_training_step_is_the_same_in_both_forms",
+    "test_train_step.py::test_first_step_losses_and_updates_match_a_hand_computation",
+    "test_train_step.py::test_scan_equals_single_steps_and_follows_the_schedules",
+    "test_train_step.py::test_a_step_makes_no_host_transfer"))
 DISPATCH = 8  # --steps-per-dispatch of the command's row
+
+# key -> (label, unit), in the table's order.
+ROWS = {"jax auto": ("train step, JAX conv_impl=auto ({auto})", "ms"),
+        "jax cpu": ("train step, JAX conv_impl=cpu", "ms"),
+        "torch": ("train step, PyTorch eager (reference style)", "ms"),
+        "compiled": ("train step, torch.compile (reference style)", "ms"),
+        "manager": ("7-loss objective, LossManager (jit)", "ms"),
+        "hand": ("7-loss objective, hand-written (jit)", "ms"),
+        "interop": ("7-loss objective, interop LossManager (eager torch)", "ms"),
+        "dispatch": (f"train(), --steps-per-dispatch {DISPATCH}", "steps/s")}
+# The order phases run in, the most wanted first ("objective" fills three rows).
+PHASES = ("jax auto", "torch", "objective", "jax cpu", "compiled", "dispatch")
 
 
 @dataclasses.dataclass(frozen=True)
 class Mode:
-    """Shapes and repeats of one mode."""
+    """Shapes, repeats and phases of one mode."""
 
     description: str
     overrides: dict
@@ -70,26 +102,20 @@ class Mode:
     dispatches_per_epoch: int
     epochs: int
     tests: tuple[str, ...]
-    torch_compile: bool
+    tests_timeout: float
+    phases: tuple[str, ...] = PHASES
 
 
 MODES = {
     "full": Mode("the default config: 256x256, 64 features, n_downs 6", {}, (1, 16),
-                 (256, 30), 12, 20, 2, 3, GPU_TESTS, True),
+                 (256, 30), 8, 10, 2, 3, GPU_TESTS, 150.0),
     "small": Mode("the embedded default's models: 64x64, 16 features, n_downs 3",
-                  embedded_default_overrides(), (1, 4), (64, 6), 8, 10, 2, 3, GPU_TESTS, True),
+                  embedded_default_overrides(), (1, 4), (64, 6), 8, 10, 2, 3, GPU_TESTS,
+                  600.0),
     "tiny": Mode("16x16, 4 features, n_downs 2 (a smoke run)", TINY, (1,), (16, 2), 3, 3,
-                 1, 2, ("tests/test_models.py::test_conv_impl_selection_by_platform",), False),
+                 1, 2, ("tests/test_models.py::test_conv_impl_selection_by_platform",),
+                 120.0, ("jax auto", "torch", "objective", "jax cpu")),
 }
-
-ROWS = [("jax auto", "train step, JAX conv_impl=auto ({auto})", "ms"),
-        ("jax cpu", "train step, JAX conv_impl=cpu", "ms"),
-        ("torch", "train step, PyTorch eager (reference style)", "ms"),
-        ("compiled", "train step, torch.compile (reference style)", "ms"),
-        ("manager", "7-loss objective, LossManager (jit)", "ms"),
-        ("hand", "7-loss objective, hand-written (jit)", "ms"),
-        ("interop", "7-loss objective, interop LossManager (eager torch)", "ms"),
-        ("dispatch", f"train(), --steps-per-dispatch {DISPATCH}", "steps/s")]
 
 
 class Budget:
@@ -105,11 +131,15 @@ class Budget:
         return self.elapsed() < self.limit
 
 
-def run_tests(selection: tuple[str, ...]) -> tuple[int, str]:
+def run_tests(selection: tuple[str, ...], timeout: float) -> tuple[int, str]:
     """Runs pytest on ``selection``; returns its exit status and summary line."""
     env = {**os.environ, "JAX_DEFAULT_MATMUL_PRECISION": "highest"}
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", *selection],
-                            cwd=ROOT, env=env, capture_output=True, text=True)
+    try:
+        result = subprocess.run([sys.executable, "-m", "pytest", "-q", *selection],
+                                cwd=ROOT, env=env, capture_output=True, text=True,
+                                timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return 1, f"stopped after {timeout:.0f} s (--no-tests skips them)"
     lines = result.stdout.strip().splitlines() or ["(no output)"]
     if result.returncode:
         print(result.stdout[-4000:], result.stderr[-2000:], sep="\n", file=sys.stderr)
@@ -147,6 +177,15 @@ def torch_step(config: dict, data: list, device: str, compiled: bool) -> float:
     return statistics.median(times[2:])
 
 
+def objective(mode: Mode, batch: int) -> dict[str, float]:
+    """Seconds per call of the LossManager, the hand-written sum and interop's manager."""
+    side, patch = mode.objective_size
+    with tempfile.TemporaryDirectory() as log_dir:
+        t, _ = measure_objective(batch, mode.objective_repeats, DISPATCH, log_dir,
+                                 size=side, patch=patch)
+    return {"manager": t["a"], "hand": t["b"], "interop": t["d"]}
+
+
 def dispatch_rate(mode: Mode, batch: int) -> float:
     """Steps per second of ``train()`` with ``--steps-per-dispatch 8``, after its first
     epoch, on a folder of PNG pairs."""
@@ -158,53 +197,62 @@ def dispatch_rate(mode: Mode, batch: int) -> float:
         return 1.0 / steps.command(config, mode.epochs, steps_per_epoch, DISPATCH)
 
 
-def measure(mode: Mode, batch: int, device: str, budget: Budget, args) -> dict[str, float]:
-    """Every row's figure for one batch size (rows past the budget are left out)."""
-    figures: dict[str, float] = {}
-
-    def phase(key: str, compute) -> None:
-        if budget.allows():
-            figures[key] = compute()
-            unit = [r[2] for r in ROWS if r[0] == key][0]
-            value = figures[key] * (1e3 if unit == "ms" else 1.0)
-            print(f"  [{budget.elapsed():5.0f} s] batch {batch} {key}: {value:.3f} {unit}",
-                  flush=True)
-
+def phase_figures(phase: str, mode: Mode, batch: int, device: str) -> dict[str, float]:
+    """The figures of one phase at one batch size, by row key."""
+    if phase == "objective":
+        return objective(mode, batch)
+    if phase == "dispatch":
+        return {phase: dispatch_rate(mode, batch)}
     data = random_batches(step_config(mode, batch), mode.step_repeats, seed=batch)
-    for impl in ("auto", "cpu"):
-        config = step_config(mode, batch, **{"train.generator.conv_impl": impl})
-        phase(f"jax {impl}", lambda: steps.bare_step(config, data, len(data)))
-    config = step_config(mode, batch)
-    phase("torch", lambda: torch_step(config, data, device, compiled=False))
-    if mode.torch_compile and not args.no_compile:
-        phase("compiled", lambda: torch_step(config, data, device, compiled=True))
-
-    def objective():
-        side, patch = mode.objective_size
-        with tempfile.TemporaryDirectory() as log_dir:
-            t, _ = measure_objective(batch, mode.objective_repeats, DISPATCH, log_dir,
-                                     size=side, patch=patch)
-        figures.update(manager=t["a"], hand=t["b"], interop=t["d"])
-        return t["a"]
-
-    phase("manager", objective)
-    phase("dispatch", lambda: dispatch_rate(mode, batch))
-    return figures
+    if phase.startswith("jax "):
+        config = step_config(mode, batch, **{"train.generator.conv_impl": phase[4:]})
+        return {phase: steps.bare_step(config, data, len(data))}
+    return {phase: torch_step(step_config(mode, batch), data, device,
+                              compiled=phase == "compiled")}
 
 
-def table(columns: dict[int, dict[str, float]], auto: str) -> str:
+def measure(mode: Mode, batches: tuple[int, ...], phases: tuple[str, ...], device: str,
+            budget: Budget) -> tuple[dict[int, dict[str, float | str]], int]:
+    """Every phase at every batch size while the budget lasts: the figures (or
+    ``'failed'``) by batch size and row key, and 1 if a phase failed, else 0."""
+    columns: dict[int, dict[str, float | str]] = {batch: {} for batch in batches}
+    status = 0
+    for phase in phases:
+        for batch in batches:
+            if not budget.allows():
+                continue
+            try:
+                figures = phase_figures(phase, mode, batch, device)
+            except Exception as err:  # noqa: BLE001  (report it, go on with the next)
+                status = 1
+                keys = ("manager", "hand", "interop") if phase == "objective" else (phase,)
+                figures = dict.fromkeys(keys, "failed")
+                print(f"  batch {batch} {phase} failed: {type(err).__name__}: {err}"[:500],
+                      file=sys.stderr, flush=True)
+            columns[batch].update(figures)
+            shown = ", ".join(f"{key} {cell(value, ROWS[key][1]).strip()}"
+                              for key, value in figures.items())
+            print(f"  [{budget.elapsed():5.0f} s] batch {batch}: {shown}", flush=True)
+    return columns, status
+
+
+def cell(value: float | str | None, unit: str) -> str:
+    """One table cell: a figure in its unit, 'failed' or 'skipped' (None)."""
+    if value is None:
+        return f"{'skipped':>14}"
+    if isinstance(value, str):
+        return f"{value:>14}"
+    if unit == "ms":
+        return f"{value * 1e3:>11.3f} ms"
+    return f"{value:>8.1f} steps/s"
+
+
+def table(columns: dict[int, dict[str, float | str]], auto: str) -> str:
     """The rows of ``ROWS`` against the batch sizes."""
     lines = [f"  {'':<54}" + "".join(f"{f'batch {b}':>14}" for b in columns)]
-    for key, label, unit in ROWS:
-        cells = []
-        for figures in columns.values():
-            if key not in figures:
-                cells.append(f"{'skipped':>14}")
-            elif unit == "ms":
-                cells.append(f"{figures[key] * 1e3:>11.3f} ms")
-            else:
-                cells.append(f"{figures[key]:>8.1f} steps/s")
-        lines.append(f"  {label.format(auto=auto):<54}" + "".join(cells))
+    for key, (label, unit) in ROWS.items():
+        lines.append(f"  {label.format(auto=auto):<54}"
+                     + "".join(cell(figures.get(key), unit) for figures in columns.values()))
     return "\n".join(lines)
 
 
@@ -215,26 +263,28 @@ def main() -> int:
     parser.add_argument("--batches", type=int, nargs="+", help="default: the mode's")
     parser.add_argument("--no-tests", action="store_true", help="skip the pytest selection")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
-    parser.add_argument("--budget", type=float, default=360.0,
-                        help="start no phase after this many seconds (default 360)")
+    parser.add_argument("--budget", type=float, default=300.0,
+                        help="start no phase after this many seconds (default 300)")
     args = parser.parse_args()
     platform = jax.default_backend()
     mode = MODES[args.mode or ("small" if platform == "cpu" else "full")]
     batches = tuple(args.batches or mode.batches)
+    phases = tuple(p for p in mode.phases if not (args.no_compile and p == "compiled"))
     device = "cuda" if torch.cuda.is_available() else "cpu"
     budget = Budget(args.budget)
-    print(f"gpu_check: jax {jax.__version__} on {platform} ({jax.devices()[0].device_kind}), "
-          f"torch {torch.__version__} on {device}; {mode.description}", flush=True)
+    kind = jax.devices()[0].device_kind
+    print(f"gpu_check: jax {jax.__version__} on {platform} ({kind}), torch "
+          f"{torch.__version__} on {device}; {mode.description}", flush=True)
     status = 0
     if not args.no_tests:
-        status, summary = run_tests(mode.tests)
+        status, summary = run_tests(mode.tests, mode.tests_timeout)
         print(f"  [{budget.elapsed():5.0f} s] tests ({' '.join(mode.tests)}): {summary}",
               flush=True)
-    columns = {batch: measure(mode, batch, device, budget, args) for batch in batches}
-    print(f"\ngpu_check table ({platform}, {jax.devices()[0].device_kind}; torch on {device}; "
-          f"{mode.description}; {budget.elapsed():.0f} s in all)")
+    columns, failed = measure(mode, batches, phases, device, budget)
+    print(f"\ngpu_check table ({platform}, {kind}; torch on {device}; {mode.description}; "
+          f"{budget.elapsed():.0f} s in all)")
     print(table(columns, select_conv_impl("auto", platform)))
-    return status
+    return status or failed
 
 
 if __name__ == "__main__":

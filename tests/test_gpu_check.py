@@ -9,6 +9,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_gpu_check_runs_its_tests_and_prints_every_row():
+    """The tiny mode runs one test and the phases that matter most; the rest read
+    'skipped' (as every phase past ``--budget`` would)."""
     result = subprocess.run(
         [sys.executable, "benchmarks/gpu_check.py", "--mode", "tiny", "--budget", "600"],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -24,7 +26,7 @@ def test_the_gpu_check_runs_its_tests_and_prints_every_row():
             "7-loss objective, LossManager (jit)": "ms",
             "7-loss objective, hand-written (jit)": "ms",
             "7-loss objective, interop LossManager (eager torch)": "ms",
-            "train(), --steps-per-dispatch 8": "steps/s"}
+            "train(), --steps-per-dispatch 8": None}
     assert len(table) == 2 + len(rows)
     for line, (label, unit) in zip(table[2:], rows.items()):
         assert line.strip().startswith(label), line
