@@ -1,19 +1,16 @@
-"""The models' convolution forms against the plain ones, forward and both gradients.
+"""The models' layers in both convolution forms, forward pass and both gradients, timed.
 
-For layer shapes of the default config's models at 256x256, one jitted call of the
-forward pass and the gradients with respect to the input and the kernel (a vjp of a
-fixed cotangent), computed two ways with the same numbers (checked):
+Each layer of the default config's models at 256x256 (a selection covering every way the
+CPU forms compute) is built with ``conv_impl='xla'`` (``lax``'s convolutions) and with
+``conv_impl='cpu'`` (``nectargan_jax.models._cpu_conv``), holding the same weights; one
+jitted call computes the forward pass and the gradients with respect to the input and
+the parameters (a vjp of a fixed cotangent). The two forms' results are checked to agree
+first. On a CPU the U-Net's output layer is also timed with its kernel taps sliced out
+of one product instead of split (``tap_responses``' reason).
 
-- strided: the 4x4 stride-2 convolutions of the U-Net's and the PatchGAN's first layers,
-  (x) ``lax.conv_general_dilated`` with stride 2 against (o) ``conv_space_to_depth``;
-- deepest: a 4x4 stride-2 512 -> 512 convolution with 4x4 output pixels, (x) XLA's
-  convolution against (o) ``conv_as_matmul``;
-- output: the U-Net's last layer (4x4 transposed, 128 -> 3 channels, 128 -> 256 pixels),
-  (x) its taps sliced out of one product against (o) ``tap_responses``' split, what
-  ``TransposedConv4x4`` uses.
-
-Every timed call gets inputs of its own (made before timing), the two forms alternating;
-prints median milliseconds and x / o from this one run. Applies the XLA CPU flags of the
+Every timed call gets inputs of its own (made before timing), the forms alternating;
+prints median milliseconds and xla / cpu (> 1: the CPU forms are faster) from this one
+run, on whatever backend JAX runs. On a CPU it applies the XLA flags of the
 ``nectargan-jax train`` command first (``--xla-defaults`` leaves XLA_FLAGS alone).
 
     python benchmarks/bench_layers.py [--batch 1] [--repeats 7] [--xla-defaults]
@@ -31,56 +28,93 @@ import jax.numpy as jnp
 import numpy as np
 
 from nectargan_jax._xla_flags import apply_cpu_flags
-from nectargan_jax.models._layers import TransposedConv4x4, _interleave, conv_as_matmul
-from nectargan_jax.models._layers import conv_space_to_depth
+from nectargan_jax.models._cpu_conv import interleave
+from nectargan_jax.models._layers import ReflectConv, StridedConv1x1, TransposedConv4x4
+from nectargan_jax.models._layers import ZeroInterleave1x1
 
-# (name, input channels, output channels, input side) of 4x4 stride-2 convolutions.
-STRIDED = [("U-Net initial_down", 3, 64, 256), ("U-Net downs[0]", 64, 128, 128),
-           ("U-Net downs[1]", 128, 256, 64), ("U-Net downs[2]", 256, 512, 32),
-           ("PatchGAN layer 0", 6, 64, 256)]
-DEEPEST = ("U-Net downs[4]", 512, 512, 8)
-OUTPUT = ("U-Net final_up", 128, 3, 128)
+# (label, make(conv_impl, rngs), input side, input channels): layers of the default
+# models (U-Net: features 64, n_downs 6; PatchGAN: 3 layers, 64-512 channels); "s2^T" is
+# a stride-2 transposed convolution.
+LAYERS = [
+    ("U-Net initial_down 4x4 s2 3->64 at 256", lambda i, r: ReflectConv(
+        3, 64, 4, 2, 1, use_bias=True, rngs=r, conv_impl=i), 256, 3),
+    ("U-Net downs[0] 4x4 s2 64->128 at 128", lambda i, r: ReflectConv(
+        64, 128, 4, 2, 1, use_bias=False, rngs=r, conv_impl=i), 128, 64),
+    ("U-Net downs[2] 4x4 s2 256->512 at 32", lambda i, r: ReflectConv(
+        256, 512, 4, 2, 1, use_bias=False, rngs=r, conv_impl=i), 32, 256),
+    ("U-Net downs[4] 4x4 s2 512->512 at 8", lambda i, r: ReflectConv(
+        512, 512, 4, 2, 1, use_bias=False, rngs=r, conv_impl=i), 8, 512),
+    ("U-Net ups[3] 4x4 s2^T 1024->512 at 8", lambda i, r: TransposedConv4x4(
+        1024, 512, use_bias=False, rngs=r, conv_impl=i), 8, 1024),
+    ("U-Net ups[6] 4x4 s2^T 256->64 at 64", lambda i, r: TransposedConv4x4(
+        256, 64, use_bias=False, rngs=r, conv_impl=i), 64, 256),
+    ("U-Net final_up 4x4 s2^T 128->3 at 128", lambda i, r: TransposedConv4x4(
+        128, 3, use_bias=True, rngs=r, conv_impl=i), 128, 128),
+    ("residual downs[0] 1x1 s2 64->128 at 128", lambda i, r: StridedConv1x1(
+        64, 128, rngs=r, conv_impl=i), 128, 64),
+    ("residual ups[6] 1x1 s2^T 256->64 at 64", lambda i, r: ZeroInterleave1x1(
+        256, 64, rngs=r, conv_impl=i), 64, 256),
+    ("PatchGAN first 4x4 s2 6->64 at 256", lambda i, r: ReflectConv(
+        6, 64, 4, 2, 1, use_bias=True, rngs=r, torch_init=True, conv_impl=i), 256, 6),
+    ("PatchGAN blocks[1] 4x4 s1 128->256 at 64", lambda i, r: ReflectConv(
+        128, 256, 4, 1, 1, use_bias=False, rngs=r, torch_init=True, conv_impl=i), 64, 128),
+    ("PatchGAN last 4x4 s1 256->1 at 63", lambda i, r: ReflectConv(
+        256, 1, 4, 1, 1, use_bias=True, rngs=r, torch_init=True, conv_impl=i), 63, 256),
+]
 
 
-def conv_xla(x, kernel, stride):
-    return jax.lax.conv_general_dilated(x, kernel, (stride, stride), "VALID",
-                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
-
-
-def transposed_sliced(x, kernel):
-    """The 4x4 stride-2 transposed convolution with its taps sliced out of one product."""
+def transposed_sliced(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """The 4x4 stride-2 transposed convolution with its taps sliced out of one product
+    (what ``tap_responses`` splits instead)."""
     n, h, w, c = x.shape
     padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
     z = jnp.einsum("nhwc,cq->nhwq", padded, kernel.transpose(2, 0, 1, 3).reshape(c, -1))
     z = z.reshape(*padded.shape[:3], 4, 4, kernel.shape[-1])
-    return _interleave([[sum(z[:, ry + ty:ry + ty + h, rx + tx:rx + tx + w, ry + 2 * ty,
-                                rx + 2 * tx] for ty in (0, 1) for tx in (0, 1))
-                         for rx in (0, 1)] for ry in (0, 1)])
+    return interleave([[sum(z[:, ry + ty:ry + ty + h, rx + tx:rx + tx + w, ry + 2 * ty,
+                               rx + 2 * tx] for ty in (0, 1) for tx in (0, 1))
+                        for rx in (0, 1)] for ry in (0, 1)])
 
 
-def cases():
-    """``(label, input shape, kernel shape, output shape, x_fn, o_fn)`` for each layer."""
-    def strided(c, o, side, form):
-        return ((side + 2, side + 2, c), (4, 4, c, o), (side // 2, side // 2, o), form)
+def forward_and_gradients(apply) -> callable:
+    """``(x, params, cotangent) -> (y, dx, dparams)`` of ``apply(x, params)``, jitted."""
+    def run(x, params, cotangent):
+        y, pull_back = jax.vjp(apply, x, params)
+        return (y, *pull_back(cotangent))
+    return jax.jit(run)
 
-    out = []
-    for name, c, o, side in STRIDED:
-        out.append((f"strided  {name} {c}->{o} at {side}",
-                    *strided(c, o, side, lambda x, k: conv_xla(x, k, 2)),
-                    lambda x, k: conv_space_to_depth(x, k, 2)))
-    name, c, o, side = DEEPEST
-    out.append((f"deepest  {name} {c}->{o} at {side}",
-                *strided(c, o, side, lambda x, k: conv_xla(x, k, 2)),
-                lambda x, k: conv_as_matmul(x, k, 2)))
-    name, c, o, side = OUTPUT
-    graph, state = nnx.split(TransposedConv4x4(c, o, use_bias=False, rngs=nnx.Rngs(0)))
 
-    def split(x, kernel):  # the layer itself, holding ``kernel`` (its one parameter)
-        return nnx.merge(graph, jax.tree.map(lambda _: kernel, state))(x)
+def forms(make, batch: int, side: int, channels: int):
+    """``({form: fn}, params, input shape, output shape)`` of one layer, each form's
+    ``fn`` taking ``(x, params, cotangent)``."""
+    graphdefs = {}
+    for impl in ("xla", "cpu"):
+        graphdefs[impl], params = nnx.split(make(impl, nnx.Rngs(0)))
+    x_shape = (batch, side, side, channels)
+    y_shape = jax.eval_shape(lambda x, p: nnx.merge(graphdefs["cpu"], p)(x),
+                             jax.ShapeDtypeStruct(x_shape, jnp.float32), params).shape
+    fns = {impl: forward_and_gradients(lambda x, p, g=g: nnx.merge(g, p)(x))
+           for impl, g in graphdefs.items()}
+    return fns, params, x_shape, y_shape
 
-    out.append((f"output   {name} {c}->{o} at {side}", (side, side, c), (4, 4, c, o),
-                (2 * side, 2 * side, o), transposed_sliced, split))
-    return out
+
+def median_ms(fns: dict, params, x_shape, y_shape, repeats: int, rng) -> dict[str, float]:
+    """Median milliseconds per call of each form, after checking that they agree."""
+    inputs = [(jnp.asarray(rng.standard_normal(x_shape, np.float32)), params,
+               jnp.asarray(rng.standard_normal(y_shape, np.float32)))
+              for _ in range(repeats + 1)]
+    results = {key: fn(*inputs[0]) for key, fn in fns.items()}
+    first, *others = results.values()
+    for other in others:
+        for got, want in zip(jax.tree.leaves(other), jax.tree.leaves(first)):
+            scale = float(jnp.abs(want).max()) or 1.0
+            np.testing.assert_allclose(got, want, rtol=2e-3, atol=2e-3 * scale)
+    times = {key: [] for key in fns}
+    for args in inputs[1:]:
+        for key, fn in fns.items():
+            start = time.perf_counter()
+            jax.block_until_ready(fn(*args))
+            times[key].append(time.perf_counter() - start)
+    return {key: statistics.median(t) * 1e3 for key, t in times.items()}
 
 
 def main():
@@ -91,27 +125,28 @@ def main():
     args = parser.parse_args()
     if not args.xla_defaults:
         apply_cpu_flags()  # before the backend starts: XLA reads XLA_FLAGS once
-    print(f"jax {jax.__version__} on {jax.devices()[0].platform}, batch {args.batch}, "
-          f"{'XLA defaults' if args.xla_defaults else 'the train command flags'}")
+    platform = jax.default_backend()
+    flags = "XLA defaults" if args.xla_defaults or platform != "cpu" else \
+        "the train command's XLA CPU flags"
+    print(f"jax {jax.__version__} on {platform} ({jax.devices()[0].device_kind}), "
+          f"batch {args.batch}, {flags}")
     rng = np.random.default_rng(0)
-    print(f"  {'layer':<46} {'x ms':>8} {'o ms':>8}   x / o")
-    for label, x_shape, k_shape, y_shape, x_fn, o_fn in cases():
-        inputs = [tuple(jnp.asarray(rng.standard_normal(s, np.float32) * scale)
-                        for s, scale in [((args.batch, *x_shape), 1.0), (k_shape, 0.02),
-                                         ((args.batch, *y_shape), 1.0)])
-                  for _ in range(args.repeats + 1)]
-        fns = {key: jax.jit(lambda x, k, w, fn=fn: jax.vjp(fn, x, k)[1](w))
-               for key, fn in [("x", x_fn), ("o", o_fn)]}
-        for got, want in zip(fns["o"](*inputs[0]), fns["x"](*inputs[0])):
-            np.testing.assert_allclose(got, want, rtol=2e-3, atol=2e-3)
-        times = {key: [] for key in fns}
-        for args_ in inputs[1:]:
-            for key, fn in fns.items():
-                t0 = time.perf_counter()
-                jax.block_until_ready(fn(*args_))
-                times[key].append(time.perf_counter() - t0)
-        x_ms, o_ms = (statistics.median(times[key]) * 1e3 for key in ("x", "o"))
-        print(f"  {label:<46} {x_ms:8.1f} {o_ms:8.1f}   {x_ms / o_ms:5.2f}", flush=True)
+    print(f"  {'layer':<44} {'xla ms':>8} {'cpu ms':>8}  xla / cpu")
+    for label, make, side, channels in LAYERS:
+        fns, params, x_shape, y_shape = forms(make, args.batch, side, channels)
+        ms = median_ms(fns, params, x_shape, y_shape, args.repeats, rng)
+        print(f"  {label:<44} {ms['xla']:8.2f} {ms['cpu']:8.2f}  {ms['xla'] / ms['cpu']:9.2f}",
+              flush=True)
+    if platform == "cpu":
+        [(label, make, side, channels)] = [case for case in LAYERS if "final_up" in case[0]]
+        fns, params, x_shape, y_shape = forms(make, args.batch, side, channels)
+        fns = {"sliced": forward_and_gradients(
+            lambda x, p: transposed_sliced(x, p["kernel"][...])
+            + p["bias"][...].reshape(1, 1, 1, -1)),
+               "split": fns["cpu"]}
+        ms = median_ms(fns, params, x_shape, y_shape, args.repeats, rng)
+        print(f"  {label}, cpu form with its taps sliced: {ms['sliced']:.2f} ms, split: "
+              f"{ms['split']:.2f} ms, sliced / split {ms['sliced'] / ms['split']:.2f}")
 
 
 if __name__ == "__main__":

@@ -154,17 +154,21 @@ def median_times(variants, repeats, warmup=3):
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def images(rng, batch, *, leading=()):
+def images(rng, batch, *, leading=(), size=SIZE, patch=PATCH):
     """fake, real (NCHW images) and the two discriminator logit maps, as NumPy."""
     return [rng.standard_normal(leading + s).astype(np.float32) for s in
-            [(batch, 3, SIZE, SIZE)] * 2 + [(batch, 1, PATCH, PATCH)] * 2]
+            [(batch, 3, size, size)] * 2 + [(batch, 1, patch, patch)] * 2]
 
 
-def run(batch, repeats, scan_steps, tmp_dir):
+def measure(batch, repeats, scan_steps, tmp_dir, *, size=SIZE, patch=PATCH):
+    """Median seconds per call of (a)-(d) and (g), per step of (e) and (f), as
+    ``{'a': ..., ...}``, and the totals of (a), (b) and (c), for images of ``size``
+    pixels a side and logit maps of ``patch``."""
     rng = np.random.default_rng(batch)
-    arrays = images(rng, batch)
+    arrays = images(rng, batch, size=size, patch=patch)
     jx = [jnp.asarray(a) for a in arrays]
-    stacked = [jnp.asarray(a) for a in images(rng, batch, leading=(scan_steps,))]
+    stacked = [jnp.asarray(a) for a in images(rng, batch, leading=(scan_steps,), size=size,
+                                              patch=patch)]
     device = "cuda" if torch.cuda.is_available() else "cpu"
     tx = [torch.from_numpy(a).to(device) for a in arrays]
     epoch = jnp.float32(EPOCH)
@@ -208,6 +212,11 @@ def run(batch, repeats, scan_steps, tmp_dir):
     checks = [float(a()), float(step_b(*jx, epoch)),
               float(torch_plain(*tx, EPOCH, sobel_t, lap_t))]
     np.testing.assert_allclose(e(), step_f(*stacked, epoch), rtol=1e-4)
+    return t, checks
+
+
+def run(batch, repeats, scan_steps, tmp_dir):
+    t, checks = measure(batch, repeats, scan_steps, tmp_dir)
     print(f"batch {batch}: totals a/b/c = {checks[0]:.5f} / {checks[1]:.5f} / {checks[2]:.5f}")
     for key, label in [("a", "(a) LossManager, jitted, per call"),
                        ("b", "(b) hand-written jnp, jitted, per call"),

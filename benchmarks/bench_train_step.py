@@ -288,7 +288,7 @@ def main():
           "pass (ConvCanonicalization) visits only the entry computation, so the gradient\n"
           "convolutions inside the scan's while body kept non-canonical layouts and ran\n"
           "through a generic loop emitter; the models' convolutions now give their\n"
-          "gradients as canonical NHWC/HWIO convolutions (models/_canonical_conv.py).")
+          "gradients as canonical NHWC/HWIO convolutions (conv_nhwc in models/_cpu_conv.py).")
 
 
 if __name__ == "__main__":

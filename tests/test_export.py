@@ -12,6 +12,7 @@ pytest.importorskip("jax2onnx", reason="jax2onnx is not installed (pip install "
 onnxruntime = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip "
                                                         "install 'nectargan_jax[export]'): the "
                                                         "exported file cannot be run")
+onnx = pytest.importorskip("onnx", reason="onnx is not installed (jax2onnx needs it)")
 
 
 # One down block at 8x8 pixels: every kind of layer, few of each (the export's time grows
@@ -39,6 +40,9 @@ def test_onnx_file_matches_the_generator(tmp_path, generator, capsys):
     want = np.asarray(generator(x.transpose(0, 2, 3, 1))).transpose(0, 3, 1, 2)
     assert got.shape == want.shape and np.abs(want).max() > 0.01
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-4)
+    # Built with conv_impl='xla' (the CPU forms are for XLA): ONNX's own convolutions.
+    operators = {node.op_type for node in onnx.load(str(path)).graph.node}
+    assert {"Conv", "ConvTranspose"} <= operators and "Einsum" not in operators
 
 
 def test_export_refuses_bad_input_before_writing(tmp_path, monkeypatch, capsys):

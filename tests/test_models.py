@@ -18,10 +18,12 @@ from nectargan_jax.configs import load_default_config
 from nectargan_jax.models import PatchGANDiscriminator
 from nectargan_jax.models import UnetGenerator
 from nectargan_jax.models import build_models
-from nectargan_jax.models._layers import FEW_OUTPUTS
+from nectargan_jax.models import select_conv_impl
+from nectargan_jax.models._cpu_conv import FEW_OUTPUTS
+from nectargan_jax.models._cpu_conv import conv_method
 from nectargan_jax.models._layers import InstanceNorm
 from nectargan_jax.models._layers import ReflectConv
-from nectargan_jax.models._layers import conv_method
+from nectargan_jax.models._layers import StridedConv1x1
 from nectargan_jax.models._layers import TransposedConv4x4
 from nectargan_jax.models._layers import ZeroInterleave1x1
 from nectargan_jax.train import load_config
@@ -274,6 +276,8 @@ def test_discriminator_rejects_bad_shapes():
     ({"norm": "layer"}, ValueError, "norm must be one of .*'layer'"),
     ({"n_downs": 0}, ValueError, "n_downs must be >= 1, got n_downs=0"),
     ({"features": 4.0}, TypeError, "features must be an int, got float: 4.0"),
+    ({"conv_impl": "gpu"}, ValueError, r"conv_impl must be one of \('auto', 'xla', 'cpu'\), "
+                                       "got 'gpu'"),
 ])
 def test_generator_rejects_bad_arguments(kwargs, error, message):
     arguments = {"features": 4, "n_downs": 2} | kwargs
@@ -324,15 +328,16 @@ def test_discriminator_initialisation_is_pytorchs_default():
                 assert abs(values.std() - float(torch_values.detach().std())) < 0.05 * bound
 
 
-def test_transposed_convolutions_match_flax_conv_transpose():
-    """The parity-convolution layers give what ``nnx.ConvTranspose`` gives with the kernel,
-    and the same gradients (input and kernel)."""
+@pytest.mark.parametrize("conv_impl", ["xla", "cpu"])
+def test_transposed_convolutions_match_flax_conv_transpose(conv_impl):
+    """The transposed-convolution layers give what ``nnx.ConvTranspose`` gives with the
+    kernel, and the same gradients (input and kernel), in both forms."""
     x = jnp.asarray(images((2, 5, 7, 3)))
     # Below and above FEW_OUTPUTS; above it, 5x7 and 9x8 pixels per parity: every way of
     # computing it.
     for out, inputs in [(4, x), (9, x), (9, jnp.asarray(images((2, 9, 8, 3))))]:
         assert (out < FEW_OUTPUTS) == (out == 4)
-        ours = TransposedConv4x4(3, out, use_bias=True, rngs=rngs(0))
+        ours = TransposedConv4x4(3, out, use_bias=True, rngs=rngs(0), conv_impl=conv_impl)
         reference = nnx.ConvTranspose(3, out, (4, 4), (2, 2), padding=((2, 2), (2, 2)),
                                       rngs=rngs(1))
         ours.bias[...] = jnp.arange(float(out))
@@ -347,7 +352,7 @@ def test_transposed_convolutions_match_flax_conv_transpose():
         np.testing.assert_allclose(np.asarray(ours_dx), np.asarray(ref_dx), rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(np.asarray(ours_grad.kernel[...]),
                                    np.asarray(ref_grad.kernel[...]), rtol=1e-4, atol=1e-4)
-    ours = ZeroInterleave1x1(3, 4, rngs=rngs(0))
+    ours = ZeroInterleave1x1(3, 4, rngs=rngs(0), conv_impl=conv_impl)
     reference = nnx.ConvTranspose(3, 4, (1, 1), (2, 2), padding=((0, 1), (0, 1)), rngs=rngs(1))
     ours.bias[...] = jnp.arange(4.0)
     reference.kernel[...] = ours.kernel[...]
@@ -357,40 +362,28 @@ def test_transposed_convolutions_match_flax_conv_transpose():
     np.testing.assert_allclose(np.asarray(got), np.asarray(reference(x)), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("out, ksize, stride, size, method", [
-    (1, 4, 1, (9, 6), "few_outputs"), (7, 4, 1, (9, 6), "few_outputs"),
-    (8, 4, 1, (9, 6), "matmul"), (8, 4, 1, (13, 11), "xla"),  # 8x5 and 12x10 output pixels
-    (1, 4, 2, (9, 6), "matmul"),  # 4x3
-    (3, 4, 2, (20, 18), "space_to_depth"), (3, 4, 2, (21, 19), "space_to_depth"),  # 10x9
-    (3, 3, 2, (20, 18), "xla")])
-def test_reflect_conv_matches_pytorch_every_way_it_is_computed(out, ksize, stride, size,
-                                                               method):
-    """Few output channels at stride 1 use ``conv_few_outputs``, few output pixels
-    ``conv_as_matmul``, strides that divide the kernel ``conv_space_to_depth`` (odd
-    padded sizes too), the rest XLA's conv: forward and both gradients match PyTorch."""
-    ours = ReflectConv(5, out, ksize, stride, 1, use_bias=True, rngs=rngs(2))
-    ours.conv.bias[...] = jnp.linspace(-1, 1, out)
-    assert conv_method((2, size[0] + 2, size[1] + 2, 5), (ksize, ksize, 5, out),
-                       stride) == method
-    theirs = torch.nn.Conv2d(5, out, ksize, stride, 1, padding_mode="reflect")
+def _check_against_torch(ours, kernel, bias, theirs, x):
+    """``ours`` (a layer holding ``kernel`` and ``bias`` as Params) against the torch layer
+    ``theirs`` given the same weights: the output and the gradients of ``sum(y * w)`` for a
+    fixed ``w`` with respect to the input, the kernel and the bias."""
     with torch.no_grad():
-        kernel = np.asarray(ours.conv.kernel[...]).transpose(3, 2, 0, 1)
-        theirs.weight.copy_(torch.from_numpy(kernel.copy()))
-        theirs.bias.copy_(torch.from_numpy(np.array(ours.conv.bias[...])))
-    x = images((2, *size, 5))
+        theirs.weight.copy_(torch.from_numpy(np.array(kernel[...]).transpose(3, 2, 0, 1)))
+        theirs.bias.copy_(torch.from_numpy(np.array(bias[...])))
     y = ours(jnp.asarray(x))
     np.testing.assert_allclose(np.asarray(y), nhwc(theirs(nchw(x))), rtol=1e-4, atol=1e-6)
-    # Gradients of sum(y * w) for a fixed w, against torch's autograd.
     w = images(y.shape, seed=3)
     grads, grad_x = nnx.grad(lambda m, x: jnp.sum(m(x) * w), argnums=(0, 1))(
         ours, jnp.asarray(x))
     x_t = nchw(x).requires_grad_()
     (theirs(x_t) * nchw(w)).sum().backward()
     np.testing.assert_allclose(np.asarray(grad_x), nhwc(x_t.grad), rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(np.asarray(grads.conv.kernel[...]),
+    grads = dict(nnx.to_flat_state(grads))
+    (kernel_grad,) = [v for k, v in grads.items() if k[-1] == "kernel"]
+    (bias_grad,) = [v for k, v in grads.items() if k[-1] == "bias"]
+    np.testing.assert_allclose(np.asarray(kernel_grad[...]),
                                theirs.weight.grad.numpy().transpose(2, 3, 1, 0),
                                rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(np.asarray(grads.conv.bias[...]), theirs.bias.grad.numpy(),
+    np.testing.assert_allclose(np.asarray(bias_grad[...]), theirs.bias.grad.numpy(),
                                rtol=1e-4, atol=1e-4)
 
 
@@ -409,3 +402,138 @@ def test_instance_norm_is_torchs_forward_and_backward():
     np.testing.assert_allclose(float(ours), theirs.item(), rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(grad, theirs_x.grad.numpy().transpose(0, 2, 3, 1),
                                rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("conv_impl", ["xla", "cpu"])
+@pytest.mark.parametrize("out, ksize, stride, size, method", [
+    (1, 4, 1, (9, 6), "few_outputs"), (7, 4, 1, (9, 6), "few_outputs"),
+    (8, 4, 1, (9, 6), "matmul"),  # 8x5 output pixels
+    (8, 4, 1, (13, 11), "canonical"),  # 12x10
+    (1, 4, 2, (9, 6), "matmul"),  # 4x3
+    (3, 4, 2, (20, 18), "space_to_depth"), (3, 4, 2, (21, 19), "space_to_depth"),  # 10x9
+    (3, 3, 2, (20, 18), "canonical")])
+def test_reflect_conv_matches_pytorch_every_way_it_is_computed(out, ksize, stride, size,
+                                                               method, conv_impl):
+    """'xla': ``lax``'s convolution. 'cpu': few output channels at stride 1 use
+    ``conv_few_outputs``, few output pixels ``conv_as_matmul``, strides that divide the
+    kernel ``conv_space_to_depth`` (odd padded sizes too), the rest ``conv_nhwc``.
+    Either way, forward and both gradients match PyTorch."""
+    ours = ReflectConv(5, out, ksize, stride, 1, use_bias=True, rngs=rngs(2),
+                       conv_impl=conv_impl)
+    ours.conv.bias[...] = jnp.linspace(-1, 1, out)
+    assert conv_method((2, size[0] + 2, size[1] + 2, 5), (ksize, ksize, 5, out),
+                       stride) == method
+    theirs = torch.nn.Conv2d(5, out, ksize, stride, 1, padding_mode="reflect")
+    _check_against_torch(ours, ours.conv.kernel, ours.conv.bias, theirs,
+                         images((2, *size, 5)))
+
+
+@pytest.mark.parametrize("conv_impl", ["xla", "cpu"])
+@pytest.mark.parametrize("size", [(9, 7), (20, 18)])  # 5x4 and 10x9 output pixels
+def test_strided_shortcut_matches_pytorch(size, conv_impl):
+    """The residual blocks' down shortcut is ``nn.Conv2d(kernel_size=1, stride=2)``."""
+    ours = StridedConv1x1(5, 6, rngs=rngs(2), conv_impl=conv_impl)
+    ours.bias[...] = jnp.linspace(-1, 1, 6)
+    assert conv_method((2, *size, 5), (1, 1, 5, 6), 2) == "matmul"
+    _check_against_torch(ours, ours.kernel, ours.bias, torch.nn.Conv2d(5, 6, 1, 2),
+                         images((2, *size, 5)))
+
+
+@pytest.mark.parametrize("conv_impl, platform, expected", [
+    ("auto", "cpu", "cpu"), ("auto", "gpu", "xla"), ("auto", "tpu", "xla"),
+    ("xla", "cpu", "xla"), ("cpu", "gpu", "cpu"), ("cpu", "cpu", "cpu")])
+def test_conv_impl_selection_by_platform(conv_impl, platform, expected):
+    """'auto' takes the CPU forms on a CPU backend only; 'xla' and 'cpu' force one."""
+    assert select_conv_impl(conv_impl, platform) == expected
+
+
+def test_conv_impl_selection_refuses_unknown_values():
+    for bad in ("gpu", "XLA", None):
+        with pytest.raises(ValueError, match=rf"conv_impl must be one of .*got {bad!r}"):
+            select_conv_impl(bad, "cpu")
+
+
+def _conv_impls(model):
+    """The ``conv_impl`` of the model and of each of its layers, and how many kernels
+    (convolutions) it has."""
+    nodes = [node for _, node in nnx.iter_graph(model)]
+    impls = [n.conv_impl for n in nodes if isinstance(n, nnx.Module) and hasattr(n, "conv_impl")]
+    kernels = sum(1 for path, _ in nnx.to_flat_state(nnx.state(model, nnx.Param))
+                  if path[-1] == "kernel")
+    return impls, kernels
+
+
+@pytest.mark.parametrize("platform, expected", [("cpu", "cpu"), ("gpu", "xla"), ("tpu", "xla")])
+def test_auto_takes_the_default_backends_forms_at_construction(platform, expected,
+                                                                monkeypatch):
+    """Every convolving layer (the residual shortcuts too) resolves 'auto' for the
+    backend the model is built on (``jax.default_backend``, patched)."""
+    monkeypatch.setattr(jax, "default_backend", lambda: platform)
+    g = abstract(lambda: UnetGenerator(3, 3, features=4, n_downs=2,
+                                       block_type="ResidualUnetBlock", rngs=nnx.Rngs(0)))
+    d = abstract(lambda: PatchGANDiscriminator(6, base_channels=4, max_channels=8,
+                                               rngs=nnx.Rngs(0)))
+    impls, kernels = _conv_impls(g)
+    # 8 main convolutions (initial_down, 2 downs, bottleneck, 3 ups, final_up) and
+    # 7 shortcuts (ups[0]'s is the identity); the model itself holds one too.
+    assert kernels == 15 and impls == [expected] * 16
+    impls, kernels = _conv_impls(d)
+    assert kernels == 4 and impls == [expected] * 5
+
+
+# name -> (build(conv_impl, seed), input shape): every kind of layer in both forms.
+MODELS = {
+    "unet transposed": (lambda impl, seed: UnetGenerator(
+        3, 3, features=4, n_downs=2, n_dropout=0, rngs=rngs(seed), conv_impl=impl),
+        (2, 32, 16, 3)),
+    "unet residual": (lambda impl, seed: UnetGenerator(
+        3, 3, features=4, n_downs=2, n_dropout=0, block_type="ResidualUnetBlock",
+        rngs=rngs(seed), conv_impl=impl), (2, 16, 16, 3)),
+    "unet residual bilinear": (lambda impl, seed: UnetGenerator(
+        3, 3, features=4, n_downs=2, n_dropout=0, block_type="ResidualUnetBlock",
+        upsample_type="Bilinear", rngs=rngs(seed), conv_impl=impl), (2, 16, 16, 3)),
+    "patchgan": (lambda impl, seed: PatchGANDiscriminator(
+        6, n_layers=3, base_channels=4, max_channels=16, rngs=rngs(seed), conv_impl=impl),
+        (2, 32, 32, 6)),
+}
+
+
+@nnx.jit
+def _output_and_grads(model, x, w):
+    """The output for ``x`` and the gradients of ``sum(output * w)`` (parameters, input)."""
+    def objective(m, x):
+        y = m(x)
+        return jnp.sum(y * w), y
+
+    (grads, dx), y = nnx.grad(objective, argnums=(0, 1), has_aux=True)(model, x)
+    return y, grads, dx
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_both_forms_compute_the_same_model_from_the_same_weights(name):
+    """'cpu' and 'xla' models hold the same parameter tree, drawn alike from a seed, and
+    either takes the other's weights: then the outputs and every gradient agree."""
+    build, shape = MODELS[name]
+    cpu, xla_same_seed, xla = build("cpu", 0), build("xla", 0), build("xla", 1)
+    assert (cpu.conv_impl, xla.conv_impl) == ("cpu", "xla")
+    weights = flat_params(cpu)
+    assert {k: v.shape for k, v in flat_params(xla).items()} == \
+        {k: v.shape for k, v in weights.items()}
+    for path, value in flat_params(xla_same_seed).items():
+        np.testing.assert_array_equal(value, weights[path])
+    assert any(np.abs(value - weights[path]).max() > 0 for path, value in
+               flat_params(xla).items())  # another seed: other weights, until updated
+    nnx.update(xla, nnx.state(cpu, nnx.Param))
+    x = jnp.asarray(images(shape))
+    w = jnp.asarray(images(out_shape(cpu, shape), seed=5))
+    (y_cpu, grads_cpu, dx_cpu), (y_xla, grads_xla, dx_xla) = [
+        _output_and_grads(model, x, w) for model in (cpu, xla)]
+    assert float(jnp.abs(y_cpu).max()) > 0.01
+    np.testing.assert_allclose(np.asarray(y_cpu), np.asarray(y_xla), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(dx_cpu), np.asarray(dx_xla), rtol=1e-4, atol=1e-5)
+    grads_xla = dict(nnx.to_flat_state(grads_xla))
+    for path, value in nnx.to_flat_state(grads_cpu):
+        expected = np.asarray(grads_xla[path][...])
+        np.testing.assert_allclose(np.asarray(value[...]), expected, rtol=1e-4,
+                                   atol=1e-5 * max(1.0, np.abs(expected).max()),
+                                   err_msg=str(path))

@@ -18,9 +18,11 @@ def build_models(config: dict[str, Any], rngs: nnx.Rngs
     Reads ``dataloader.load.input_nc`` (input and output channels),
     ``train.generator.{features, n_downs, block_type, upsample_type}``, the optional
     ``train.generator.norm`` (``'instance'`` when absent, as the reference; ``'batch'``
-    is an extension) and ``train.discriminator.{n_layers, base_channels, max_channels}``;
-    the discriminator sees the input and the target (or fake) concatenated,
-    ``2 * input_nc`` channels, and always uses instance norm (the reference's).
+    is an extension), the optional ``train.generator.conv_impl`` (``'auto'`` when absent;
+    an extension: how both models convolve, see ``UnetGenerator``) and
+    ``train.discriminator.{n_layers, base_channels, max_channels}``; the discriminator
+    sees the input and the target (or fake) concatenated, ``2 * input_nc`` channels, and
+    always uses instance norm (the reference's).
 
     Args:
       config: the inner config dict (``nectargan_jax.train.load_config()``).
@@ -39,11 +41,12 @@ def build_models(config: dict[str, Any], rngs: nnx.Rngs
     """
     channels = config["dataloader"]["load"]["input_nc"]
     gen, disc = config["train"]["generator"], config["train"]["discriminator"]
+    conv_impl = gen.get("conv_impl", "auto")
     generator = UnetGenerator(
         channels, channels, features=gen["features"], n_downs=gen["n_downs"],
         block_type=gen["block_type"], upsample_type=gen["upsample_type"],
-        norm=gen.get("norm", "instance"), rngs=rngs)
+        norm=gen.get("norm", "instance"), rngs=rngs, conv_impl=conv_impl)
     discriminator = PatchGANDiscriminator(
         2 * channels, n_layers=disc["n_layers"], base_channels=disc["base_channels"],
-        max_channels=disc["max_channels"], rngs=rngs)
+        max_channels=disc["max_channels"], rngs=rngs, conv_impl=conv_impl)
     return generator, discriminator

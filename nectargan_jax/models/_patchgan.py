@@ -20,6 +20,7 @@ from flax import nnx
 from nectargan_jax.models._layers import ReflectConv
 from nectargan_jax.models._layers import check_nhwc
 from nectargan_jax.models._layers import make_norm
+from nectargan_jax.models._layers import resolve_conv_impl
 from nectargan_jax.models._unet import check_positive_int
 
 
@@ -27,9 +28,9 @@ class PatchBlock(nnx.Module):
     """4x4 reflection-padded conv without bias, norm, LeakyReLU(0.2)."""
 
     def __init__(self, in_features: int, out_features: int, stride: int, *, norm: str,
-                 rngs: nnx.Rngs):
+                 rngs: nnx.Rngs, conv_impl: str = "auto"):
         self.conv = ReflectConv(in_features, out_features, 4, stride, 1, use_bias=False,
-                                rngs=rngs, torch_init=True)
+                                rngs=rngs, torch_init=True, conv_impl=conv_impl)
         self.norm = make_norm(norm, out_features, rngs)
 
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -46,9 +47,14 @@ class PatchGANDiscriminator(nnx.Module):
       max_channels: cap on the channels of every later conv.
       norm: ``'instance'`` (the reference's ``InstanceNorm2d``) or ``'batch'``.
       rngs: parameter initialisation.
+      conv_impl: how every layer convolves (``'auto'``, ``'xla'`` or ``'cpu'``: see
+        ``UnetGenerator``).
+
+    Attributes:
+      conv_impl: ``'xla'`` or ``'cpu'``, what the layers use (``'auto'`` resolved).
 
     Raises:
-      ValueError, TypeError: bad sizes or norm.
+      ValueError, TypeError: bad sizes, norm or conv_impl.
 
     Examples:
       >>> import jax.numpy as jnp
@@ -58,23 +64,26 @@ class PatchGANDiscriminator(nnx.Module):
     """
 
     def __init__(self, in_channels: int, *, n_layers: int = 3, base_channels: int = 64,
-                 max_channels: int = 512, norm: str = "instance", rngs: nnx.Rngs):
+                 max_channels: int = 512, norm: str = "instance", rngs: nnx.Rngs,
+                 conv_impl: str = "auto"):
         self.in_channels = check_positive_int("in_channels", in_channels)
         check_positive_int("n_layers", n_layers)
         check_positive_int("base_channels", base_channels)
         check_positive_int("max_channels", max_channels)
+        self.conv_impl = resolve_conv_impl(conv_impl)
         self.first = ReflectConv(in_channels, base_channels, 4, 2, 1, use_bias=True, rngs=rngs,
-                                 torch_init=True)
+                                 torch_init=True, conv_impl=self.conv_impl)
         blocks = []
         channels = base_channels
         self.strides = (2,) + tuple(1 if i == n_layers - 1 else 2 for i in range(1, n_layers))
         for stride in self.strides[1:]:
             out = min(2 * channels, max_channels)
-            blocks.append(PatchBlock(channels, out, stride, norm=norm, rngs=rngs))
+            blocks.append(PatchBlock(channels, out, stride, norm=norm, rngs=rngs,
+                                     conv_impl=self.conv_impl))
             channels = out
         self.blocks = nnx.List(blocks)
         self.last = ReflectConv(channels, 1, 4, 1, 1, use_bias=True, rngs=rngs,
-                                torch_init=True)
+                                torch_init=True, conv_impl=self.conv_impl)
 
     def check_input(self, x: jax.Array) -> None:
         """Raises ValueError unless ``x`` is an NHWC batch large enough for every layer.

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nectargan_jax.models._layers import ReflectConv
+from nectargan_jax.models._layers import ZeroInterleave1x1
 from nectargan_jax.models._patchgan import PatchGANDiscriminator
 from nectargan_jax.models._unet import UnetGenerator
 
@@ -160,7 +161,7 @@ def _unet_entries(g: UnetGenerator) -> list[tuple[str, nnx.Param, str]]:
         else:  # Upsample, ReflectionPad2d, then the Conv2d
             entries += _layer(f"{prefix}.conv.2", block.conv.conv.conv, "conv")
         if block.shortcut is not None:
-            layout = "conv" if isinstance(block.shortcut, nnx.Conv) else "transposed"
+            layout = "transposed" if isinstance(block.shortcut, ZeroInterleave1x1) else "conv"
             entries += _layer(f"{prefix}.residual.0", block.shortcut, layout)
     return entries
 

@@ -36,11 +36,12 @@ from flax import nnx
 
 from nectargan_jax.models._layers import NORMS
 from nectargan_jax.models._layers import ReflectConv
+from nectargan_jax.models._layers import StridedConv1x1
 from nectargan_jax.models._layers import UpConv
 from nectargan_jax.models._layers import ZeroInterleave1x1
 from nectargan_jax.models._layers import check_nhwc
-from nectargan_jax.models._layers import conv_init
 from nectargan_jax.models._layers import make_norm
+from nectargan_jax.models._layers import resolve_conv_impl
 
 BLOCK_TYPES = ("UnetBlock", "ResidualUnetBlock")
 ACTIVATIONS = ("leaky", "relu", "tanh")
@@ -77,27 +78,30 @@ class UnetBlock(nnx.Module):
       dropout: dropout 0.5 on the block's output in training mode.
       residual: add the shortcut of the module docstring.
       rngs: parameter initialisation and the dropout stream.
+      conv_impl: the convolutions' forms (``UnetGenerator``).
     """
 
     def __init__(self, in_features: int, out_features: int, *, down: bool,
                  upsample_type: str, norm: str | None, activation: str, use_bias: bool,
-                 dropout: bool, residual: bool, rngs: nnx.Rngs):
+                 dropout: bool, residual: bool, rngs: nnx.Rngs, conv_impl: str = "auto"):
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}.")
         self.activation = activation
         if down:
             self.conv = ReflectConv(in_features, out_features, 4, 2, 1, use_bias=use_bias,
-                                    rngs=rngs)
+                                    rngs=rngs, conv_impl=conv_impl)
         else:
             self.conv = UpConv(in_features, out_features, upsample_type,
-                               use_bias=use_bias or upsample_type == "Bilinear", rngs=rngs)
+                               use_bias=use_bias or upsample_type == "Bilinear", rngs=rngs,
+                               conv_impl=conv_impl)
         self.norm = None if norm is None else make_norm(norm, out_features, rngs)
         self.identity_shortcut = residual and not down and in_features == out_features
         if residual and down:
-            shortcut = nnx.Conv(in_features, out_features, (1, 1), (2, 2), padding="VALID",
-                                kernel_init=conv_init, rngs=rngs)
+            shortcut = StridedConv1x1(in_features, out_features, rngs=rngs,
+                                      conv_impl=conv_impl)
         elif residual and not self.identity_shortcut:
-            shortcut = ZeroInterleave1x1(in_features, out_features, rngs=rngs)
+            shortcut = ZeroInterleave1x1(in_features, out_features, rngs=rngs,
+                                         conv_impl=conv_impl)
         else:
             shortcut = None
         self.shortcut = shortcut
@@ -136,9 +140,16 @@ class UnetGenerator(nnx.Module):
       rngs: parameter initialisation and the dropout stream (``rngs.dropout``, else
         ``rngs.default``); the stream's state lives in the module, so a run is
         reproducible from the module's state.
+      conv_impl: how every layer convolves (``CONV_IMPLS``): ``'xla'`` with ``lax``'s
+        convolutions, ``'cpu'`` with forms XLA's CPU backend runs faster (the same
+        numbers), ``'auto'`` with ``'cpu'`` when the default backend is the CPU, else
+        ``'xla'``. The parameters are the same whichever is used.
+
+    Attributes:
+      conv_impl: ``'xla'`` or ``'cpu'``, what the layers use (``'auto'`` resolved).
 
     Raises:
-      ValueError, TypeError: a bad size, block type, upsample type or norm.
+      ValueError, TypeError: a bad size, block type, upsample type, norm or conv_impl.
 
     Examples:
       >>> from flax import nnx
@@ -150,7 +161,7 @@ class UnetGenerator(nnx.Module):
     def __init__(self, in_channels: int, out_channels: int, *, features: int = 64,
                  n_downs: int = 6, block_type: str = "UnetBlock",
                  upsample_type: str = "Transposed", norm: str = "instance", n_dropout: int = 3,
-                 rngs: nnx.Rngs):
+                 rngs: nnx.Rngs, conv_impl: str = "auto"):
         self.in_channels = check_positive_int("in_channels", in_channels)
         self.out_channels = check_positive_int("out_channels", out_channels)
         check_positive_int("features", features)
@@ -161,11 +172,12 @@ class UnetGenerator(nnx.Module):
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}.")
         self.residual = block_type == "ResidualUnetBlock"
+        self.conv_impl = resolve_conv_impl(conv_impl)
 
         def block(cin, cout, *, down, norm=None, activation, use_bias=False, dropout=False):
             return UnetBlock(cin, cout, down=down, upsample_type=upsample_type, norm=norm,
                              activation=activation, use_bias=use_bias, dropout=dropout,
-                             residual=self.residual, rngs=rngs)
+                             residual=self.residual, rngs=rngs, conv_impl=self.conv_impl)
 
         pairs = []
         channels = features

@@ -51,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
                        help="local devices to shard the batch over (data parallel)")
     train.add_argument("--steps-per-dispatch", type=int, default=1,
                        help="steps per compiled call (lax.scan)")
+    train.add_argument("--conv-impl", metavar="{auto,xla,cpu}",
+                       help="how the models convolve (train.generator.conv_impl): 'xla' with "
+                            "lax's convolutions, 'cpu' with forms XLA's CPU backend runs "
+                            "faster, 'auto' 'cpu' on a CPU backend, else 'xla' (default: the "
+                            "config's, else 'auto')")
     train.add_argument("--synthetic-pairs", type=int,
                        help="pairs per epoch of the embedded task (no dataroot)")
     train.add_argument("--resume", action="store_true",
@@ -140,7 +145,8 @@ def _train(args: argparse.Namespace) -> None:
     flags = {"dataloader.dataroot": args.dataroot,
              "common.output_directory": args.output_dir,
              "dataloader.batch_size": args.batch_size,
-             "visualizer.tensorboard": args.tensorboard}
+             "visualizer.tensorboard": args.tensorboard,
+             "train.generator.conv_impl": args.conv_impl}
     overrides.update({key: value for key, value in flags.items() if value is not None})
     config = load_config(args.config, overrides)
     directory = cache_dir(args.compile_cache)

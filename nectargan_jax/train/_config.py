@@ -14,6 +14,10 @@ epochs counted from 0, no hidden shift (see ``nectargan_jax.Schedule``).
 Another: an optional ``train.generator.norm`` (``GENERATOR_NORMS``): absent means
 ``'instance'``, the reference's ``InstanceNorm2d``; ``'batch'`` builds BatchNorm instead.
 
+Another: an optional ``train.generator.conv_impl`` (``CONV_IMPLS``): how both models
+convolve; absent means ``'auto'`` (the CPU forms on a CPU backend, ``lax``'s
+convolutions elsewhere; see ``nectargan_jax.models.UnetGenerator``).
+
 Another: an optional ``train.health`` turns on the manager's GAN health checks
 (``nectargan_jax.losses.HealthChecks``): absent or null = off (the reference's files are
 unchanged); an object takes ``HEALTH_DEFAULTS``'s keys, each optional.
@@ -51,6 +55,7 @@ from typing import Any
 from nectargan_jax.configs import load_default_config
 from nectargan_jax.losses import HealthChecks
 from nectargan_jax.models import BLOCK_TYPES
+from nectargan_jax.models import CONV_IMPLS
 from nectargan_jax.models import NORMS as GENERATOR_NORMS
 from nectargan_jax.models import UPSAMPLE_TYPES
 from nectargan_jax.scheduling import Schedule
@@ -64,6 +69,7 @@ _SCHEDULE_KEYS = ("schedule", "start_epoch", "end_epoch", "initial_value", "targ
                   "options")
 _SCHEDULE_REQUIRED = ("start_epoch", "end_epoch", "initial_value", "target_value")
 NORM_KEY = "train.generator.norm"
+CONV_IMPL_KEY = "train.generator.conv_impl"
 HEALTH_KEY = "train.health"
 KEEP_KEY = "save.keep_checkpoints"
 KEEP_CHECKPOINTS = 3
@@ -189,6 +195,11 @@ def _merge(config: dict, given: Any, default: dict, where: str) -> None:
         if path == NORM_KEY:
             if value not in GENERATOR_NORMS:
                 _fail(path, value, f"one of {GENERATOR_NORMS}")
+            config[key] = value
+            continue
+        if path == CONV_IMPL_KEY:
+            if value not in CONV_IMPLS:
+                _fail(path, value, f"one of {CONV_IMPLS}")
             config[key] = value
             continue
         if key not in default:

@@ -5,6 +5,10 @@ an ONNX graph with its weights as constants. Like the reference's ONNX converter
 graph takes and returns one NCHW float32 image in [-1, 1], ``(1, input_nc, crop_size,
 crop_size)``, named ``input`` and ``output``, and is written to
 ``<experiment>/epoch<e>.onnx`` by default.
+
+The generator is built with ``conv_impl='xla'`` whatever the config says: its
+convolutions become ONNX ``Conv`` and ``ConvTranspose`` nodes, which ONNX runtimes
+optimise, rather than the CPU forms XLA needs (the same numbers).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from nectargan_jax import _files as files
+from nectargan_jax.train._config import CONV_IMPL_KEY
 from nectargan_jax.train._trained import load_trained
 
 JAX2ONNX_MISSING = ("ONNX export needs jax2onnx, which is not installed: pip install "
@@ -48,7 +53,8 @@ def export_onnx(experiment: str | os.PathLike, *, load_epoch: int | None = None,
         import jax2onnx
     except ImportError:
         raise ImportError(JAX2ONNX_MISSING) from None
-    trained = load_trained(experiment, load_epoch=load_epoch, config_file=config_file)
+    trained = load_trained(experiment, load_epoch=load_epoch, config_file=config_file,
+                           overrides={CONV_IMPL_KEY: "xla"})
     load = trained.config["dataloader"]["load"]
     graphdef, state = nnx.split(trained.generator)
 

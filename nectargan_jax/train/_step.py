@@ -354,7 +354,8 @@ def _model_config(config: dict) -> str:
         "dataloader": {"load": {"input_nc": config["dataloader"]["load"]["input_nc"]}},
         "train": {
             "generator": {k: gen[k] for k in ("features", "n_downs", "block_type",
-                                              "upsample_type", "norm") if k in gen},
+                                              "upsample_type", "norm", "conv_impl")
+                          if k in gen},
             "discriminator": {k: disc[k] for k in ("n_layers", "base_channels",
                                                    "max_channels")},
         },

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from nectargan_jax.models._canonical_conv import conv_nhwc
+from nectargan_jax.models._cpu_conv import conv_nhwc
 
 
 @pytest.mark.parametrize("n, h, w, c, o, k, stride", [

@@ -1,0 +1,231 @@
+"""The models' convolutions in forms XLA's CPU backend runs fast (``conv_impl='cpu'``).
+
+Every function here gives the numbers of a plain ``lax`` convolution (NHWC images, HWIO
+kernels); the layers use them only where ``conv_impl`` says so (``select_conv_impl``:
+``'auto'`` picks them on a CPU backend). They work around XLA CPU problems; on a GPU or
+TPU the plain operations, which XLA and cuDNN tune, are the better choice.
+
+- Transposed convolutions: XLA's CPU backend runs their gradient (a convolution with a
+  dilated input) 10-15x slower than PyTorch (measured: 680 ms against 65 ms for
+  64x64x128 -> 64 channels). ``conv_transpose_4x4`` computes the 4x4 stride-2 one as
+  four 2x2 stride-1 convolutions, one per output-pixel parity, interleaved;
+  ``conv_transpose_1x1`` the 1x1 one as a 1x1 convolution placed on the even pixels.
+- Few output channels: convolutions with fewer than ``FEW_OUTPUTS`` of them (the
+  PatchGAN's last layer, the U-Net's output layer) are 10-100x slower as XLA CPU
+  convolutions than as one matrix product over the channels followed by a sum of
+  shifted slices (``conv_few_outputs``).
+- Few output pixels: convolutions with at most ``SMALL_OUTPUT`` output pixels per image
+  (the U-Net's deepest layers: 512-1024 channels on 2x2 to 8x8 pixels) spend their time
+  copying, flipping and transposing their kernels for the input gradient (measured:
+  66-100 ms for the forward and both gradients of a 4x4 stride-2 512 -> 512 convolution
+  on 4x4 pixels, batch 1); as one matrix product of the input's patches
+  (``conv_as_matmul``) they take 5-10 ms, the gradients being matrix products too. 1x1
+  convolutions (the residual shortcuts) are such a product whatever their size.
+- Strided convolutions (the 4x4 stride-2 layers) run as stride-1 convolutions over 2x2
+  pixel blocks (``conv_space_to_depth``): with convolutions off YNNPACK (the training
+  command's XLA flags) their forward pass and both gradients run 1.3-3.2x faster at
+  batch 1 and 1.2-1.7x faster at batch 16 (about the same with XLA's defaults).
+- Gradients inside a loop: XLA's CPU backend runs a convolution on its fast (Eigen) path
+  only in the canonical form (input NHWC, kernel HWIO, output NHWC). Autodiff's
+  transpose rules give the input gradient a kernel in HWOI order and the kernel gradient
+  the input's channels as the batch; XLA CPU's ``ConvCanonicalization`` pass inserts
+  the transposes that make these canonical, but it walks only the entry computation.
+  Inside a ``lax.scan`` (a while loop's body) they stay as they are and run on XLA's
+  generic loop emitter: 10-20x slower for the kernel gradients of the small models'
+  layers (the training step's scan with one step took 5x as long as the same step
+  unscanned). ``conv_nhwc``, which every other convolution here ends in, has a custom
+  VJP that writes both gradients as canonical convolutions with explicit transposes.
+
+``benchmarks/bench_layers.py`` times these forms against the plain ones, layer by layer.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+NHWC = ("NHWC", "HWIO", "NHWC")
+# Convolutions with fewer output channels than this use ``conv_few_outputs``.
+FEW_OUTPUTS = 8
+# Convolutions with at most this many output pixels per image use ``conv_as_matmul``.
+SMALL_OUTPUT = 64
+
+
+def _conv(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
+    return jax.lax.conv_general_dilated(x, kernel, (stride, stride), "VALID",
+                                        dimension_numbers=NHWC)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def conv_nhwc(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
+    """``lax.conv_general_dilated(x, kernel, (stride, stride), 'VALID')`` in NHWC/HWIO,
+    its gradients canonical NHWC/HWIO convolutions (see the module docstring)."""
+    return _conv(x, kernel, stride)
+
+
+def _forward(x, kernel, stride):
+    return _conv(x, kernel, stride), (x, kernel)
+
+
+def _backward(stride, residuals, dy):
+    x, kernel = residuals
+    kh, kw = kernel.shape[:2]
+    h, w = x.shape[1:3]
+    out_h, out_w = dy.shape[1:3]
+    # Rows and columns of x past the last window: no output reads them.
+    rest_h, rest_w = h - ((out_h - 1) * stride + kh), w - ((out_w - 1) * stride + kw)
+    # dx: dy spread over the stride, through the kernel flipped in space, I and O swapped.
+    flipped = jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2)
+    dx = jax.lax.conv_general_dilated(
+        dy, flipped, (1, 1), ((kh - 1, kh - 1 + rest_h), (kw - 1, kw - 1 + rest_w)),
+        lhs_dilation=(stride, stride), dimension_numbers=NHWC)
+    # dkernel: x's channels as the batch, its batch as the features, dy as the kernel.
+    dkernel = jax.lax.conv_general_dilated(
+        x.transpose(3, 1, 2, 0), dy.transpose(1, 2, 0, 3), (1, 1), "VALID",
+        rhs_dilation=(stride, stride), dimension_numbers=NHWC)
+    dkernel = dkernel[:, :kh, :kw].transpose(1, 2, 0, 3)
+    return dx, dkernel
+
+
+conv_nhwc.defvjp(_forward, _backward)
+
+
+def tap_responses(x: jax.Array, kernel: jax.Array) -> list[list[jax.Array]]:
+    """Every input pixel through every kernel tap: (N, H, W, C), (kh, kw, C, O) ->
+    ``taps[i][j]`` of shape (N, H, W, O), tap (i, j)'s response, from one matrix product
+    over the channels.
+
+    The product's output is split into the taps, not sliced: the gradient of a split is
+    one concatenation, where each slice's gradient is a zero array of the product's
+    full size (the U-Net's output layer, forward and both gradients: 4-7x faster split,
+    ``benchmarks/bench_layers.py``).
+    """
+    kh, kw, c, o = kernel.shape
+    z = jnp.einsum("nhwc,cq->nhwq", x, kernel.transpose(2, 0, 1, 3).reshape(c, kh * kw * o))
+    taps = jnp.split(z, kh * kw, axis=-1)
+    return [taps[i * kw:(i + 1) * kw] for i in range(kh)]
+
+
+def conv_few_outputs(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """A stride-1 'VALID' convolution as ``tap_responses`` summed over shifts.
+
+    Fast where the output has few channels, as the intermediate holds ``kh * kw`` of
+    them per input pixel.
+    """
+    kh, kw = kernel.shape[:2]
+    out_h, out_w = x.shape[1] - kh + 1, x.shape[2] - kw + 1
+    z = tap_responses(x, kernel)
+    return sum(z[i][j][:, i:i + out_h, j:j + out_w] for i in range(kh) for j in range(kw))
+
+
+def conv_as_matmul(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
+    """A 'VALID' convolution as one matrix product of the input's patches.
+
+    Fast where the output has few pixels, as the patches hold ``kh * kw`` copies of the
+    input channels per output pixel.
+    """
+    kh, kw, c, o = kernel.shape
+    out_h, out_w = (x.shape[1] - kh) // stride + 1, (x.shape[2] - kw) // stride + 1
+    patches = jnp.concatenate(
+        [x[:, i:i + stride * (out_h - 1) + 1:stride, j:j + stride * (out_w - 1) + 1:stride]
+         for i in range(kh) for j in range(kw)], axis=-1)
+    return jnp.einsum("nhwq,qo->nhwo", patches, kernel.reshape(kh * kw * c, o))
+
+
+def conv_space_to_depth(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
+    """A strided 'VALID' convolution as a stride-1 one over the input's ``stride x
+    stride`` pixel blocks (kernel sides multiples of ``stride``).
+
+    Each block becomes one pixel of ``stride ** 2 * C`` channels and the kernel is
+    regrouped to match. Trailing rows and columns that no output reads are dropped first.
+    """
+    kh, kw, c, o = kernel.shape
+    n, h, w, _ = x.shape
+    rows, cols = h // stride, w // stride
+    blocks = (x[:, :rows * stride, :cols * stride]
+              .reshape(n, rows, stride, cols, stride, c)
+              .transpose(0, 1, 3, 2, 4, 5)
+              .reshape(n, rows, cols, stride * stride * c))
+    grouped = (kernel.reshape(kh // stride, stride, kw // stride, stride, c, o)
+               .transpose(0, 2, 1, 3, 4, 5)
+               .reshape(kh // stride, kw // stride, stride * stride * c, o))
+    return conv_nhwc(blocks, grouped, 1)
+
+
+def conv_method(x_shape: tuple[int, ...], kernel_shape: tuple[int, ...], stride: int) -> str:
+    """How ``conv_valid`` computes a convolution of these shapes.
+
+    Returns:
+      ``'few_outputs'`` (``conv_few_outputs``) for fewer than ``FEW_OUTPUTS`` output
+      channels at stride 1, ``'matmul'`` (``conv_as_matmul``) for a 1x1 kernel or at
+      most ``SMALL_OUTPUT`` output pixels per image, ``'space_to_depth'``
+      (``conv_space_to_depth``) for a stride that divides both kernel sides, otherwise
+      ``'canonical'`` (``conv_nhwc``).
+
+    Examples:
+      >>> conv_method((1, 6, 6, 512), (4, 4, 512, 512), 2)
+      'matmul'
+      >>> conv_method((1, 130, 130, 64), (4, 4, 64, 128), 2)
+      'space_to_depth'
+      >>> conv_method((1, 66, 66, 128), (4, 4, 128, 256), 1)
+      'canonical'
+    """
+    kh, kw, _, o = kernel_shape
+    out_h, out_w = (x_shape[1] - kh) // stride + 1, (x_shape[2] - kw) // stride + 1
+    if stride == 1 and o < FEW_OUTPUTS:
+        return "few_outputs"
+    if kh * kw == 1 or out_h * out_w <= SMALL_OUTPUT:
+        return "matmul"
+    if stride > 1 and kh % stride == 0 and kw % stride == 0:
+        return "space_to_depth"
+    return "canonical"
+
+
+def conv_valid(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
+    """A 'VALID' convolution computed as ``conv_method`` says: the numbers of
+    ``lax.conv_general_dilated(x, kernel, (stride, stride), 'VALID')`` every way."""
+    method = conv_method(x.shape, kernel.shape, stride)
+    if method == "few_outputs":
+        return conv_few_outputs(x, kernel)
+    if method == "matmul":
+        return conv_as_matmul(x, kernel, stride)
+    if method == "space_to_depth":
+        return conv_space_to_depth(x, kernel, stride)
+    return conv_nhwc(x, kernel, stride)
+
+
+def interleave(parts: list[list[jax.Array]]) -> jax.Array:
+    """``parts[ry][rx]`` of shape (N, H, W, C) -> (N, 2H, 2W, C), part (ry, rx) at
+    pixels (2i + ry, 2j + rx)."""
+    n, h, w, c = parts[0][0].shape
+    rows = [jnp.stack(row, axis=3) for row in parts]  # (N, H, W, 2, C) each
+    return jnp.stack(rows, axis=2).reshape(n, 2 * h, 2 * w, c)
+
+
+def conv_transpose_4x4(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """``lax.conv_transpose(x, kernel, (2, 2), ((2, 2), (2, 2)))`` (PyTorch's
+    ``ConvTranspose2d(kernel_size=4, stride=2, padding=1)``, the kernel flipped in space)
+    as four stride-1 convolutions, one per output-pixel parity, interleaved."""
+    # Along each axis, output pixel 2m + r reads input pixels m - 1 + r and m + r
+    # (zero padding 1) through taps r and r + 2 of the (flipped) kernel.
+    n, h, w, _ = x.shape
+    padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    if kernel.shape[-1] < FEW_OUTPUTS:
+        z = tap_responses(padded, kernel)
+        parts = [[sum(z[ry + 2 * ty][rx + 2 * tx][:, ry + ty:ry + ty + h, rx + tx:rx + tx + w]
+                      for ty in (0, 1) for tx in (0, 1)) for rx in (0, 1)] for ry in (0, 1)]
+    else:
+        parts = [[conv_valid(padded[:, ry:ry + h + 1, rx:rx + w + 1], kernel[ry::2, rx::2], 1)
+                  for rx in (0, 1)] for ry in (0, 1)]
+    return interleave(parts)
+
+
+def conv_transpose_1x1(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """``lax.conv_transpose(x, kernel, (2, 2), ((0, 1), (0, 1)))`` for a 1x1 kernel
+    (PyTorch's ``ConvTranspose2d(kernel_size=1, stride=2, output_padding=1)``): the 1x1
+    convolution on the even pixels, zeros between."""
+    y = jnp.einsum("nhwi,io->nhwo", x, kernel[0, 0])
+    zeros = jnp.zeros_like(y)
+    return interleave([[y, zeros], [zeros, zeros]])
