@@ -10,7 +10,6 @@ renames it when complete, so a run killed during a save keeps its previous check
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
@@ -20,25 +19,29 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
+from nectargan_jax.train._config import TrainConfig
+
 # Settings that do not change what training computes: where and how often things are
 # written, how the run is named and which epoch it resumes from.
 _NOT_FINGERPRINTED = (("common",), ("save",), ("visualizer",), ("train", "load"),
                       ("dataloader", "num_workers"))
 
 
-def config_fingerprint(config: dict) -> str:
-    """SHA-256 of the config settings that shape training (models, data, losses, rates).
+def config_fingerprint(config: TrainConfig) -> str:
+    """SHA-256 of the config settings that shape training (models, data, losses, rates):
+    of its JSON (``TrainConfig.to_dict``) without the sections and keys that do not.
 
     Output folders, names, save cadences, the visualizer and ``train.load`` are left
     out, so a run resumes under another output folder, and with more epochs.
 
     Examples:
-      >>> a = {'train': {'generator': {'features': 8}}, 'common': {'experiment_name': 'a'}}
-      >>> b = {'train': {'generator': {'features': 8}}, 'common': {'experiment_name': 'b'}}
+      >>> from nectargan_jax.train import load_config
+      >>> a = load_config(overrides={'common.experiment_name': 'a'})
+      >>> b = load_config(overrides={'common.experiment_name': 'b'})
       >>> config_fingerprint(a) == config_fingerprint(b)
       True
     """
-    kept = copy.deepcopy(config)
+    kept = config.to_dict()
     for path in _NOT_FINGERPRINTED:
         section = kept
         for key in path[:-1]:
