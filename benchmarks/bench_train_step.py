@@ -51,7 +51,7 @@ from PIL import Image  # noqa: E402
 import torch  # noqa: E402
 
 import interop  # noqa: E402
-from nectargan_jax.train import batches, load_config  # noqa: E402
+from nectargan_jax.train import TrainConfig, batches, load_config  # noqa: E402
 from nectargan_jax.train import _loop  # noqa: E402
 from nectargan_jax.train._config import embedded_default_overrides  # noqa: E402
 from nectargan_jax.train._step import build_training  # noqa: E402
@@ -112,16 +112,16 @@ def timed_epochs():
         _loop._run_epoch = real
 
 
-def command(config: dict, epochs: int, steps_per_epoch: int, per_dispatch: int) -> float:
+def command(config: TrainConfig, epochs: int, steps_per_epoch: int, per_dispatch: int) -> float:
     """(cmd) / (scan): seconds per step of ``train``'s epoch loop, after the first epoch."""
     with tempfile.TemporaryDirectory() as out, timed_epochs() as seconds:
-        _loop.train({**config, "common": {**config["common"], "output_directory": out}},
+        _loop.train(config.with_overrides({"common.output_directory": out}),
                     epochs=epochs, steps_per_dispatch=per_dispatch, progress=False,
                     echo=lambda _: None)
     return statistics.median(seconds[1:]) / steps_per_epoch
 
 
-def bare_step(config: dict, data: list, steps_per_epoch: int) -> float:
+def bare_step(config: TrainConfig, data: list, steps_per_epoch: int) -> float:
     """(step): seconds per call of the compiled step the command dispatches."""
     capacity = min(steps_per_epoch, 512)  # as ``train`` sizes the manager
     fns, state = build_training(config, steps_per_epoch=steps_per_epoch, capacity=capacity)
@@ -141,17 +141,17 @@ class ReferenceStyleTrainer:
     """The reference trainer's step in PyTorch: G forward, D update, G update, every loss
     through ``interop.LossManager.compute_loss_xy`` (the reference's host-side history)."""
 
-    def __init__(self, config: dict, log_dir: str, device: str, compiled: bool):
-        gen, disc = config["train"]["generator"], config["train"]["discriminator"]
-        channels = config["dataloader"]["load"]["input_nc"]
-        self.g = TorchUnet(channels, channels, gen["features"], gen["n_downs"]).to(device)
-        self.d = TorchPatchGAN(2 * channels, disc["n_layers"], disc["base_channels"],
-                               disc["max_channels"]).to(device)
-        lr = gen["learning_rate"]["initial"]
+    def __init__(self, config: TrainConfig, log_dir: str, device: str, compiled: bool):
+        gen, disc = config.train.generator, config.train.discriminator
+        channels = config.dataloader.load.input_nc
+        self.g = TorchUnet(channels, channels, gen.features, gen.n_downs).to(device)
+        self.d = TorchPatchGAN(2 * channels, disc.n_layers, disc.base_channels,
+                               disc.max_channels).to(device)
+        lr = gen.learning_rate.initial
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=lr,
-                                      betas=(gen["optimizer"]["beta1"], 0.999))
+                                      betas=(gen.optimizer.beta1, 0.999))
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=lr,
-                                      betas=(disc["optimizer"]["beta1"], 0.999))
+                                      betas=(disc.optimizer.beta1, 0.999))
         reference_config = interop.ConfigManager().data
         reference_config.common.device = device
         self.losses = interop.LossManager(reference_config, log_dir)
@@ -189,13 +189,13 @@ class ReferenceStyleTrainer:
         return time.perf_counter() - start
 
 
-def reference_style(config: dict, epochs: int, steps_per_epoch: int, device: str,
+def reference_style(config: TrainConfig, epochs: int, steps_per_epoch: int, device: str,
                     compiled: bool) -> float:
     """(t) / (c): seconds per step of a reference-style epoch, after the first."""
     dataset = _loop.make_dataset(config, seed=0)
     with tempfile.TemporaryDirectory() as log_dir:
         trainer = ReferenceStyleTrainer(config, log_dir, device, compiled)
-        seconds = [trainer.epoch(dataset, config["dataloader"]["batch_size"], e)
+        seconds = [trainer.epoch(dataset, config.dataloader.batch_size, e)
                    for e in range(epochs)]
     return statistics.median(seconds[1:]) / steps_per_epoch
 
@@ -204,9 +204,8 @@ def run_setting(name: str, args: argparse.Namespace, device: str) -> None:
     overrides, pairs = SETTINGS[name]
     with tempfile.TemporaryDirectory() as data:
         config = load_config(overrides={**overrides, **QUIET, "dataloader.dataroot": data})
-        load = config["dataloader"]["load"]
-        write_pairs(Path(data), pairs, load["load_size"], seed=len(name))
-        batch_size = config["dataloader"]["batch_size"]
+        write_pairs(Path(data), pairs, config.dataloader.load.load_size, seed=len(name))
+        batch_size = config.dataloader.batch_size
         steps_per_epoch = pairs // batch_size
         dataset = _loop.make_dataset(config, seed=0)
         data_batches = [tuple(a for a in b) for e in range(2)

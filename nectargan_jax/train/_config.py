@@ -22,6 +22,7 @@ images: ``nectargan_jax.train._writers``).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from pathlib import Path
@@ -431,7 +432,7 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def _nest(overrides: dict[str, Any]) -> dict[str, Any]:
-    """Turns dotted keys into nested dicts."""
+    """Turns dotted keys into nested dicts (copies: the caller's dicts are left as given)."""
     if not isinstance(overrides, dict):
         raise TypeError(f"overrides must be a dict, got {type(overrides).__name__}.")
     nested: dict[str, Any] = {}
@@ -441,9 +442,9 @@ def _nest(overrides: dict[str, Any]) -> dict[str, Any]:
         for part in parents:
             node = node.setdefault(part, {})
         if isinstance(value, dict) and isinstance(node.get(leaf), dict):
-            node[leaf].update(value)
+            node[leaf].update(copy.deepcopy(value))
         else:
-            node[leaf] = value
+            node[leaf] = copy.deepcopy(value)
     return nested
 
 

@@ -172,8 +172,8 @@ class UncertaintyWeightingConfig:
         if not math.isfinite(self.init_log_variance):
             fail(join(where, "init_log_variance"), self.init_log_variance, "a finite number")
         losses = self.losses
-        if not isinstance(losses, tuple) or not losses or not set(losses) <= set(G_LOSSES) \
-                or len(set(losses)) != len(losses):
+        if not isinstance(losses, (tuple, list)) or not losses \
+                or not set(losses) <= set(G_LOSSES) or len(set(losses)) != len(losses):
             fail(join(where, "losses"), list(losses) if isinstance(losses, tuple) else losses,
                  f"a non-empty list of distinct G losses from {list(G_LOSSES)}")
         _built(where, self.rule)
@@ -209,7 +209,8 @@ class LossConfig:
         if self.adaptive_gan_weight is not None:
             rules.append((self.adaptive_gan_weight.rule(), ("G_GAN",)))
         if self.uncertainty_weighting is not None:
-            rules.append((self.uncertainty_weighting.rule(), self.uncertainty_weighting.losses))
+            rules.append((self.uncertainty_weighting.rule(),
+                          tuple(self.uncertainty_weighting.losses)))
         return tuple(rules)
 
     def _check(self, where: str) -> None:

@@ -144,7 +144,7 @@ def is_number(value: Any) -> bool:
 
 _CHECKS = {bool: lambda v: isinstance(v, bool), int: _is_int, float: is_number,
            str: lambda v: isinstance(v, str),
-           tuple[int, ...]: lambda v: isinstance(v, tuple) and all(map(_is_int, v))}
+           tuple[int, ...]: lambda v: isinstance(v, (tuple, list)) and all(map(_is_int, v))}
 
 
 def check_types(section: Any, where: str) -> None:
