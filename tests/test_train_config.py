@@ -21,7 +21,9 @@ from nectargan_jax.train import ScheduleConfig
 from nectargan_jax.train import TrainConfig
 from nectargan_jax.train import config_fingerprint
 from nectargan_jax.train import embedded_default_overrides
+from nectargan_jax.train import build_training
 from nectargan_jax.train import load_config
+from nectargan_jax.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -152,6 +154,17 @@ def test_the_file_and_the_overrides_are_checked_together(tmp_path):
                                          "256 for train.generator.n_downs=6, got 40"):
         load_config(path)
     assert load_config(path, {"train.generator.n_downs": 1}).dataloader.load.crop_size == 40
+
+
+def test_the_trainer_takes_a_typed_config(tmp_path):
+    inner = load_config(overrides={"common.output_directory": str(tmp_path)}).to_dict()
+    with pytest.raises(TypeError, match="config must be a TrainConfig .*, got dict"):
+        train(inner, epochs=1)
+    with pytest.raises(TypeError, match="config must be a TrainConfig .*, got dict"):
+        build_training(inner, steps_per_epoch=1)
+    with pytest.raises(TypeError, match="config must be a TrainConfig .*, got dict"):
+        config_fingerprint(inner)
+    assert list(tmp_path.iterdir()) == []
 
 
 def _readme_config_example() -> str:

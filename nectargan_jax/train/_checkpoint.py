@@ -19,7 +19,7 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
-from nectargan_jax.train._config import TrainConfig
+from nectargan_jax.train._config import TrainConfig, check_config
 
 # Settings that do not change what training computes: where and how often things are
 # written, how the run is named and which epoch it resumes from.
@@ -41,7 +41,7 @@ def config_fingerprint(config: TrainConfig) -> str:
       >>> config_fingerprint(a) == config_fingerprint(b)
       True
     """
-    kept = config.to_dict()
+    kept = check_config(config).to_dict()
     for path in _NOT_FINGERPRINTED:
         section = kept
         for key in path[:-1]:

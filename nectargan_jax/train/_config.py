@@ -362,6 +362,14 @@ class TrainConfig:
         return json.dumps({"config": self.to_dict()}, indent=4)
 
 
+def check_config(config: Any) -> TrainConfig:
+    """``config`` if it is a ``TrainConfig``, else a TypeError (a dict of the JSON, say)."""
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig (load_config(...)), got "
+                        f"{type_name(config)}.")
+    return config
+
+
 def embedded_default_overrides() -> dict[str, Any]:
     """Settings of the embedded default run (the README's main command), as overrides
     with dotted keys (``load_config(overrides=...)``; flags merge with them key by key).

@@ -42,7 +42,7 @@ from nectargan_jax.scheduling import current_learning_rate
 from nectargan_jax.train._augment import HostAugmentedPairs
 from nectargan_jax.train._augment_config import augmentations_from_config
 from nectargan_jax.train._checkpoint import Checkpoints, config_fingerprint
-from nectargan_jax.train._config import TrainConfig
+from nectargan_jax.train._config import TrainConfig, check_config
 from nectargan_jax.train._data import (PairedDataset, PairedImageFolder, SyntheticPairs,
                                        batches, prefetch)
 from nectargan_jax.train._experiment import Experiment, check_writable, choose_experiment
@@ -217,12 +217,13 @@ def train(config: TrainConfig, *, epochs: int | None = None, resume: bool = Fals
       A ``TrainResult``.
 
     Raises:
+      TypeError: ``config`` is not a ``TrainConfig``.
       ValueError: bad arguments or data, or a checkpoint written with another config
         (``CheckpointMismatchError``); FileNotFoundError: missing data or nothing to
         resume; FileExistsError, NotADirectoryError, PermissionError: the experiment
         folder. All are raised before anything is written.
     """
-    load = config.train.load
+    load = check_config(config).train.load
     epochs = config.total_epochs if epochs is None else _positive_int("epochs", epochs)
     devices = _positive_int("devices", devices)
     steps_per_dispatch = _positive_int("steps_per_dispatch", steps_per_dispatch)

@@ -45,7 +45,7 @@ from nectargan_jax.models import build_models
 from nectargan_jax.scheduling import Schedule, scheduled_optimizer
 from nectargan_jax.train._augment import Augmentations, augment_batch, step_key
 from nectargan_jax.train._augment_config import augmentations_from_config
-from nectargan_jax.train._config import TrainConfig, TrainingConfig
+from nectargan_jax.train._config import TrainConfig, TrainingConfig, check_config
 from nectargan_jax.train._config_loss import G_LOSSES
 
 Batch = tuple[jax.Array, jax.Array]
@@ -280,10 +280,11 @@ def build_training(config: TrainConfig, *, steps_per_epoch: int, seed: int = 0,
       ``(step_functions, state)``; ``state.step`` and ``state.epoch`` are 0.
 
     Raises:
+      TypeError: ``config`` is not a ``TrainConfig``.
       ValueError: ``steps_per_epoch`` or ``capacity`` is not a positive int, or
         ``train.loss.lambda_vgg`` is not 0 (the job ships no VGG19 weights).
     """
-    loss = config.train.loss
+    loss = check_config(config).train.loss
     if loss.lambda_vgg != 0.0:
         raise ValueError("train.loss.lambda_vgg must be 0: the training job has no VGG19 "
                          f"weights to compute G_VGG, got {loss.lambda_vgg!r}.")
