@@ -6,14 +6,15 @@ walk any section by its fields' types:
 - ``lay(section, given, where)`` lays a JSON object over a section: unknown keys are
   refused, ints become floats where a float is expected, lists become tuples, objects
   become sections; an optional section (``X | None``, an extension) is switched off by
-  null and otherwise laid over its current settings (or its defaults). A field that
-  declares its own reader (``field(metadata={'read': f})``) is read by it.
+  null and otherwise laid over its current settings (or its defaults). A field made
+  with ``read_with(reader, default)`` is read by ``reader`` instead.
 - ``check_types(section, where)`` checks every field's type, naming the key path.
 - ``to_dict(section)`` writes the JSON object back; an extension field (``extension``)
   is left out while it holds its default, so a config that uses none of them writes
   the reference's keys only.
 
-Values are checked by the sections themselves (``TrainConfig`` checks the whole).
+Values are checked by the sections themselves, when the ``TrainConfig`` holding them is
+built; a section alone is a plain record.
 """
 
 from __future__ import annotations
