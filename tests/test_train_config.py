@@ -1,6 +1,7 @@
 """The training config: defaults, overrides, typed sections and their JSON, scheduled loss
 weights, the LR rule, errors."""
 
+import ast
 import dataclasses
 import json
 from pathlib import Path
@@ -165,6 +166,21 @@ def test_the_trainer_takes_a_typed_config(tmp_path):
     with pytest.raises(TypeError, match="config must be a TrainConfig .*, got dict"):
         config_fingerprint(inner)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_below_the_config_modules_nothing_reads_the_json_by_key():
+    """The trainer's modules take typed values: none indexes a config section by name
+    (``config["train"]``), as every one of them did before the config was typed."""
+    sections = {field.name for field in dataclasses.fields(TrainConfig)}
+    found = []
+    for path in sorted((ROOT / "nectargan_jax" / "train").glob("*.py")):
+        if path.name.startswith("_config"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) \
+                    and node.slice.value in sections:
+                found.append(f"{path.name}:{node.lineno}")
+    assert found == []
 
 
 def _readme_config_example() -> str:

@@ -6,7 +6,8 @@ defaults (the reference's default config, ``TrainConfig()``) and returns a
 ``TrainConfig``, whose fields are the file's keys (``config.train.generator.n_downs``);
 nothing below this module reads the JSON. Unknown keys, wrong types and bad values are a
 ValueError naming the key path; a ``TrainConfig`` checks every value when it is built
-(``dataclasses.replace`` included), so one that exists is valid. ``to_json()`` writes it
+(``dataclasses.replace`` included), so one that exists is valid (a section alone is a
+plain record: the ``TrainConfig`` holding it knows its key path). ``to_json()`` writes it
 back in the reference's format: ``load_config`` of that file gives an equal config.
 
 Extensions (absent from the reference's files, left out of ``to_json()`` while off):
