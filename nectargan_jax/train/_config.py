@@ -6,8 +6,7 @@ defaults (the reference's default config, ``TrainConfig()``) and returns a
 ``TrainConfig``, whose fields are the file's keys (``config.train.generator.n_downs``);
 nothing below this module reads the JSON. Unknown keys, wrong types and bad values are a
 ValueError naming the key path; a ``TrainConfig`` checks every value when it is built
-(``dataclasses.replace`` included), so one that exists is valid (a section alone is a
-plain record: the ``TrainConfig`` holding it knows its key path). ``to_json()`` writes it
+(``dataclasses.replace`` included), so one that exists is valid. ``to_json()`` writes it
 back in the reference's format: ``load_config`` of that file gives an equal config.
 
 Extensions (absent from the reference's files, left out of ``to_json()`` while off):
@@ -27,6 +26,7 @@ import copy
 import dataclasses
 import json
 from pathlib import Path
+import re
 from typing import Any
 
 from nectargan_jax.models import BLOCK_TYPES
@@ -40,6 +40,9 @@ from nectargan_jax.train._config_schema import (check_types, extension, fail, jo
 
 DIRECTIONS = ("AtoB", "BtoA")
 KEEP_CHECKPOINTS = 3
+# What ``common.device`` may name (torch's device strings); the trainer runs on JAX's
+# default device and says so when it is another (``_notes``).
+_DEVICE = re.compile(r"(cpu|cuda|gpu|tpu|mps)(:\d+)?")
 
 
 def _section(cls: type) -> Any:
@@ -55,6 +58,17 @@ class CommonConfig:
     output_directory: str = ""
     experiment_name: str = "NectarGAN"
     experiment_version: int = 1
+
+    def _check(self, where: str) -> None:
+        name = self.experiment_name
+        if not name or name in (".", "..") or "/" in name or "\\" in name:
+            fail(join(where, "experiment_name"), name,
+                 "a folder name (not empty, no '/' or '\\')")
+        if self.experiment_version < 0:
+            fail(join(where, "experiment_version"), self.experiment_version, "an int >= 0")
+        if not _DEVICE.fullmatch(self.device):
+            fail(join(where, "device"), self.device,
+                 "a device such as 'cpu', 'cuda' or 'cuda:1'")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +103,8 @@ class DataConfig:
     augmentations: AugmentationsConfig = _section(AugmentationsConfig)
 
     def _check(self, where: str) -> None:
+        if self.num_workers < 0:
+            fail(join(where, "num_workers"), self.num_workers, "an int >= 0")
         if self.direction not in DIRECTIONS:
             fail(join(where, "direction"), self.direction, f"one of {DIRECTIONS}")
         if self.batch_size < 1:
@@ -255,6 +271,7 @@ class SaveConfig:
     keep_checkpoints: int | None = extension(KEEP_CHECKPOINTS)
 
     def _check(self, where: str) -> None:
+        _at_least_one(self, where, ("model_save_rate", "example_save_rate"))
         keep = self.keep_checkpoints
         if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int)
                                  or keep < 1):
@@ -322,6 +339,8 @@ class TrainConfig:
 
     def __post_init__(self):
         check_types(self, "")
+        self.common._check("common")
+        self.save._check("save")
         self.dataloader._check("dataloader")
         self.train._check("train")
         generator, load = self.train.generator, self.dataloader.load
@@ -334,7 +353,6 @@ class TrainConfig:
             fail("dataloader.load.crop_size", load.crop_size,
                  f"a multiple of {generator.side} for train.generator.n_downs="
                  f"{generator.n_downs}")
-        self.save._check("save")
         self.visualizer._check("visualizer")
 
     @property

@@ -143,9 +143,10 @@ class AdaptiveGanWeightConfig:
     def _check(self, where: str) -> None:
         if self.start_step < 0:
             fail(join(where, "start_step"), self.start_step, "an int >= 0")
-        if not math.isfinite(self.scale):
-            fail(join(where, "scale"), self.scale, "a finite number")
-        if self.scale < 0:
+        if self.start_step >= 2 ** 31:
+            fail(join(where, "start_step"), self.start_step,
+                 "an int < 2**31 (the manager counts steps in int32)")
+        if not 0 <= self.scale < math.inf:
             fail(join(where, "scale"), self.scale, "a finite number >= 0")
         for key in ("eps", "maximum"):
             if not 0 < getattr(self, key) < math.inf:
@@ -258,4 +259,10 @@ class HealthConfig:
                             clamped=self.clamped)
 
     def _check(self, where: str) -> None:
+        threshold, patience = self.collapse_threshold, self.collapse_patience
+        if not 0 < threshold < math.inf:  # the BCE losses are >= 0: <= 0 never fires
+            fail(join(where, "collapse_threshold"), threshold,
+                 "a finite number > 0 (D_real and D_fake are never below 0)")
+        if not 1 <= patience < 2 ** 31:
+            fail(join(where, "collapse_patience"), patience, "an int >= 1")
         _built(where, self.checks)

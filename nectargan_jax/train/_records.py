@@ -54,6 +54,7 @@ class LogWriter:
         self.log, self.sinks = log, tuple(sinks)
         self.logged = logged_records(log)
         self.next_step = first_step
+        self.replayed = False
         if self.logged < first_step:
             raise ValueError(
                 f"the loss log {str(log.path)!r} holds {self.logged} records per loss but "
@@ -61,6 +62,10 @@ class LogWriter:
 
     def flush(self, manager: LossManager) -> LossManager:
         """Appends the manager's new records to the log and returns the emptied manager.
+
+        Afterwards ``replayed`` says whether the log held every record of this flush
+        already (steps recomputed after a resume): what else the run reports about those
+        steps (GAN health events) was reported by the run that logged them.
 
         If the append raises, nothing is counted as written and the manager passed in
         still holds every record (a drain is a pure read), so a retry writes them all.
@@ -71,6 +76,7 @@ class LogWriter:
         if count > skip:
             self.log.append({name: (losses[skip:], weights[skip:])
                              for name, (losses, weights) in records.items()})
+        self.replayed = count > 0 and skip == count
         first = self.next_step
         self.next_step += count
         self.logged = max(self.logged, self.next_step)

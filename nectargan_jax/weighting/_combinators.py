@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from nectargan_jax._pytree import pytree_dataclass, static_field
 from nectargan_jax.scheduling._schedule import number_leaf
-from nectargan_jax.weighting._checks import fraction_leaf
+from nectargan_jax.weighting._checks import fraction_leaf, real_leaf
 from nectargan_jax.weighting._rule import Applied, Context, Rule, applied, as_rule
 
 _UNITS = ("step", "epoch")
@@ -43,7 +43,7 @@ def gate(start: float, unit: str = "step") -> Gate:
 
     Raises:
       ValueError: ``unit`` is not ``'step'`` or ``'epoch'``; ``start`` is not finite.
-      TypeError: ``start`` is not a real number.
+      TypeError: ``start`` is not a real number (an array of several included).
 
     Examples:
       >>> import jax.numpy as jnp
@@ -55,7 +55,7 @@ def gate(start: float, unit: str = "step") -> Gate:
     """
     if unit not in _UNITS:
         raise ValueError(f"unit must be one of {_UNITS}, got unit={unit!r}.")
-    return Gate(number_leaf("start", start), unit)
+    return Gate(real_leaf("start", start), unit)
 
 
 @pytree_dataclass
