@@ -70,6 +70,7 @@ EVERY_EXTENSION = {
     "train.loss.uncertainty_weighting": {"losses": ["G_L1"]},
     "train.health": {"collapse_patience": 5},
     "train.generator.norm": "batch",
+    "train.generator.conv_impl": "cpu",
     "save.keep_checkpoints": None,
     "visualizer.tensorboard": "board",
 }
@@ -93,8 +94,9 @@ def test_a_config_round_trips_through_the_file_it_writes(tmp_path):
     assert inner["train"]["health"] == {"collapse": True, "collapse_threshold": 0.05,
                                         "collapse_patience": 5, "non_finite": True,
                                         "clamped": True}
-    assert (inner["train"]["generator"]["norm"], inner["save"]["keep_checkpoints"],
-            inner["visualizer"]["tensorboard"]) == ("batch", None, "board")
+    assert (inner["train"]["generator"]["norm"], inner["train"]["generator"]["conv_impl"],
+            inner["save"]["keep_checkpoints"], inner["visualizer"]["tensorboard"]) == (
+        "batch", "cpu", None, "board")
     for section in ("common", "dataloader"):
         assert inner[section] == raw[section]
     assert set(inner["train"]) == set(raw["train"]) | {"health"}
@@ -106,6 +108,7 @@ def test_extensions_at_their_default_are_not_written():
     """The reference's default config given with each extension at its default (or off)
     writes the reference's file, and has its fingerprint."""
     config = load_config(overrides={"train.generator.norm": "instance",
+                                    "train.generator.conv_impl": "auto",
                                     "save.keep_checkpoints": 3, "train.health": None,
                                     "visualizer.tensorboard": None})
     assert config == TrainConfig()
@@ -263,6 +266,33 @@ def test_generator_norm_is_an_optional_extension():
     batch = load_config(overrides={"train.generator.norm": "batch"})
     assert batch.train.generator.norm == "batch"
     assert batch.to_dict()["train"]["generator"]["norm"] == "batch"
+
+
+CONV_IMPL = "train.generator.conv_impl"
+
+
+def test_generator_conv_impl_is_an_optional_extension_left_out_of_the_fingerprint():
+    """Absent: 'auto', not written; each form is kept as given and written back, and the
+    fingerprint leaves it out (the forms compute the same numbers)."""
+    assert load_config().train.generator.conv_impl == "auto"
+    assert "conv_impl" not in load_config().to_dict()["train"]["generator"]
+    for value in ("auto", "xla", "cpu"):
+        config = load_config(overrides={CONV_IMPL: value})
+        assert config.train.generator.conv_impl == value
+        assert config_fingerprint(config) == config_fingerprint(TrainConfig())
+    assert load_config(overrides={CONV_IMPL: "cpu"}).to_dict()["train"]["generator"][
+        "conv_impl"] == "cpu"
+
+
+@pytest.mark.parametrize("value, message", [
+    ("gpu", "must be one of \\('auto', 'xla', 'cpu'\\), got 'gpu'"),
+    ("", "must be one of \\('auto', 'xla', 'cpu'\\), got ''"),
+    (None, "must be of type str like the default 'auto', got NoneType: None"),
+    (1, "must be of type str like the default 'auto', got int: 1"),
+])
+def test_a_bad_conv_impl_names_the_key(value, message):
+    with pytest.raises(ValueError, match=f"config key '{CONV_IMPL}' {message}"):
+        load_config(overrides={CONV_IMPL: value})
 
 
 def test_total_epochs_and_the_embedded_default():

@@ -24,17 +24,20 @@ from nectargan_jax.train._config import TrainConfig, check_config
 from nectargan_jax.train._disk_full import disk_full_errno, quiet_disk_full_reports
 
 # Settings that do not change what training computes: where and how often things are
-# written, how the run is named, which epoch it resumes from and where the data lies.
+# written, how the run is named, which epoch it resumes from and where the data lies; how
+# the models convolve (the same numbers either way, so a run may resume on another backend).
 _NOT_FINGERPRINTED = (("common",), ("save",), ("visualizer",), ("train", "load"),
-                      ("dataloader", "num_workers"), ("dataloader", "dataroot"))
+                      ("dataloader", "num_workers"), ("dataloader", "dataroot"),
+                      ("train", "generator", "conv_impl"))
 _SHOWN_CHANGES = 6
 
 
 def training_settings(config: TrainConfig) -> dict:
     """The config settings that shape training (models, data, losses, rates), as JSON
     (``TrainConfig.to_dict``) without output folders, names, save cadences, the
-    visualizer, ``train.load`` and the data's location (``dataloader.dataroot``), so a
-    run resumes under another output folder, with more epochs, or with its dataset moved."""
+    visualizer, ``train.load``, the data's location (``dataloader.dataroot``) and the
+    convolution forms (``train.generator.conv_impl``), so a run resumes under another
+    output folder, with more epochs, with its dataset moved, or on another backend."""
     kept = check_config(config).to_dict()
     for path in _NOT_FINGERPRINTED:
         section = kept

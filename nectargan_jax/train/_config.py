@@ -13,7 +13,8 @@ Extensions (absent from the reference's files, left out of ``to_json()`` while o
 schedule objects for the loss weights, the weight rules and ``train.health``
 (``_config_loss``), ``train.generator.norm`` (``GENERATOR_NORMS``: absent means
 ``'instance'``, the reference's ``InstanceNorm2d``; ``'batch'`` builds BatchNorm
-instead), ``save.keep_checkpoints`` (how many of the newest checkpoints a run keeps,
+instead), ``train.generator.conv_impl`` (``CONV_IMPLS``: how the models convolve, the
+same numbers in each form; absent means ``'auto'``), ``save.keep_checkpoints`` (how many of the newest checkpoints a run keeps,
 older ones being deleted as new ones are written; null keeps every one, as the
 reference does) and ``visualizer.tensorboard`` (null = off, or the folder of the
 TensorBoard event files of the run's losses, weights, learning rates and example
@@ -39,6 +40,9 @@ from nectargan_jax.train._config_schema import (check_types, extension, fail, jo
                                                 lay_fields, to_dict, type_name)
 
 DIRECTIONS = ("AtoB", "BtoA")
+# ``train.generator.conv_impl``: lax's convolutions ('xla'), the forms XLA's CPU backend
+# runs faster ('cpu'), or 'cpu' on a CPU backend and 'xla' elsewhere ('auto').
+CONV_IMPLS = ("auto", "xla", "cpu")
 KEEP_CHECKPOINTS = 3
 # What ``common.device`` may name (torch's device strings); the trainer runs on JAX's
 # default device and says so when it is another (``_notes``).
@@ -174,7 +178,8 @@ def _at_least_one(section: Any, where: str, keys: tuple[str, ...]) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class GeneratorConfig:
-    """``train.generator``: the U-Net and its optimizer (``norm`` is an extension)."""
+    """``train.generator``: the U-Net and its optimizer (``norm`` and ``conv_impl`` are
+    extensions)."""
 
     features: int = 64
     n_downs: int = 6
@@ -183,6 +188,7 @@ class GeneratorConfig:
     learning_rate: LearningRateConfig = _section(LearningRateConfig)
     optimizer: OptimizerConfig = _section(OptimizerConfig)
     norm: str = extension("instance")
+    conv_impl: str = extension("auto")
 
     @property
     def side(self) -> int:
@@ -192,6 +198,8 @@ class GeneratorConfig:
     def _check(self, where: str) -> None:
         if self.norm not in GENERATOR_NORMS:
             fail(join(where, "norm"), self.norm, f"one of {GENERATOR_NORMS}")
+        if self.conv_impl not in CONV_IMPLS:
+            fail(join(where, "conv_impl"), self.conv_impl, f"one of {CONV_IMPLS}")
         if self.block_type not in BLOCK_TYPES:
             fail(join(where, "block_type"), self.block_type, f"one of {BLOCK_TYPES}")
         if self.upsample_type not in UPSAMPLE_TYPES:

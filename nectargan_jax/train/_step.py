@@ -352,7 +352,7 @@ def _model_config(config: TrainConfig) -> str:
         "train": {
             "generator": {"features": gen.features, "n_downs": gen.n_downs,
                           "block_type": gen.block_type, "upsample_type": gen.upsample_type,
-                          "norm": gen.norm},
+                          "norm": gen.norm, "conv_impl": gen.conv_impl},
             "discriminator": {"n_layers": disc.n_layers, "base_channels": disc.base_channels,
                               "max_channels": disc.max_channels},
         },
