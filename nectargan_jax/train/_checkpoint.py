@@ -133,15 +133,17 @@ class Checkpoints:
           epoch: the checkpoint's epoch.
           fingerprint: ``config_fingerprint`` of the config resuming.
           settings: its ``training_settings``; with those the checkpoint was saved with,
-            a mismatch names the settings that changed (else the two fingerprints).
+            a mismatch names the settings that changed (else, or when none differs by
+            value, as ``0`` and ``0.0`` do not, the two fingerprints).
 
         Raises:
           CheckpointMismatchError: the checkpoint's config fingerprint differs.
         """
         meta = self.metadata(epoch)
         if meta.get("config_fingerprint") != fingerprint:
-            if settings is not None and "settings" in meta:
-                changes = _changes(meta["settings"], settings)
+            changes = ([] if settings is None or "settings" not in meta
+                       else _changes(meta["settings"], settings))
+            if changes:
                 more = len(changes) - _SHOWN_CHANGES
                 what = ": " + ", ".join(changes[:_SHOWN_CHANGES]) + (
                     f" and {more} more" if more > 0 else "")

@@ -14,11 +14,11 @@ schedule objects for the loss weights, the weight rules and ``train.health``
 (``_config_loss``), ``train.generator.norm`` (``GENERATOR_NORMS``: absent means
 ``'instance'``, the reference's ``InstanceNorm2d``; ``'batch'`` builds BatchNorm
 instead), ``train.generator.conv_impl`` (``CONV_IMPLS``: how the models convolve, the
-same numbers in each form; absent means ``'auto'``), ``save.keep_checkpoints`` (how many of the newest checkpoints a run keeps,
-older ones being deleted as new ones are written; null keeps every one, as the
-reference does) and ``visualizer.tensorboard`` (null = off, or the folder of the
-TensorBoard event files of the run's losses, weights, learning rates and example
-images: ``nectargan_jax.train._writers``).
+same numbers in each form; absent means ``'auto'``), ``save.keep_checkpoints`` (how
+many of the newest checkpoints a run keeps, older ones being deleted as new ones are
+written; null keeps every one, as the reference does) and ``visualizer.tensorboard``
+(null = off, or the folder of the TensorBoard event files of the run's losses, weights,
+learning rates and example images: ``nectargan_jax.train._writers``).
 """
 
 from __future__ import annotations

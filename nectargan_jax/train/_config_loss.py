@@ -250,8 +250,9 @@ class HealthConfig:
         """The LossManager's health checks.
 
         Examples:
-          >>> HealthConfig(collapse_patience=50).checks()
-          HealthChecks(collapse=('D_real', 'D_fake'), threshold=0.05, patience=50, non_finite=True, clamped=True)
+          >>> checks = HealthConfig(collapse_patience=50).checks()
+          >>> checks.collapse, int(checks.patience)
+          (('D_real', 'D_fake'), 50)
         """
         return HealthChecks(collapse=("D_real", "D_fake") if self.collapse else None,
                             threshold=self.collapse_threshold,
