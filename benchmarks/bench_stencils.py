@@ -14,7 +14,8 @@ batch 1 and 16, with the stencils written three ways:
 All compute the grayscale image the same way, so conv / slices isolates the stencils and
 NHWC / NCHW the layout. Each is timed forward and as ``jax.value_and_grad`` with respect
 to x: median of several runs after a warm-up, each ended by ``block_until_ready``, the
-variants alternating. Prints the times and the ratios, all measured in this one run.
+variants alternating in a rotating order. Prints the times and the ratios, all measured
+in this one run.
 
     python benchmarks/bench_stencils.py [--repeats 10]
 """
@@ -71,17 +72,20 @@ def slice_losses_nchw(x, y):
 
 
 def time_variants(calls, repeats: int) -> list[float]:
-    """Median seconds per call of each ``(jitted function, args)``, timed alternately."""
+    """Median seconds per call of each ``(jitted function, args)``, timed alternately, the
+    order rotated every round (the call after a slow variant runs on colder caches)."""
     results = [jax.block_until_ready(f(*args)) for f, args in calls]  # compile + warm up
     first = np.asarray(jax.tree.leaves(results[0])[0])
     for result in results[1:]:
         np.testing.assert_allclose(np.asarray(jax.tree.leaves(result)[0]), first, rtol=1e-4)
     times = [[] for _ in calls]
-    for _ in range(repeats):
-        for (f, args), ts in zip(calls, times):
+    for round_ in range(repeats):
+        for k in range(len(calls)):
+            i = (k + round_) % len(calls)
+            f, args = calls[i]
             begin = time.perf_counter()
             jax.block_until_ready(f(*args))
-            ts.append(time.perf_counter() - begin)
+            times[i].append(time.perf_counter() - begin)
     return [statistics.median(ts) for ts in times]
 
 

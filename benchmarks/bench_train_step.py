@@ -9,7 +9,7 @@ pix2pix 'extended' spec. Per setting:
        (``--steps-per-dispatch 1``, the command's default). Each epoch's loop is timed
        from outside (epoch-end images, graphs and checkpoints are not in the figure;
        compilation happens before the first epoch and is not either); seconds per step,
-       median over the epochs after the first.
+       median over the epochs after each run's first.
 (scan) (cmd) with ``--steps-per-dispatch 4`` (``Pix2PixStep.steps``, a ``lax.scan``).
 (step) the bare compiled ``Pix2PixStep.step`` on batches already on the device, one
        ``block_until_ready`` per step: what (cmd) dispatches.
@@ -17,17 +17,19 @@ pix2pix 'extended' spec. Per setting:
        the loop (the reference's default ``num_workers`` is 0), one G forward, the D
        update, then the G update, every loss through ``interop.LossManager``'s
        ``compute_loss_xy`` (the reference's API: its history on the host); per step,
-       median over the epochs after the first.
+       median over the epochs after the trainer's first.
 (c)    (t) with both models under ``torch.compile``.
 
-Prints seconds per step and the ratios cmd/step (the command's overhead; the target is
+Variants run in ``--rounds`` interleaved rounds and each figure is the median of all its
+rounds' samples, so that drift on a shared machine hits every variant alike. Prints
+seconds per step and the ratios cmd/step (the command's overhead; the target is
 <= 1.1), cmd/t and cmd/c (< 1: the command is faster; the target for cmd/t is <= 0.8)
 and scan/cmd (the scanned step per step against one step per dispatch), all from this
 one run. JAX runs with the XLA CPU flags the command sets (``nectargan_jax._xla_flags``),
 applied before JAX starts. Runs unchanged on a GPU.
 
     python benchmarks/bench_train_step.py [--settings embedded 128-f16 ...] [--epochs 3]
-        [--no-compile] [--no-scan]
+        [--rounds 2] [--no-compile] [--no-scan]
 """
 
 from __future__ import annotations
@@ -113,17 +115,19 @@ def timed_epochs():
         _loop._run_epoch = real
 
 
-def command(config: TrainConfig, epochs: int, steps_per_epoch: int, per_dispatch: int) -> float:
-    """(cmd) / (scan): seconds per step of ``train``'s epoch loop, after the first epoch."""
+def command(config: TrainConfig, epochs: int, steps_per_epoch: int, per_dispatch: int
+            ) -> list[float]:
+    """(cmd) / (scan): seconds per step of each of ``train``'s epochs after its first."""
     with tempfile.TemporaryDirectory() as out, timed_epochs() as seconds:
         _loop.train(config.with_overrides({"common.output_directory": out}),
                     epochs=epochs, steps_per_dispatch=per_dispatch, progress=False,
                     echo=lambda _: None)
-    return statistics.median(seconds[1:]) / steps_per_epoch
+    return [s / steps_per_epoch for s in seconds[1:]]
 
 
-def bare_step(config: TrainConfig, data: list, steps_per_epoch: int) -> float:
-    """(step): seconds per call of the compiled step the command dispatches."""
+def bare_step(config: TrainConfig, data: list, steps_per_epoch: int) -> list[float]:
+    """(step): seconds of each call of the compiled step the command dispatches (all
+    but the first)."""
     capacity = min(steps_per_epoch, 512)  # as ``train`` sizes the manager
     fns, state = build_training(config, steps_per_epoch=steps_per_epoch, capacity=capacity)
     device_batches = [tuple(jax.device_put(a) for a in batch) for batch in data]
@@ -135,7 +139,7 @@ def bare_step(config: TrainConfig, data: list, steps_per_epoch: int) -> float:
         start = time.perf_counter()
         state = jax.block_until_ready(fns.step(state, batch))
         times.append(time.perf_counter() - start)
-    return statistics.median(times[1:])
+    return times[1:]
 
 
 class ReferenceStyleTrainer:
@@ -190,15 +194,25 @@ class ReferenceStyleTrainer:
         return time.perf_counter() - start
 
 
-def reference_style(config: TrainConfig, epochs: int, steps_per_epoch: int, device: str,
-                    compiled: bool) -> float:
-    """(t) / (c): seconds per step of a reference-style epoch, after the first."""
+def reference_style(config: TrainConfig, device: str, compiled: bool):
+    """(t) / (c): a function of ``epochs`` that runs that many reference-style epochs on
+    one trainer (built once, so torch.compile compiles once) and returns seconds per
+    step of each; the caller drops the first epoch it ever runs."""
     dataset = _loop.make_dataset(config, seed=0)
-    with tempfile.TemporaryDirectory() as log_dir:
-        trainer = ReferenceStyleTrainer(config, log_dir, device, compiled)
-        seconds = [trainer.epoch(dataset, config.dataloader.batch_size, e)
+    log_dir = tempfile.TemporaryDirectory()  # removed with ``run``
+    trainer = ReferenceStyleTrainer(config, log_dir.name, device, compiled)
+    batch_size = config.dataloader.batch_size
+    steps = len(dataset) // batch_size
+    done = []
+
+    def run(epochs: int) -> list[float]:
+        seconds = [trainer.epoch(dataset, batch_size, len(done) + e) / steps
                    for e in range(epochs)]
-    return statistics.median(seconds[1:]) / steps_per_epoch
+        done.extend(seconds)
+        return seconds
+
+    run.log_dir = log_dir
+    return run
 
 
 def run_setting(name: str, args: argparse.Namespace, device: str) -> None:
@@ -212,18 +226,29 @@ def run_setting(name: str, args: argparse.Namespace, device: str) -> None:
         data_batches = [tuple(a for a in b) for e in range(2)
                         for b in batches(dataset, batch_size, seed=0, epoch=e)]
         print(f"{name}: {DESCRIPTIONS[name]}; {steps_per_epoch} steps per epoch, "
-              f"{args.epochs} epochs", flush=True)
-        seconds = {"cmd": command(config, args.epochs, steps_per_epoch, 1),
-                   "step": bare_step(config, data_batches, steps_per_epoch)}
-        if not args.no_scan and steps_per_epoch >= 4:
-            seconds["scan"] = command(config, args.epochs, steps_per_epoch, 4)
-        seconds["t"] = reference_style(config, args.epochs, steps_per_epoch, device, False)
+              f"{args.rounds} rounds of {args.epochs} epochs", flush=True)
+        torch_runs = {"t": reference_style(config, device, False)}
         if not args.no_compile:
-            try:
-                seconds["c"] = reference_style(config, args.epochs, steps_per_epoch, device,
-                                               True)
-            except Exception as err:  # noqa: BLE001  (any failure: report and go on)
-                print(f"  torch.compile skipped: {type(err).__name__}: {err}"[:300])
+            torch_runs["c"] = reference_style(config, device, True)
+        samples: dict[str, list[float]] = {}
+        for round_ in range(args.rounds):
+            # Variants interleaved by rounds: drift on a shared machine hits all alike.
+            samples.setdefault("cmd", []).extend(
+                command(config, args.epochs, steps_per_epoch, 1))
+            samples.setdefault("step", []).extend(
+                bare_step(config, data_batches, steps_per_epoch))
+            if not args.no_scan and steps_per_epoch >= 4:
+                samples.setdefault("scan", []).extend(
+                    command(config, args.epochs, steps_per_epoch, 4))
+            for key, run in list(torch_runs.items()):
+                try:
+                    seconds = run(args.epochs + (round_ == 0))
+                except Exception as err:  # noqa: BLE001  (any failure: report and go on)
+                    print(f"  torch.compile skipped: {type(err).__name__}: {err}"[:300])
+                    del torch_runs[key]
+                    continue
+                samples.setdefault(key, []).extend(seconds[1:] if round_ == 0 else seconds)
+    seconds = {key: statistics.median(values) for key, values in samples.items()}
     names = {"cmd": "(cmd) train(), one step per dispatch", "scan": "(scan) train(), 4 "
              "steps per dispatch", "step": "(step) bare Pix2PixStep.step",
              "t": "(t) PyTorch eager, reference style", "c": "(c) (t) under torch.compile"}
@@ -243,7 +268,9 @@ def main():
     parser.add_argument("--settings", nargs="+", choices=list(SETTINGS),
                         default=list(SETTINGS))
     parser.add_argument("--epochs", type=int, default=3,
-                        help="epochs per variant (the first is not timed)")
+                        help="epochs per variant and round (train's first is not timed)")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="rounds of all variants, interleaved")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     parser.add_argument("--no-scan", action="store_true", help="skip --steps-per-dispatch 4")
     args = parser.parse_args()
@@ -255,7 +282,12 @@ def main():
           f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
     for name in args.settings:
         run_setting(name, args, device)
-    print("scan/cmd > 1 means one step per dispatch (the default) is the faster path.")
+    print("scan/cmd > 1 means one step per dispatch (the default) is the faster path.\n"
+          "Why the scanned step was several times slower on XLA CPU: its convolution-layout\n"
+          "pass (ConvCanonicalization) visits only the entry computation, so the gradient\n"
+          "convolutions inside the scan's while body kept non-canonical layouts and ran\n"
+          "through a generic loop emitter; the models' convolutions now give their\n"
+          "gradients as canonical NHWC/HWIO convolutions (models/_canonical_conv.py).")
 
 
 if __name__ == "__main__":

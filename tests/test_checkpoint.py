@@ -15,6 +15,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
+from helpers import count_compilations
 from nectargan_jax import LossLog, LossManager
 from nectargan_jax.losses import l1
 from nectargan_jax.train._checkpoint import (CheckpointMismatchError, Checkpoints,
@@ -51,12 +52,18 @@ def runs(tmp_path_factory):
     resumed_dir = tmp_path_factory.mktemp("resumed")
     straight = train(_config(straight_dir), epochs=4, **RUN)
     halfway = train(_config(resumed_dir), epochs=2, **RUN)
-    resumed = train(_config(resumed_dir), epochs=4, resume=True, **RUN)
-    return straight, halfway, resumed
+    with count_compilations() as compiled:
+        resumed = train(_config(resumed_dir), epochs=4, resume=True, **RUN)
+    return straight, halfway, resumed, compiled
+
+
+def test_a_resume_in_the_same_process_reuses_the_compiled_step(runs):
+    # The fresh runs' state is committed to the device as the restored one is.
+    assert runs[3].count("_step") == 0, runs[3].names
 
 
 def test_resume_gives_exactly_the_uninterrupted_run(runs):
-    straight, halfway, resumed = runs
+    straight, halfway, resumed, _ = runs
     assert resumed.experiment.dir == halfway.experiment.dir
     for a, b in zip(_leaves(straight.state), _leaves(resumed.state)):
         np.testing.assert_array_equal(a, b)

@@ -19,6 +19,7 @@ from nectargan_jax.models import PatchGANDiscriminator
 from nectargan_jax.models import UnetGenerator
 from nectargan_jax.models import build_models
 from nectargan_jax.models._layers import FEW_OUTPUTS
+from nectargan_jax.models._layers import InstanceNorm
 from nectargan_jax.models._layers import ReflectConv
 from nectargan_jax.models._layers import conv_method
 from nectargan_jax.models._layers import TransposedConv4x4
@@ -223,7 +224,7 @@ def test_build_models_reads_the_config_keys():
     g, d = abstract(lambda: build_models(config, nnx.Rngs(0)))
     assert out_shape(g, (1, 16, 16, 1)) == (1, 16, 16, 1)
     assert g.downs[0].shortcut is not None and g.ups[0].conv.upsample_type == "Bilinear"
-    assert g.downs[0].norm.__class__ is nnx.InstanceNorm
+    assert g.downs[0].norm.__class__ is InstanceNorm
     # n_layers=2: first conv 2*1 -> 3 (4*4*2*3 + 3), one s1 block 3 -> 5 (4*4*3*5),
     # last 5 -> 1 (4*4*5 + 1).
     assert n_params(d) == (96 + 3) + 240 + (80 + 1)
@@ -231,7 +232,7 @@ def test_build_models_reads_the_config_keys():
     config["train"]["generator"]["norm"] = "batch"
     g, d = abstract(lambda: build_models(config, nnx.Rngs(0)))
     assert g.downs[0].norm.__class__ is nnx.BatchNorm
-    assert d.blocks[0].norm.__class__ is nnx.InstanceNorm
+    assert d.blocks[0].norm.__class__ is InstanceNorm
 
 
 @pytest.mark.parametrize("shape, message", [
@@ -391,3 +392,20 @@ def test_reflect_conv_matches_pytorch_every_way_it_is_computed(out, ksize, strid
                                rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(np.asarray(grads.conv.bias[...]), theirs.bias.grad.numpy(),
                                rtol=1e-4, atol=1e-4)
+
+
+def test_instance_norm_is_torchs_forward_and_backward():
+    """Values and input gradients of ``nn.InstanceNorm2d``'s defaults, on a batch whose
+    images and channels have different means and spreads."""
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((2, 5, 7, 3)) * [1.0, 4.0, 0.1] + [0.0, 3.0, -2.0]
+         ).astype(np.float32)
+    weights = rng.standard_normal(x.shape).astype(np.float32)
+    ours, grad = jax.value_and_grad(
+        lambda v: jnp.sum(InstanceNorm()(v) * weights))(jnp.asarray(x))
+    theirs_x = nchw(x).requires_grad_()
+    theirs = torch.sum(torch.nn.InstanceNorm2d(3)(theirs_x) * nchw(weights))
+    theirs.backward()
+    np.testing.assert_allclose(float(ours), theirs.item(), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(grad, theirs_x.grad.numpy().transpose(0, 2, 3, 1),
+                               rtol=1e-4, atol=1e-5)

@@ -269,12 +269,16 @@ def train(config: TrainConfig, *, epochs: int | None = None, resume: bool = Fals
     capacity = max(steps_per_dispatch, log_every or min(steps_per_epoch, _MAX_CAPACITY))
     step_fns, state = build_training(config, steps_per_epoch=steps_per_epoch, seed=seed,
                                      capacity=capacity)
+    # The state committed to its devices, as a restored checkpoint's is: a fresh run and
+    # a resumed one in the same process share one compiled step.
     batch_sharding = None
     if devices > 1:
         mesh = Mesh(np.asarray(jax.local_devices()[:devices]), ("data",))
         state = jax.device_put(state, NamedSharding(mesh, PartitionSpec()))
         batch_sharding = NamedSharding(mesh, PartitionSpec(
             *([] if steps_per_dispatch == 1 else [None]), "data"))
+    else:
+        state = jax.device_put(state, jax.local_devices()[0])
     if start is not None:
         state = checkpoints.restore(start, state, fingerprint, settings)
         if start == epochs:
