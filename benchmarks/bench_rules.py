@@ -34,7 +34,7 @@ import jax
 import numpy as np
 
 from nectargan_jax.train import embedded_default_overrides, load_config
-from nectargan_jax.train._config import G_LOSSES
+from nectargan_jax.train._config_loss import G_LOSSES
 from nectargan_jax.train._step import build_training
 from nectargan_jax.weighting import dwa, grad_norm_balance, gradnorm, relobralo, softadapt
 

@@ -18,8 +18,8 @@ import pytest
 from helpers import count_compilations
 from nectargan_jax.losses import l1, sobel
 from nectargan_jax.train import SyntheticPairs, batches, config_fingerprint, load_config
+from nectargan_jax.train import AdaptiveGanWeightConfig, UncertaintyWeightingConfig
 from nectargan_jax.train import embedded_default_overrides
-from nectargan_jax.train._config import loss_rules
 from nectargan_jax.train._loop import train
 from nectargan_jax.train._step import Pix2PixStep, build_training
 from nectargan_jax.weighting import dwa, gradnorm
@@ -38,7 +38,7 @@ RULES = {"train.loss.lambda_sobel": 10.0,
 
 def test_rules_are_off_unless_given_and_null_changes_nothing():
     plain = load_config()
-    assert loss_rules(plain) == {}
+    assert plain.train.loss.rules() == ()
     nulled = load_config(overrides={"train.loss.adaptive_gan_weight": None,
                                     "train.loss.uncertainty_weighting": None})
     assert nulled == plain and config_fingerprint(nulled) == config_fingerprint(plain)
@@ -50,14 +50,17 @@ def test_rule_objects_take_the_defaults_for_the_keys_they_leave_out(tmp_path):
         "lambda_sobel": 10, "adaptive_gan_weight": {"start_step": 100}}}}}))
     config = load_config(path, {"train.loss.adaptive_gan_weight": {"scale": 0.5},
                                 "train.loss.uncertainty_weighting.losses": ["G_SOBEL"]})
-    assert loss_rules(config) == {
-        "adaptive_gan_weight": {"start_step": 100, "scale": 0.5, "eps": 1e-4,
-                                "maximum": 1e4},
-        "uncertainty_weighting": {"losses": ["G_SOBEL"], "learning_rate": 1e-3,
-                                  "init_log_variance": 0.0}}
+    loss = config.train.loss
+    assert loss.adaptive_gan_weight == AdaptiveGanWeightConfig(
+        start_step=100, scale=0.5, eps=1e-4, maximum=1e4)
+    assert loss.uncertainty_weighting == UncertaintyWeightingConfig(
+        losses=("G_SOBEL",), learning_rate=1e-3, init_log_variance=0.0)
+    assert config.to_dict()["train"]["loss"]["uncertainty_weighting"] == {
+        "losses": ["G_SOBEL"], "learning_rate": 1e-3, "init_log_variance": 0.0}
     # Switched off by a later override.
-    assert "adaptive_gan_weight" not in loss_rules(
-        load_config(path, {"train.loss.adaptive_gan_weight": None}))
+    off = load_config(path, {"train.loss.adaptive_gan_weight": None})
+    assert off.train.loss.adaptive_gan_weight is None
+    assert "adaptive_gan_weight" not in off.to_dict()["train"]["loss"]
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -104,7 +107,7 @@ def test_the_readme_settings_and_example_config_load():
     snippet = re.search(r"```json\n(.*?)```", section, re.S).group(1)
     config = load_config(overrides={"train": json.loads("{" + snippet + "}"),
                                     "train.loss.lambda_sobel": 1.0})
-    assert loss_rules(config)["uncertainty_weighting"]["losses"] == ["G_L1", "G_SOBEL"]
+    assert config.train.loss.uncertainty_weighting.losses == ("G_L1", "G_SOBEL")
     example = load_config(ROOT / "docs" / "weight_rules_config.json")
     assert example == load_config(overrides={
         **embedded_default_overrides(),

@@ -45,9 +45,8 @@ from nectargan_jax.models import build_models
 from nectargan_jax.scheduling import Schedule, scheduled_optimizer
 from nectargan_jax.train._augment import Augmentations, augment_batch, step_key
 from nectargan_jax.train._augment_config import augmentations_from_config
-from nectargan_jax.train._config import G_LOSSES, learning_rate_schedule, loss_rules
-from nectargan_jax.train._config import loss_weights
-from nectargan_jax.weighting import adaptive_last_layer, gate, uncertainty
+from nectargan_jax.train._config import TrainConfig, TrainingConfig, check_config
+from nectargan_jax.train._config_loss import G_LOSSES
 
 Batch = tuple[jax.Array, jax.Array]
 
@@ -266,12 +265,13 @@ class Pix2PixStep:
         return logits, _rest(model)
 
 
-def build_training(config: dict, *, steps_per_epoch: int, seed: int = 0,
+def build_training(config: TrainConfig, *, steps_per_epoch: int, seed: int = 0,
                    capacity: int = 1024) -> tuple[Pix2PixStep, TrainState]:
     """The step functions and the initial state of a pix2pix run.
 
     Args:
-      config: a validated config (``load_config``).
+      config: the run's config (``load_config``); with ``train.health`` the manager
+        runs its GAN health checks.
       steps_per_epoch: optimizer steps in one epoch (a positive int).
       seed: seeds the models' parameters, dropout and the data augmentations.
       capacity: records the manager holds per loss between two drains.
@@ -280,21 +280,22 @@ def build_training(config: dict, *, steps_per_epoch: int, seed: int = 0,
       ``(step_functions, state)``; ``state.step`` and ``state.epoch`` are 0.
 
     Raises:
+      TypeError: ``config`` is not a ``TrainConfig``.
       ValueError: ``steps_per_epoch`` or ``capacity`` is not a positive int, or
         ``train.loss.lambda_vgg`` is not 0 (the job ships no VGG19 weights).
     """
-    weights = loss_weights(config)
-    if weights.pop("lambda_vgg") != 0.0:
+    loss = check_config(config).train.loss
+    if loss.lambda_vgg != 0.0:
         raise ValueError("train.loss.lambda_vgg must be 0: the training job has no VGG19 "
-                         f"weights to compute G_VGG, got {config['train']['loss']['lambda_vgg']!r}.")
+                         f"weights to compute G_VGG, got {loss.lambda_vgg!r}.")
     for name, value in (("steps_per_epoch", steps_per_epoch), ("capacity", capacity)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {name}={value!r}.")
-    train = config["train"]
-    gen_lr = _schedule_spec(learning_rate_schedule(config, "generator"))
-    disc_lr = _schedule_spec(learning_rate_schedule(config, "discriminator"))
-    gen_beta1 = float(train["generator"]["optimizer"]["beta1"])
-    disc_beta1 = float(train["discriminator"]["optimizer"]["beta1"])
+    train = config.train
+    gen_lr = _schedule_spec(train.learning_rate_schedule("generator"))
+    disc_lr = _schedule_spec(train.learning_rate_schedule("discriminator"))
+    gen_beta1 = float(train.generator.optimizer.beta1)
+    disc_beta1 = float(train.discriminator.optimizer.beta1)
 
     # Parameters are drawn with the 'rbg' generator, whose program XLA compiles several
     # times faster than threefry's; dropout keeps threefry, which gives the same bits
@@ -302,14 +303,14 @@ def build_training(config: dict, *, steps_per_epoch: int, seed: int = 0,
     keys = (jax.random.key(seed, impl="rbg"), jax.random.key(seed))
     models = _model_config(config)
     (gen_def, _, _), (disc_def, _, _) = nnx.eval_shape(lambda: _split_models(models, keys))
-    rules = loss_rules(config)
-    augmentations = augmentations_from_config(config)
+    augmentations = augmentations_from_config(config.dataloader.augmentations)
+    balanced = loss.uncertainty_weighting
     step_fns = Pix2PixStep(
         gen_def, disc_def, gen_lr, disc_lr, gen_beta1, disc_beta1, steps_per_epoch,
-        adaptive_gan_weight="adaptive_gan_weight" in rules,
-        rule_learning_rate=rules.get("uncertainty_weighting", {}).get("learning_rate"),
+        adaptive_gan_weight=loss.adaptive_gan_weight is not None,
+        rule_learning_rate=None if balanced is None else balanced.learning_rate,
         augmentations=None if augmentations.empty or augmentations.on_host else augmentations)
-    manager = _manager(config, weights, capacity)
+    manager = _manager(train, capacity)
     gen_params, gen_rest, disc_params, disc_rest = _initial_models(models, keys)
     rule_opt = (() if step_fns.rule_learning_rate is None
                 else step_fns.rule_tx.init(manager.weight_params()))
@@ -331,33 +332,29 @@ def _last_layer_kernel(pull_back, at_output: jax.Array) -> jax.Array:
     return layer["kernel"]
 
 
-def _manager(config: dict, weights: dict, capacity: int) -> LossManager:
-    """The pix2pix 'extended' losses with the config's lambdas and weight rules."""
+def _manager(train: TrainingConfig, capacity: int) -> LossManager:
+    """The pix2pix 'extended' losses with the config's lambdas, weight rules and health
+    checks."""
+    weights = train.loss.weights()
+    del weights["lambda_vgg"]  # 0: no G_VGG (``build_training``)
     manager = LossManager(capacity=capacity).with_spec(pix2pix, "extended", **weights)
-    rules = loss_rules(config)
-    if "adaptive_gan_weight" in rules:
-        spec = rules["adaptive_gan_weight"]
-        rule = gate(spec["start_step"]) * adaptive_last_layer(
-            "nll", eps=spec["eps"], maximum=spec["maximum"]) * spec["scale"]
-        manager = manager.with_rule(rule, ["G_GAN"])
-    if "uncertainty_weighting" in rules:
-        spec = rules["uncertainty_weighting"]
-        manager = manager.with_rule(uncertainty(init_log_variance=spec["init_log_variance"]),
-                                    spec["losses"])
-    return manager
+    for rule, names in train.loss.rules():
+        manager = manager.with_rule(rule, list(names))
+    return manager if train.health is None else manager.replace(health=train.health.checks())
 
 
-def _model_config(config: dict) -> str:
-    """The settings ``build_models`` reads, as JSON: a hashable key for one compiled init."""
-    gen, disc = config["train"]["generator"], config["train"]["discriminator"]
+def _model_config(config: TrainConfig) -> str:
+    """The config keys ``build_models`` reads, as JSON: a hashable key for one compiled
+    init."""
+    gen, disc = config.train.generator, config.train.discriminator
     return json.dumps({
-        "dataloader": {"load": {"input_nc": config["dataloader"]["load"]["input_nc"]}},
+        "dataloader": {"load": {"input_nc": config.dataloader.load.input_nc}},
         "train": {
-            "generator": {k: gen[k] for k in ("features", "n_downs", "block_type",
-                                              "upsample_type", "norm", "conv_impl")
-                          if k in gen},
-            "discriminator": {k: disc[k] for k in ("n_layers", "base_channels",
-                                                   "max_channels")},
+            "generator": {"features": gen.features, "n_downs": gen.n_downs,
+                          "block_type": gen.block_type, "upsample_type": gen.upsample_type,
+                          "norm": gen.norm, "conv_impl": gen.conv_impl},
+            "discriminator": {"n_layers": disc.n_layers, "base_channels": disc.base_channels,
+                              "max_channels": disc.max_channels},
         },
     }, sort_keys=True)
 
@@ -382,7 +379,7 @@ def _rest(model: nnx.Module) -> dict:
     return nnx.to_pure_dict(nnx.split(model, nnx.Param, ...)[2])
 
 
-def initial_models(config: dict, seed: int = 0) -> tuple[nnx.Module, nnx.Module]:
+def initial_models(config: TrainConfig, seed: int = 0) -> tuple[nnx.Module, nnx.Module]:
     """The generator and discriminator a config describes, initialised as
     ``build_training`` initialises them for ``seed`` (one compiled call per model
     config, shared with it), in train mode."""
