@@ -13,8 +13,8 @@ import pytest
 
 from nectargan_jax.losses import DamagedLogError
 from nectargan_jax.losses import LossLog
-from nectargan_jax.losses import _log_format
-from nectargan_jax.losses._log_salvage import salvage
+from nectargan_jax.log import _format as _log_format
+from nectargan_jax.log._salvage import salvage
 
 
 def read_file(log):

@@ -30,7 +30,7 @@ import warnings
 import torch
 
 from interop.config.config_manager import config_data
-from nectargan_jax.losses import reporting
+from nectargan_jax.manager import reporting
 from nectargan_jax.losses import LossLog
 from interop.losses.lm_data import LMHistory, LMLoss, check_loss_fields
 from interop.scheduling.data import Schedule, is_default

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from nectargan_jax.losses._entry import LossSpec, as_weight
+from nectargan_jax.losses._loss_spec import LossSpec, as_weight
 from nectargan_jax.losses._functions import bce_with_logits, l1, laplacian, mse, sobel
 from nectargan_jax.losses._layout import ImageLoss, check_layout
 from nectargan_jax.losses._vgg import vgg_perceptual_loss
