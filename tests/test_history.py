@@ -10,7 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nectargan_jax.losses import LossLog, LossManager, l1
+from nectargan_jax import LossLog, LossManager
+from nectargan_jax.losses import l1
 from nectargan_jax.scheduling import Schedule
 
 CAPACITY = 8
@@ -26,7 +27,7 @@ def manager(capacity=CAPACITY):
 
 def step(m, i):
     x = jnp.full((1, 2, 2, 1), i, jnp.float32)
-    total, values, m = m.compute_many({"a": (x, ZERO), "b": (x, ZERO)}, i)
+    (total, values, _), m = m.compute_many({"a": (x, ZERO), "b": (x, ZERO)}, i)
     return m, (values["a"], values["b"])
 
 

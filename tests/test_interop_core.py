@@ -175,7 +175,7 @@ def test_to_core_manager_keeps_names_tags_weights_and_values(tmp_path):
               "D_real": (logits, torch.ones_like(logits)),
               "D_fake": (logits, torch.zeros_like(logits))}
     for epoch in (0, 5):
-        _, theirs, core = core.compute_many(
+        (_, theirs, _), core = core.compute_many(
             {name: (to_jax(x), to_jax(y)) for name, (x, y) in inputs.items()}, epoch=epoch)
         for name, (x, y) in inputs.items():
             ours = manager.compute_loss_xy(name, x, y, epoch=epoch).item()

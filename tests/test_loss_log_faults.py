@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from nectargan_jax.losses import LossLog
+from nectargan_jax.log import LossLog
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,9 +6,10 @@ A log is a *sink*: ``append(records)`` takes what ``LossManager.drain`` gives, a
 format.
 """
 
+from nectargan_jax.log._format import LOG_NAME
 from nectargan_jax.log._format import DamagedLogError
 from nectargan_jax.log._log import LogRecovery
 from nectargan_jax.log._log import LossLog
 from nectargan_jax.log._log import read_records
 
-__all__ = ["DamagedLogError", "LogRecovery", "LossLog", "read_records"]
+__all__ = ["DamagedLogError", "LOG_NAME", "LogRecovery", "LossLog", "read_records"]

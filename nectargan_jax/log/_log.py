@@ -137,6 +137,9 @@ class LossLog:
         if self.dir.is_dir():
             files.remove_stale_temps(self.path)
 
+    def __repr__(self) -> str:
+        return f"LossLog({str(self.dir)!r})"
+
     def __enter__(self) -> LossLog:
         return self
 

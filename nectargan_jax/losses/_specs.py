@@ -52,7 +52,7 @@ def pix2pix(
       TypeError: a lambda that is neither a real number nor a schedule.
 
     Examples:
-      >>> from nectargan_jax.losses import LossManager
+      >>> from nectargan_jax import LossManager
       >>> LossManager().with_spec(pix2pix, 'extended').names
       ('G_GAN', 'G_L1', 'D_real', 'D_fake', 'G_L2', 'G_SOBEL', 'G_LAP')
     """

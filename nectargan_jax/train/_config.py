@@ -15,7 +15,7 @@ Another: an optional ``train.generator.norm`` (``GENERATOR_NORMS``): absent mean
 ``'instance'``, the reference's ``InstanceNorm2d``; ``'batch'`` builds BatchNorm instead.
 
 Another: an optional ``train.health`` turns on the manager's GAN health checks
-(``nectargan_jax.losses.HealthChecks``): absent or null = off (the reference's files are
+(``nectargan_jax.health.HealthChecks``): absent or null = off (the reference's files are
 unchanged); an object takes ``HEALTH_DEFAULTS``'s keys, each optional.
 
 ``save.keep_checkpoints`` (an extension; absent = ``KEEP_CHECKPOINTS``): how many of the
@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from nectargan_jax.configs import load_default_config
-from nectargan_jax.losses import HealthChecks
+from nectargan_jax.health import HealthChecks
 from nectargan_jax.models import BLOCK_TYPES
 from nectargan_jax.models import NORMS as GENERATOR_NORMS
 from nectargan_jax.models import UPSAMPLE_TYPES

@@ -23,8 +23,7 @@ def freeze(weights: Sequence[float] | ArrayLike,
 
     Args:
       weights: the recorded weights of one loss, in record order: ``drain()``'s
-        ``records[name][1]``, or a ``LossLog``'s ``read()["LOSSMANAGER_LOG"]
-        ["loss_functions"][name]["weights"]``.
+        ``records[name][1]``, or a ``LossLog``'s ``records()[name][1]``.
       steps: the step of each weight (strictly increasing); None for one record per
         step from step 0 (what the manager records).
 
@@ -38,7 +37,7 @@ def freeze(weights: Sequence[float] | ArrayLike,
 
     Examples:
       >>> import jax.numpy as jnp
-      >>> from nectargan_jax.losses import LossManager
+      >>> from nectargan_jax import LossManager
       >>> lm = LossManager().register('G_GAN', lambda x, y: jnp.mean(x),
       ...                             weight=freeze([0.0, 0.5, 0.25]))
       >>> for step in range(4):
