@@ -329,7 +329,8 @@ def test_bad_arguments_are_refused_naming_them(kwargs, error, message):
 
 
 def test_a_collapse_pair_must_be_registered_and_computed_together():
-    with pytest.raises(TypeError, match="health must be a monitor such as HealthChecks .* got dict"):
+    with pytest.raises(TypeError,
+                       match="health must be a monitor such as HealthChecks .* got dict"):
         LossManager(health={"collapse": ("D_real", "D_fake")})
     unknown = (LossManager(health=HealthChecks(collapse=("D_real", "D_fak")))
                .register("D_real", value).register("D_fake", value))

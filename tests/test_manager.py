@@ -145,7 +145,8 @@ def test_keep_map_keeps_the_latest_weighted_map():
     np.testing.assert_array_equal(reporting.loss_tensors(lm)["a"], np.zeros((1, 3, 4, 4)))
     x = jnp.arange(48, dtype=jnp.float32).reshape(1, 3, 4, 4)
     value, lm = jax.jit(lambda m: m.compute("a", x, ZERO))(lm)
-    np.testing.assert_allclose(reporting.loss_tensors(lm)["a"], 2.0 * np.arange(48).reshape(x.shape))
+    np.testing.assert_allclose(reporting.loss_tensors(lm)["a"],
+                               2.0 * np.arange(48).reshape(x.shape))
     assert float(value) == pytest.approx(2.0 * 23.5)
 
 

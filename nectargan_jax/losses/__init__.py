@@ -15,6 +15,7 @@ from nectargan_jax.losses._vgg import load_vgg19_features
 from nectargan_jax.losses._vgg import vgg_perceptual_loss
 
 __all__ = [
-    "ImageLoss", "LossSpec", "PIX2PIX_SUBSPECS", "VGG19Features", "VGGPerceptual", "bce_with_logits", "l1",
-    "laplacian", "load_vgg19_features", "mse", "pix2pix", "sobel", "vgg_perceptual_loss",
+    "ImageLoss", "LossSpec", "PIX2PIX_SUBSPECS", "VGG19Features", "VGGPerceptual",
+    "bce_with_logits", "l1", "laplacian", "load_vgg19_features", "mse", "pix2pix", "sobel",
+    "vgg_perceptual_loss",
 ]

@@ -34,6 +34,28 @@ class LossSpec(NamedTuple):
     tags: Sequence[str] = ()
     keep_map: Sequence[int] | None = None
 
+    def checked(self, name: str) -> LossSpec:
+        """This spec validated as loss ``name``'s: the weight as a schedule, the tags as a
+        tuple, ``keep_map`` as a shape tuple or None.
+
+        Raises:
+          TypeError: a bad name, function, weight or tags; ``keep_map`` with a function
+            that does not take ``reduction='none'``.
+          ValueError: a non-finite weight, a bad ``keep_map``.
+        """
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"loss name must be a non-empty string, got {name!r}.")
+        if not callable(self.fn):
+            raise TypeError(f"loss {name!r}: fn must be callable (x, y) -> scalar, got "
+                            f"{self.fn!r}.")
+        map_shape = as_map_shape(name, self.keep_map)
+        if map_shape is not None and not _accepts_reduction(self.fn):
+            raise TypeError(
+                f"loss {name!r}: keep_map needs a function that accepts "
+                "reduction='none' and returns the per-element map.")
+        return LossSpec(self.fn, as_weight(name, self.weight), as_tags(name, self.tags),
+                        map_shape)
+
 
 def as_weight(name: str, weight: Any) -> BaseSchedule:
     """A number becomes a constant schedule; a schedule stays; anything else is rejected."""
@@ -82,7 +104,7 @@ def as_map_shape(name: str, keep_map: Any) -> tuple[int, ...] | None:
     return tuple(int(d) for d in shape)
 
 
-def accepts_reduction(fn: LossFn) -> bool:
+def _accepts_reduction(fn: LossFn) -> bool:
     """Whether ``fn`` takes ``reduction=`` (needed to keep a per-element map)."""
     try:
         params = inspect.signature(fn).parameters

@@ -13,6 +13,7 @@ not n. Any other schedule stays in the entry (``weight``) with its own leaves.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -20,9 +21,10 @@ import jax.numpy as jnp
 
 from nectargan_jax._checks import float_dtype
 from nectargan_jax._pytree import owned, pytree_dataclass, static_field
-from nectargan_jax.losses._loss_spec import (LossFn, accepts_reduction, as_map_shape,
-                                             as_tags, as_weight)
+from nectargan_jax.losses import LossSpec
 from nectargan_jax.scheduling import BaseSchedule
+
+LossFn = Callable[..., jax.Array]
 
 NUMBERS = 4  # a packed weight's numbers: start_epoch, end_epoch, initial, target
 
@@ -82,17 +84,7 @@ class LossEntry:
               keep_map: Any = None) -> tuple[LossEntry, jax.Array]:
         """Validates user input; returns the entry and its row of numbers (zeros for a
         weight that is not packed), both owning their arrays."""
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"loss name must be a non-empty string, got {name!r}.")
-        if not callable(fn):
-            raise TypeError(f"loss {name!r}: fn must be callable (x, y) -> scalar, got "
-                            f"{fn!r}.")
-        map_shape = as_map_shape(name, keep_map)
-        if map_shape is not None and not accepts_reduction(fn):
-            raise TypeError(
-                f"loss {name!r}: keep_map needs a function that accepts "
-                "reduction='none' and returns the per-element map.")
-        weight, tags = as_weight(name, weight), as_tags(name, tags)
+        fn, weight, tags, map_shape = LossSpec(fn, weight, tags, keep_map).checked(name)
         _check_scalar_weight(name, weight)
         packed, row = pack(weight)
         held = None if packed is not None else owned(weight)

@@ -24,15 +24,16 @@ from jax.typing import ArrayLike
 import numpy as np
 
 from nectargan_jax._checks import check_bool, is_traced, on_host
-from nectargan_jax._pytree import owned, pytree_dataclass, static_field
-from nectargan_jax.losses._loss_spec import LossFn, LossSpec
+from nectargan_jax._pytree import pytree_dataclass, static_field
+from nectargan_jax.losses import LossSpec
 from nectargan_jax.manager import reporting
-from nectargan_jax.manager._entry import LossEntry
+from nectargan_jax.manager._entry import LossEntry, LossFn
 from nectargan_jax.manager._history import History
 from nectargan_jax.manager._objective import Evaluation, Objective
 from nectargan_jax.manager.reporting import Records
-from nectargan_jax.weighting._rule import BoundRule, Rule
-from nectargan_jax.weighting._trainable import trainable_leaves, with_trainable_leaves
+from nectargan_jax.manager._bound import BoundRule
+from nectargan_jax.manager._trainable import trainable_leaves, with_trainable_leaves
+from nectargan_jax.weighting import Rule
 
 Query = str | tuple[str, ...] | list[str] | None
 
@@ -259,7 +260,7 @@ class LossManager:
           KeyError: an unknown name.
           TypeError, ValueError: bad names, or a rule that cannot weigh them.
         """
-        bound = owned(BoundRule.build(rule, names))
+        bound = BoundRule.build(rule, names)
         for name in bound.names:
             self.index(name)
         return self.replace(objective=self.objective.replace(
@@ -523,7 +524,7 @@ class LossManager:
 
 def _bound_alone(name: str, rule: Rule | None) -> tuple[BoundRule, ...]:
     """A loss's own rule bound to it alone, its buffers the manager's own (none: ())."""
-    return () if rule is None else (owned(BoundRule.build(rule, (name,))),)
+    return () if rule is None else (BoundRule.build(rule, (name,)),)
 
 
 _step = jax.jit(LossManager._step)

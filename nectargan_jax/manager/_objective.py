@@ -23,7 +23,8 @@ from nectargan_jax._checks import float_dtype
 from nectargan_jax._pytree import pytree_dataclass
 from nectargan_jax.manager._entry import NUMBERS, LossEntry
 from nectargan_jax.scheduling import BaseSchedule
-from nectargan_jax.weighting._rule import BoundRule, Context
+from nectargan_jax.manager._bound import BoundRule
+from nectargan_jax.weighting import Context
 
 
 class Evaluation(NamedTuple):

@@ -21,7 +21,6 @@ Examples:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-import numbers
 from typing import TYPE_CHECKING, Any
 
 import jax

@@ -26,12 +26,13 @@ from nectargan_jax.weighting._grads import layer_grads
 from nectargan_jax.weighting._rule import Applied
 from nectargan_jax.weighting._rule import Context
 from nectargan_jax.weighting._rule import Rule
+from nectargan_jax.weighting._rule import Trainable
 from nectargan_jax.weighting._rule import applied
-from nectargan_jax.weighting._trainable import Trainable
+from nectargan_jax.weighting._rule import as_rule
 from nectargan_jax.weighting._uncertainty import uncertainty
 
 __all__ = [
-    "Applied", "Context", "Rule", "Trainable", "adaptive_last_layer", "applied", "clip",
+    "Applied", "Context", "Rule", "Trainable", "adaptive_last_layer", "applied", "as_rule", "clip",
     "dwa", "ema", "freeze", "gate", "grad_norm_balance", "gradnorm", "layer_grads",
     "relobralo", "softadapt", "uncertainty",
 ]

@@ -13,7 +13,7 @@ its state updated. Rules, numbers and schedules multiply into one rule (``Produc
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 import dataclasses
 import numbers
 from typing import Any, NamedTuple
@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nectargan_jax._checks import number_leaf
-from nectargan_jax._pytree import Pytree, pytree_dataclass, static_field
+from nectargan_jax._pytree import Pytree
 from nectargan_jax.scheduling import BaseSchedule
 
 
@@ -117,6 +117,18 @@ class Rule(Pytree, abc.ABC):
         return Product(_factors(as_rule(other, "factor")) + _factors(self))
 
 
+class Trainable(Pytree):
+    """A leaf trained by the user's optimizer, as ``nnx.Param`` marks a model's: a rule
+    wraps such state in it (uncertainty weighting's log-variances), and
+    ``LossManager.weight_params`` selects every one by this type.
+
+    Attributes:
+      value: the array.
+    """
+
+    value: jax.Array
+
+
 def _factors(rule: Rule) -> tuple[Rule, ...]:
     return rule.factors if isinstance(rule, Product) else (rule,)
 
@@ -192,27 +204,3 @@ def as_rule(value: Any, name: str = "weight") -> Rule:
         raise TypeError(f"{name} must be a rule, a schedule or a real number, got "
                         f"{type(value).__name__}: {value!r}.")
     return Scale(number_leaf(name, value))
-
-
-@pytree_dataclass
-class BoundRule:
-    """A rule bound to the losses it weighs (the names are static).
-
-    Attributes:
-      names: the weighed losses, in the order of the rule's vectors.
-      rule: the rule, its state shaped for ``len(names)``.
-    """
-
-    names: tuple[str, ...] = static_field()
-    rule: Rule = None
-
-    @classmethod
-    def build(cls, rule: Any, names: Sequence[str]) -> BoundRule:
-        """Validates ``names`` and binds ``rule`` (a rule, schedule or number) to them."""
-        if isinstance(names, str) or not isinstance(names, (tuple, list)) or not names \
-                or not all(isinstance(n, str) for n in names):
-            raise TypeError(f"names must be a non-empty sequence of loss names, got {names!r}.")
-        if len(set(names)) != len(names):
-            raise ValueError(f"names must be distinct, got {list(names)!r}.")
-        names = tuple(names)
-        return cls(names, as_rule(rule).bind(names))

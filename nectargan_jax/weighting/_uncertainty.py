@@ -6,8 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from nectargan_jax._checks import real_leaf
-from nectargan_jax.weighting._rule import Applied, Context, Rule, applied
-from nectargan_jax.weighting._trainable import Trainable
+from nectargan_jax.weighting._rule import Applied, Context, Rule, Trainable, applied
 
 
 class Uncertainty(Rule):

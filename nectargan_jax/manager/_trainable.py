@@ -1,6 +1,6 @@
-"""Trainable leaves of weight rules, selected by type (as ``nnx.state(model, nnx.Param)``
+"""The rules' trainable leaves, selected by type (as ``nnx.state(model, nnx.Param)``
 selects a model's parameters): a rule wraps what the user's optimizer trains in
-``Trainable``, and the manager picks every such leaf, whatever the rule."""
+``weighting.Trainable``, and the manager picks every such leaf, whatever the rule."""
 
 from __future__ import annotations
 
@@ -9,17 +9,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from nectargan_jax._pytree import Pytree
-
-
-class Trainable(Pytree):
-    """A leaf trained by the user's optimizer (as ``nnx.Param`` marks a model's).
-
-    Attributes:
-      value: the array.
-    """
-
-    value: jax.Array
+from nectargan_jax.weighting import Trainable
 
 
 def _is_trainable(node: Any) -> bool:
