@@ -94,3 +94,20 @@ def test_an_overflow_names_the_loss_and_the_dropped_count_and_the_step_has_no_ca
     with pytest.raises(OverflowError, match=r"loss 'a' dropped 3 records: it recorded 11 "
                                             r"values since the last drain, more than capacity=8"):
         m.drain()
+
+
+def test_the_counters_saturate_instead_of_wrapping_negative():
+    top = np.iinfo(np.int32).max
+    m = LossManager(capacity=2, keep_history=False).register("a", l1, 2.0)
+    history = m.history.replace(counts=jnp.asarray([[top - 1, top - 1]], jnp.int32))
+    m = m.replace(history=history)
+    x = jnp.ones((1, 2, 2, 1))
+    for _ in range(3):
+        _, m = m.compute("a", x, ZERO)
+    assert np.asarray(m.history.counts).tolist() == [[top - 1, top]]
+    kept = LossManager(capacity=2).register("a", l1, 2.0)
+    kept = kept.replace(history=kept.history.replace(
+        counts=jnp.asarray([[top - 1, top - 1]], jnp.int32)))
+    for _ in range(3):
+        _, kept = kept.compute("a", x, ZERO)
+    assert np.asarray(kept.history.counts).tolist() == [[top, top]]

@@ -270,3 +270,44 @@ def test_bfloat16_losses_under_strict_dtype_promotion():
     assert total.dtype == jnp.float32 and float(total) == 5.0
     assert {k: float(v) for k, v in values.items()} == {"a": 1.5, "b": 3.0, "c": 0.5}
     assert lm.history.maps[1].dtype == jnp.float32 and float(lm.history.maps[1].mean()) == 3.0
+
+
+def test_the_evaluation_carries_the_weights_applied_and_evaluate_records_nothing():
+    lm = two_losses().with_rule(uncertainty(-np.log(2.0)), ["b"])  # exp(-s) / 2 = 1
+    out, after = jax.jit(lambda m: m.compute_many({"b": (X, ZERO), "a": (X, ZERO)}, 2.5))(lm)
+    assert list(out.weights) == ["b", "a"]  # the inputs' order
+    np.testing.assert_allclose([float(out.weights["b"]), float(out.weights["a"])],
+                               [0.75, 100.0], rtol=1e-6)
+    np.testing.assert_allclose(after.drain()[0]["b"][1], [0.75], rtol=1e-6)
+    alone = lm.evaluate({"b": (X, ZERO)}, 2.5)
+    # 0.75 * 1 plus uncertainty's offset s / 2 = -log(2) / 2
+    np.testing.assert_allclose(float(alone.total), 0.75 - np.log(2.0) / 2, rtol=1e-6)
+    np.testing.assert_allclose(float(alone.weights["b"]), 0.75, rtol=1e-6)
+    assert lm.drain()[0]["b"][0].size == 0
+
+
+@pytest.mark.parametrize("host_call, name", [
+    (lambda m: m.drain(), "LossManager.drain"),
+    (lambda m: m.flush([]), "LossManager.flush"),
+    (lambda m: reporting.loss_values(m), "loss_values"),
+    (lambda m: reporting.loss_weights(m), "loss_weights"),
+])
+def test_host_methods_under_a_trace_say_so(host_call, name):
+    lm = two_losses()
+    _, lm = lm.compute_many({"a": (X, ZERO), "b": (X, ZERO)})
+    message = f"{name} reads records on the host; call it outside jit/vmap"
+    with pytest.raises(TypeError, match=message):
+        jax.jit(host_call)(lm)
+    with pytest.raises(TypeError, match=message):
+        jax.vmap(host_call)(jax.tree.map(lambda a: a[None], lm))
+
+
+def test_the_schedules_of_all_losses_are_one_leaf():
+    lm = two_losses().register("c", l1, Schedule("cosine", 0, 4, 2.0, 1.0))
+    numbers = np.asarray(lm.objective.numbers)
+    # rows: (start, end, initial, target) of 'a' (constant 100), 'b' and 'c'
+    np.testing.assert_array_equal(numbers[1:], [[0, 10, 1.0, 0.0], [0, 4, 2.0, 1.0]])
+    assert numbers[0, 2] == 100.0
+    assert len(jax.tree.leaves(lm)) == 4  # the numbers and the three of the history
+    assert [float(lm.weight(n, 2.0)) for n in "abc"] == pytest.approx(
+        [100.0, 0.8, 1.5 + 0.5 * np.cos(np.pi / 2)])
