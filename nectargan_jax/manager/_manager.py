@@ -58,7 +58,8 @@ class Monitor(Protocol):
         ``steps`` the records per loss before the call (pure jnp)."""
 
     def report(self, names: tuple[str, ...]) -> Any:
-        """The events since the window started (host side; falsy when none)."""
+        """The events since the window started (host side): falsy when none, with
+        ``warn(stacklevel)`` issuing them as warnings (``flush``'s default)."""
 
     def new_window(self) -> Monitor:
         """This monitor with its window's events cleared."""
