@@ -34,6 +34,9 @@ from nectargan_jax.losses import (LossSpec, VGG19Features, VGGPerceptual,
                                   bce_with_logits, l1, laplacian, load_vgg19_features, mse,
                                   pix2pix, sobel, vgg_perceptual_loss)
 from nectargan_jax.scheduling import Schedule
+from nectargan_jax.weighting import (adaptive_last_layer, clip, dwa, ema, freeze, gate,
+                                     grad_norm_balance, gradnorm, layer_grads, relobralo,
+                                     softadapt, uncertainty)
 
 NAN, INF = float("nan"), float("inf")
 X = jnp.ones((1, 4, 4, 3))
@@ -71,6 +74,10 @@ def _string_kind(schedule, epoch):
     return "1.0"
 
 
+def _vector_kind(schedule, epoch):
+    return jnp.ones(3) * epoch
+
+
 LM = (LossManager(capacity=8).register("L1", l1, weight=100.0, tags=("G",))
       .register("GAN", bce_with_logits, tags="D")
       .register("MAP", l1, keep_map=(1, 4, 4, 3))
@@ -103,6 +110,7 @@ class Env:
 
 def _make_env(tmp: Path, with_interop: bool) -> Env:
     (tmp / "config.json").write_text("{not json", encoding="utf-8")
+    (tmp / "latin1.json").write_bytes('{"config": {"name": "café"}}'.encode("latin-1"))
     (tmp / "weights.txt").write_text("not weights", encoding="utf-8")
     (tmp / "afile").write_text("a file, not a folder", encoding="utf-8")
     (tmp / "damaged").mkdir()
@@ -204,6 +212,11 @@ cases(
       lambda e: Schedule(_int_kind, 0, 10)),
     C("kind-returns-string", TypeError, r"_string_kind.*must return.*real.*str",
       lambda e: Schedule(_string_kind, 0, 10)),
+    C("kind-returns-vector", ValueError,
+      r"_vector_kind.*one value per schedule.*shape \(\).*got shape \(3,\)",
+      lambda e: Schedule(_vector_kind, 0, 10)),
+    C("kind-returns-vector-batch", ValueError, r"_vector_kind.*shape \(2,\).*got shape \(3,\)",
+      lambda e: Schedule(_vector_kind, 0, 10, [1.0, 2.0])),
     C("start-bool", TypeError, r"start_epoch must be a real number, got bool True",
       lambda e: Schedule(start_epoch=True)),
     C("start-str", TypeError, r"start_epoch must be a real number, got str: '0'",
@@ -840,6 +853,15 @@ cases(
       lambda e: interop.Scheduler(e.isched).eval_schedule("3")),
     C("i-scheduler-epoch-nan", ValueError, r"epoch must be finite",
       lambda e: interop.Scheduler(e.isched).eval_schedule(NAN)),
+    C("i-scheduler-zero-values", ValueError,
+      r"Scheduler: eval_schedule divides by max\(initial_value, target_value\), which is 0 "
+      r"for initial_value=0.0 and target_value=0",
+      lambda e: interop.Scheduler(interop.Schedule(start_epoch=1, end_epoch=11,
+                                                   initial_value=0.0, target_value=0))),
+    C("i-torch-scheduler-zero-values", ValueError, r"TorchScheduler: .* is 0",
+      lambda e: interop.TorchScheduler(e.opt, interop.Schedule(start_epoch=1, end_epoch=11,
+                                                               initial_value=0.0,
+                                                               target_value=0.0))),
     C("i-torch-scheduler-str", TypeError,
       r"TorchScheduler: schedule must be an interop Schedule or None, got str: 'linear'",
       lambda e: interop.TorchScheduler(e.opt, "linear")),
@@ -929,6 +951,23 @@ cases(
       lambda e: e.ilm.init_from_spec(lambda: [1])),
     C("i-compute-unknown", KeyError, r"Unknown loss 'nope'; registered losses: \['G_L1', 'D_S'\]",
       lambda e: e.ilm.compute_loss_xy("nope", T, T)),
+    C("i-compute-shapes-broadcast", ValueError,
+      r"loss 'G_L1' \(L1Loss\).*same shape, got x of shape \(1, 3, 4, 4\) and y of "
+      r"shape \(1, 1, 4, 4\)",
+      lambda e: e.ilm.compute_loss_xy("G_L1", T, torch.zeros(1, 1, 4, 4), epoch=1)),
+    C("i-compute-shapes-unbroadcastable", ValueError,
+      r"loss 'D_S' \(MSELoss\).*\(1, 3, 4, 4\).*\(1, 2, 4, 4\)",
+      lambda e: e.ilm.compute_loss_xy("D_S", T, torch.zeros(1, 2, 4, 4), epoch=3)),
+    C("i-compute-custom-unbroadcastable", RuntimeError,
+      r"compute_loss_xy: loss 'C' failed on x of shape \(1, 3, 4, 4\) and y of shape "
+      r"\(1, 2, 4, 4\): .*size of tensor",
+      lambda e: (e.ilm.register_loss_fn("C", lambda x, y: (x - y).abs().mean()),
+                 e.ilm.compute_loss_xy("C", T, torch.zeros(1, 2, 4, 4)))),
+    C("i-compute-numpy", TypeError,
+      r"compute_loss_xy: x of loss 'G_L1' must be a torch.Tensor, got ndarray",
+      lambda e: e.ilm.compute_loss_xy("G_L1", np.ones((1, 3, 4, 4)), T)),
+    C("i-compute-y-list", TypeError, r"y of loss 'G_L1' must be a torch.Tensor, got list",
+      lambda e: e.ilm.compute_loss_xy("G_L1", T, [1.0])),
     C("i-compute-epoch-bool", TypeError,
       r"compute_loss_xy: epoch must be a real number, got bool: True",
       lambda e: e.ilm.compute_loss_xy("D_S", T, T, epoch=True)),
@@ -1027,10 +1066,109 @@ cases(
       lambda e: interop.ConfigManager(e.tmp / "missing.json")),
     C("i-config-corrupt", ValueError, r"config.json.*not valid JSON",
       lambda e: interop.ConfigManager(e.tmp / "config.json")),
+    C("i-config-not-utf8", ValueError,
+      r"config file '.*latin1.json' is not UTF-8 text.*byte 0xe9 in position 24",
+      lambda e: interop.ConfigManager(e.tmp / "latin1.json")),
     C("i-config-bad-dict", ValueError, r"Input config dict is invalid",
       lambda e: interop.ConfigManager({"config": {"bogus": 1}})),
     C("i-config-export-missing-dir", FileNotFoundError, r"missing_dir",
       lambda e: interop.ConfigManager(None).export_config(e.tmp / "missing_dir")),
+)
+
+
+# Weight rules and their binding to a manager -----------------------------------------
+
+cases(
+    C("gate-start-nan", ValueError, r"start must be finite, got start=nan", lambda e: gate(NAN)),
+    C("gate-start-str", TypeError, r"start must be a real number, got str: '1'",
+      lambda e: gate("1")),
+    C("gate-start-vector", TypeError, r"start must be a real number, got an array of shape "
+      r"\(2,\)", lambda e: gate(np.array([1, 2]))),
+    C("gate-unit", ValueError, r"unit must be one of \('step', 'epoch'\), got unit='epochs'",
+      lambda e: gate(1, "epochs")),
+    C("clip-minimum-nan", ValueError, r"minimum must be finite, got minimum=nan",
+      lambda e: clip(1.0, NAN)),
+    C("clip-maximum-str", TypeError, r"maximum must be a real number, got str: '2'",
+      lambda e: clip(1.0, 0.0, "2")),
+    C("clip-inverted", ValueError, r"clip needs minimum <= maximum, got minimum=2.0, "
+      r"maximum=1.0", lambda e: clip(1.0, 2.0, 1.0)),
+    C("clip-rule-str", TypeError, r"rule must be a rule, a schedule or a real number, got "
+      r"str: 'x'", lambda e: clip("x")),
+    C("ema-decay-one", ValueError, r"decay must be in \[0, 1\), got decay=1.0",
+      lambda e: ema(1.0, 1.0)),
+    C("ema-rule-none", TypeError, r"rule must be a rule.*NoneType: None", lambda e: ema(None)),
+    C("freeze-empty", ValueError, r"freeze: weights must be a non-empty 1-D sequence, got "
+      r"shape \(0,\)", lambda e: freeze([])),
+    C("freeze-str", TypeError, r"weights must hold real numbers, got 'a'",
+      lambda e: freeze(["a"])),
+    C("freeze-bool", TypeError, r"weights must hold real numbers, got True",
+      lambda e: freeze([True, False])),
+    C("freeze-none", TypeError, r"weights must be a real number, got NoneType",
+      lambda e: freeze(None)),
+    C("freeze-nan", ValueError, r"weights must be finite, got weights=nan",
+      lambda e: freeze([1.0, NAN])),
+    C("freeze-steps-length", ValueError,
+      r"freeze: steps and weights must have the same length, got 1 steps and 2 weights",
+      lambda e: freeze([1.0, 2.0], [0])),
+    C("freeze-steps-decreasing", ValueError, r"steps must be strictly increasing, got "
+      r"steps\[0\]=1.0 then steps\[1\]=0.0", lambda e: freeze([1.0, 2.0], [1, 0])),
+    C("piecewise-str", TypeError, r"values must hold real numbers, got 'a'",
+      lambda e: sch.piecewise_linear([0], ["a"])),
+    C("piecewise-bool", TypeError, r"points must hold real numbers, got True",
+      lambda e: sch.piecewise_linear([True], [1.0])),
+    C("piecewise-2d", ValueError, r"piecewise_linear: values must be a non-empty 1-D "
+      r"sequence, got shape \(1, 2\)", lambda e: sch.piecewise_linear([0, 1],
+                                                                     np.ones((1, 2)))),
+    C("uncertainty-vector", TypeError, r"init_log_variance must be a real number, got an "
+      r"array of shape \(2,\)", lambda e: uncertainty(np.ones(2))),
+    C("uncertainty-bool", TypeError, r"init_log_variance must be a real number, got bool",
+      lambda e: uncertainty(True)),
+    C("adaptive-reference-int", TypeError, r"reference must be a string.*int: 5",
+      lambda e: adaptive_last_layer(5)),
+    C("adaptive-eps-zero", ValueError, r"eps must be > 0, got eps=0",
+      lambda e: adaptive_last_layer(eps=0)),
+    C("adaptive-maximum-inf", ValueError, r"maximum must be finite",
+      lambda e: adaptive_last_layer(maximum=INF)),
+    C("dwa-temperature-zero", ValueError, r"temperature must be > 0.0, got temperature=0",
+      lambda e: dwa(0)),
+    C("dwa-temperature-str", TypeError, r"temperature must be a real number, got str",
+      lambda e: dwa("2")),
+    C("softadapt-variant", ValueError, r"variant must be one of \('plain', 'normalized', "
+      r"'loss_weighted'\), got variant='x'", lambda e: softadapt(variant="x")),
+    C("softadapt-eps-negative", ValueError, r"eps must be >= 0.0, got eps=-1",
+      lambda e: softadapt(eps=-1)),
+    C("softadapt-beta-nan", ValueError, r"beta must be finite", lambda e: softadapt(NAN)),
+    C("relobralo-alpha", ValueError, r"alpha must be in \[0.0, 1.0\], got alpha=2",
+      lambda e: relobralo(alpha=2)),
+    C("relobralo-seed-float", TypeError, r"seed must be an int, got float: 1.5",
+      lambda e: relobralo(seed=1.5)),
+    C("relobralo-seed-huge", ValueError, r"seed must be an int in \[-2\*\*63, 2\*\*63\) .*, "
+      r"got seed=1180591620717411303424", lambda e: relobralo(seed=2 ** 70)),
+    C("grad-norm-balance-every-huge", ValueError, r"every must be a positive int \(at most "
+      r"2\*\*31 - 1\), got every=1099511627776", lambda e: grad_norm_balance(2 ** 40)),
+    C("gradnorm-alpha-negative", ValueError, r"alpha must be >= 0, got alpha=-1",
+      lambda e: gradnorm(alpha=-1)),
+    C("gradnorm-learning-rate-inf", ValueError, r"learning_rate must be finite",
+      lambda e: gradnorm(learning_rate=INF)),
+    C("rule-times-str", TypeError, r"factor must be a rule, a schedule or a real number, "
+      r"got str: 'x'", lambda e: gate(1) * "x"),
+    C("rule-times-nan", ValueError, r"factor must be finite, got factor=nan",
+      lambda e: NAN * gate(1)),
+    C("with-rule-unknown", KeyError, r"no loss named 'zz'; registered losses: \['L1'",
+      lambda e: LM.with_rule(dwa(), ["L1", "zz"])),
+    C("with-rule-names-str", TypeError, r"names must be a non-empty sequence of loss names, "
+      r"got 'L1'", lambda e: LM.with_rule(dwa(), "L1")),
+    C("with-rule-duplicate", ValueError, r"names must be distinct, got \['L1', 'L1'\]",
+      lambda e: LM.with_rule(dwa(), ["L1", "L1"])),
+    C("with-rule-one-loss", ValueError, r"dwa balances a group of at least 2 losses",
+      lambda e: LM.with_rule(dwa(), ["L1"])),
+    C("with-rule-name-of-rule", TypeError, r"weight must be a rule.*str: 'dwa'",
+      lambda e: LM.with_rule("dwa", ["L1", "GAN"])),
+    C("register-group-rule", ValueError,
+      r"dwa balances a group of at least 2 losses.*got names=\['B'\]",
+      lambda e: LM.register("B", l1, weight=dwa())),
+    C("layer-grads-not-callable", TypeError, r"fn must be callable.*str: 'f'",
+      lambda e: layer_grads("f", jnp.ones(2))),
 )
 
 
@@ -1041,6 +1179,12 @@ cases(
     C("log-dir-none", TypeError, r"experiment_dir must be a path \(str or os.PathLike\), got None",
       lambda e: LossLog(None)),
     C("log-dir-int", TypeError, r"experiment_dir must be a path.*got 5", lambda e: LossLog(5)),
+    C("log-dataroot-int", TypeError, r"dataroot must be a path \(str or os.PathLike\), got 5",
+      lambda e: LossLog(e.tmp / "exp2", dataroot=5)),
+    C("log-dataroot-none", TypeError, r"dataroot must be a path.*got None",
+      lambda e: LossLog(e.tmp / "exp2", dataroot=None)),
+    C("log-device-int", TypeError, r"device must be a string such as 'cpu' or 'cuda', got 0",
+      lambda e: LossLog(e.tmp / "exp2", device=0)),
     C("log-compact-str", TypeError, r"compact_every_append must be True or False, got 'yes'",
       lambda e: LossLog(e.tmp / "exp2", compact_every_append="yes")),
     C("log-dir-is-file-append", NotADirectoryError, r"experiment_dir '.*afile' is a file",
@@ -1104,9 +1248,11 @@ def test_bad_input_is_a_clear_error_and_changes_nothing(case: Case, tmp_path: Pa
         case.call(env)
     assert re.search(case.match, str(caught.value), re.DOTALL), str(caught.value)
     after = _snapshot(env)
-    if case.id.startswith(("i-compute-returns-none", "i-values-not-run")):
+    if case.id.startswith(("i-compute-returns-none", "i-values-not-run",
+                           "i-compute-custom-unbroadcastable")):
         # These cases register a loss first (a valid call); the failing call after it
         # must leave the others as they were.
+        after["interop"][0][0].pop("C", None)
         after["interop"][0][0].pop("N", None)
         after["interop"][0][0].pop("NEW", None)
     assert _same(before, after)

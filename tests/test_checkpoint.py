@@ -1,16 +1,24 @@
 """Checkpoints and exact resume: 4 epochs straight == 2 epochs, resume, 2 epochs."""
 
+import errno
 import json
+import os
+from pathlib import Path
 import shutil
+import subprocess
+import sys
+from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+import orbax.checkpoint as ocp
 import pytest
 
 from nectargan_jax import LossLog, LossManager
 from nectargan_jax.losses import l1
 from nectargan_jax.train._checkpoint import (CheckpointMismatchError, Checkpoints,
-                                             config_fingerprint)
+                                             CheckpointWriteError, config_fingerprint)
 from nectargan_jax.train._loop import train
 from nectargan_jax.train._records import LogWriter
 from train_helpers import tiny_config
@@ -92,10 +100,41 @@ def test_a_load_epoch_without_a_checkpoint_is_refused_before_anything_changes(ru
 def test_a_checkpoint_from_another_config_is_refused_before_anything_changes(runs):
     folder = runs[2].experiment.dir
     before = _snapshot(folder)
-    other = _config(folder.parent, **{"train.loss.lambda_l1": 10.0})
-    with pytest.raises(CheckpointMismatchError, match="other training settings"):
+    other = _config(folder.parent, **{"train.loss.lambda_l1": 10.0,
+                                      "train.generator.optimizer.beta1": 0.9})
+    with pytest.raises(CheckpointMismatchError,
+                       match=r"other training settings: train.generator.optimizer.beta1 "
+                             r"\(0.5, now 0.9\), train.loss.lambda_l1 \(100.0, now 10.0\);"):
         train(other, epochs=6, resume=True, **RUN)
     assert _snapshot(folder) == before
+
+
+def test_resuming_a_finished_run_says_so_and_writes_nothing(runs):
+    folder = runs[2].experiment.dir
+    before = _snapshot(folder)
+    lines = []
+    result = train(_config(folder.parent), epochs=4, resume=True,
+                   **{**RUN, "echo": lines.append})
+    assert lines == [f"The experiment {folder.resolve()} has trained 4 of 4 epochs: nothing "
+                     "to do (give more epochs, e.g. --epochs 5, to train on)."]
+    assert _snapshot(folder) == before  # no new config file, log or checkpoint
+    assert result.epochs == 4 and int(result.state.step) == 8
+    for a, b in zip(_leaves(runs[2].state), _leaves(result.state)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_resumed_run_says_once_which_device_jax_uses(runs, tmp_path):
+    root = tmp_path / "copy"
+    shutil.copytree(runs[0].experiment.dir.parent, root)
+    lines = []
+    train(_config(root, **{"common.device": "cuda"}), epochs=5, resume=True,
+          **{**RUN, "echo": lines.append})
+    device = jax.devices()[0]
+    assert [line for line in lines if "common.device" in line] == [
+        f"common.device is 'cuda', but JAX runs on {device} (platform "
+        f"{device.platform!r}, its default backend): training runs there (JAX_PLATFORMS "
+        "chooses the backend)."]
+    assert lines[-1].startswith("Trained 5 epochs")
 
 
 def test_checkpoint_round_trip_keeps_every_leaf_and_the_metadata(runs, tmp_path):
@@ -117,6 +156,10 @@ def test_the_fingerprint_ignores_where_and_how_often_a_run_writes(tmp_path):
     assert config_fingerprint(tiny_config(tmp_path / "b", **{
         "save.model_save_rate": 7, "common.experiment_name": "other",
         "train.load.continue_train": True})) == base
+    # A dataset moved to another folder resumes.
+    assert config_fingerprint(tiny_config(tmp_path, **{
+        "dataloader.dataroot": "/data/facades"})) == config_fingerprint(tiny_config(
+            tmp_path, **{"dataloader.dataroot": "/mnt/moved/facades"}))
     assert config_fingerprint(tiny_config(tmp_path, **{"dataloader.batch_size": 1})) != base
 
 
@@ -146,3 +189,78 @@ def test_log_writer_refuses_a_log_missing_records(tmp_path):
     with pytest.raises(ValueError, match="holds 1 records per loss but the checkpoint was "
                                          "saved after step 3"):
         LogWriter(log, first_step=3)
+
+
+class _Small(NamedTuple):
+    """A stand-in for a TrainState: what ``Checkpoints.save`` reads (``step``) and arrays."""
+
+    step: jax.Array
+    weights: jax.Array
+
+
+def _small(seed):
+    rng = np.random.default_rng(seed)
+    return _Small(jnp.int32(seed), jnp.asarray(rng.random((64, 64), np.float32)))
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EFBIG])
+def test_a_full_disk_during_a_save_is_one_line_and_keeps_the_earlier_checkpoints(
+        tmp_path, monkeypatch, code):
+    store = Checkpoints(tmp_path / "ckpt")
+    store.save(1, _small(1), "fp")
+
+    def full(self, *args, **kwargs):
+        (Path(self.directory) / "2.orbax-checkpoint-tmp").mkdir()  # a partial write
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(ocp.CheckpointManager, "save", full)
+    with pytest.raises(CheckpointWriteError) as caught:
+        store.save(2, _small(2), "fp")
+    assert str(caught.value) == (f"disk full (or file too large) writing checkpoint 2 to "
+                                 f"{tmp_path / 'ckpt' / '2'}; nothing lost, resume with --resume")
+    assert caught.value.errno == code
+    monkeypatch.undo()
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["1"]
+    assert store.epochs() == [1] and int(store.restore(1, _small(0), "fp").step) == 1
+    store.close()
+
+
+_FILE_TOO_LARGE = """
+import resource, signal, sys
+from pathlib import Path
+from typing import NamedTuple
+import numpy as np
+import jax
+import jax.numpy as jnp
+from nectargan_jax.train._checkpoint import Checkpoints, CheckpointWriteError
+class Small(NamedTuple):
+    step: jax.Array
+    weights: tuple
+rng = np.random.default_rng(0)
+# Many arrays: writes still in flight when the first one fails (each then reports the
+# closed event loop orbax leaves behind).
+state = Small(jnp.int32(3), tuple(jnp.asarray(rng.random((40, 40), np.float32))
+                                  for _ in range(50)))
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (60000, 60000))
+store = Checkpoints(Path(sys.argv[1]))
+try:
+    store.save(3, state, "fp")
+except CheckpointWriteError as error:
+    print(error)
+    sys.exit(2)
+"""
+
+
+def test_a_real_file_size_limit_is_reported_in_one_line_with_nothing_else(tmp_path):
+    """tensorstore reports EFBIG inside a long ValueError, orbax's threads log it with
+    tracebacks and the abandoned writes report a closed event loop (50 of them here):
+    the caller gets one line, and nothing else reaches the console."""
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run([sys.executable, "-c", _FILE_TOO_LARGE, str(tmp_path)],
+                            capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert result.stdout == (f"disk full (or file too large) writing checkpoint 3 to "
+                             f"{tmp_path / '3'}; nothing lost, resume with --resume\n")
+    assert result.stderr == ""
+    assert list(tmp_path.iterdir()) == []

@@ -1,12 +1,17 @@
 """The ``nectargan-jax`` command: train, plot-log, plot-schedule, and its errors."""
 
+import errno
+import io
 import json
 import os
 from pathlib import Path
+import struct
 import subprocess
 import sys
+import zlib
 
 import numpy as np
+import orbax.checkpoint as ocp
 from PIL import Image
 import pytest
 
@@ -55,6 +60,12 @@ def test_train_from_a_config_file(tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["train", "--epochs", "0"], "epochs must be a positive int, got epochs=0"),
     (["train", "--devices", "64"], "devices=64 but only"),
+    (["train", "--synthetic-pairs", "0"],
+     "synthetic_pairs must be a positive int, got synthetic_pairs=0"),
+    (["train", "--seed", "-1"], "seed must be an int >= 0, got seed=-1"),
+    (["plot-log", "nowhere/loss_log.json", "--steps-per-epoch", "0"],
+     "steps_per_epoch must be a positive int (or None: the x axis in records), got "
+     "steps_per_epoch=0"),
     (["train", "--batch-size", "0"], "dataloader.batch_size"),
     (["train", "--dataroot", "/nonexistent/data"], "has no 'train' folder"),
     (["train", "missing.json"], "config file not found: 'missing.json'"),
@@ -70,6 +81,82 @@ def test_bad_input_exits_with_status_2_and_a_message(argv, message, capsys, tmp_
     err = capsys.readouterr().err
     assert err.startswith(f"nectargan-jax {argv[0]}: error:") and message in err
     assert list(tmp_path.iterdir()) == []
+
+
+def _broken_stream_png(path):
+    """A PNG whose chunk checksums hold but whose compressed pixels are garbage: its
+    header checks pass and decoding fails."""
+    stream = io.BytesIO()
+    Image.fromarray(np.full((16, 32, 3), 7, np.uint8)).save(stream, format="PNG")
+    data = bytearray(stream.getvalue())
+    at = data.find(b"IDAT")
+    length = struct.unpack(">I", data[at - 4:at])[0]
+    body = bytes(b ^ 0xFF if 2 <= k < length - 4 else b
+                 for k, b in enumerate(data[at + 4:at + 4 + length]))
+    data[at + 4:at + 4 + length] = body
+    data[at + 4 + length:at + 8 + length] = struct.pack(">I", zlib.crc32(b"IDAT" + body))
+    path.write_bytes(bytes(data))
+
+
+def test_an_image_that_fails_to_decode_mid_run_is_named_in_one_line(tmp_path, capsys):
+    root = tmp_path / "data"
+    (root / "train").mkdir(parents=True)
+    (root / "val").mkdir()
+    for name in ("val/good.png", "train/a.png", "train/b.png", "train/c.png"):
+        Image.new("RGB", (32, 16), (200, 10, 10)).save(root / name)
+    _broken_stream_png(root / "train" / "bad.png")  # 4 pairs: 2 steps, like the other runs
+    config = _write_config(tmp_path / "tiny.json", TINY)
+    code = main(["train", str(config), "--dataroot", str(root), "--epochs", "1",
+                 "--output-dir", str(tmp_path / "out"), "--no-progress",
+                 "--compile-cache", "off"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith(f"nectargan-jax train: error: cannot decode the image "
+                          f"{str(root / 'train' / 'bad.png')!r}: broken data stream"), err
+    assert "resume with --resume" in err
+    assert (tmp_path / "out" / "NectarGAN_v1" / "train1_config.json").is_file()  # mid-run
+
+
+def test_a_corrupt_image_is_refused_before_anything_is_written(tmp_path, capsys):
+    root = tmp_path / "data"
+    (root / "train").mkdir(parents=True)
+    (root / "val").mkdir()
+    for name in ("a.png", "b.png"):
+        Image.new("RGB", (32, 16)).save(root / "train" / name)
+    Image.new("RGB", (32, 16)).save(root / "val" / "a.png")
+    (root / "val" / "b.png").write_bytes(b"")
+    config = _write_config(tmp_path / "tiny.json", TINY)
+    code = main(["train", str(config), "--dataroot", str(root), "--epochs", "1",
+                 "--output-dir", str(tmp_path / "out"), "--no-progress",
+                 "--compile-cache", "off"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot read the image" in err and "b.png" in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_full_disk_at_a_checkpoint_exits_2_in_one_line_and_resumes(tmp_path, capsys,
+                                                                     monkeypatch):
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(ocp.CheckpointManager, "save", full)
+    config = _write_config(tmp_path / "tiny.json", TINY)
+    argv = ["train", str(config), "--epochs", "1", "--output-dir", str(tmp_path / "out"),
+            "--synthetic-pairs", "4", "--no-progress", "--compile-cache", "off"]
+    assert main(argv) == 2
+    folder = tmp_path / "out" / "NectarGAN_v1"
+    assert capsys.readouterr().err == (
+        f"nectargan-jax train: error: disk full (or file too large) writing checkpoint 1 to "
+        f"{folder / 'checkpoints' / '1'}; nothing lost, resume with --resume\n")
+    log = LossLog(folder).read()["LOSSMANAGER_LOG"]["loss_functions"]
+    assert {len(entry["loss"]) for entry in log.values()} == {2}  # flushed before the save
+    monkeypatch.undo()
+    assert main(argv + ["--resume"]) == 0
+    again = LossLog(folder).read()["LOSSMANAGER_LOG"]["loss_functions"]
+    assert again == log  # the epoch retrained, its records not written twice
+    assert (folder / "checkpoints" / "1").is_dir()
 
 
 def test_an_unknown_config_key_is_named(tmp_path, capsys):

@@ -1,6 +1,9 @@
 """Paired data: the side-by-side folder, the procedural task, batching, prefetching."""
 
+import io
+import struct
 import threading
+import zlib
 
 import jax
 import numpy as np
@@ -131,6 +134,72 @@ def test_folder_errors(tmp_path, dataroot):
         PairedImageFolder(dataroot, load_size=8, crop_size=9)
     with pytest.raises(ValueError, match="direction must be one of .*'AB'"):
         PairedImageFolder(dataroot, direction="AB")
+
+
+def test_a_16_bit_png_is_scaled_from_its_full_range(tmp_path):
+    """0..65535 maps to [-1, 1] as 0..255 does for 8 bits (not saturated to 1)."""
+    (tmp_path / "train").mkdir()
+    ramp = np.round(np.linspace(0, 65535, 2 * HALF)).astype(np.uint16)
+    Image.fromarray(np.tile(ramp, (HALF, 1))).save(tmp_path / "train" / "ramp.png")
+    with Image.open(tmp_path / "train" / "ramp.png") as image:
+        assert image.mode == "I;16"
+    want = ramp.astype(np.float64) / 65535 * 2 - 1  # -1, -0.818, ..., 1
+    for channels in (1, 3):
+        data = PairedImageFolder(tmp_path, load_size=HALF, crop_size=HALF, flip_chance=0.0,
+                                 channels=channels)
+        x, y = data.load(0, np.random.default_rng(0))
+        assert x.shape == y.shape == (HALF, HALF, channels) and x.dtype == np.float32
+        row_by_column = np.broadcast_to(want[None, :HALF, None], (HALF, HALF, channels))
+        np.testing.assert_allclose(x, row_by_column, atol=1e-6)
+        np.testing.assert_allclose(y[0, :, 0], want[HALF:], atol=1e-6)
+
+
+def _png_bytes(array):
+    stream = io.BytesIO()
+    Image.fromarray(array).save(stream, format="PNG")
+    return stream.getvalue()
+
+
+def _broken_stream_png(array):
+    """A PNG whose chunks are intact (CRCs match) but whose compressed pixels are not."""
+    data = bytearray(_png_bytes(array))
+    at = data.find(b"IDAT")
+    length = struct.unpack(">I", data[at - 4:at])[0]
+    body = bytearray(data[at + 4:at + 4 + length])
+    for k in range(2, length - 4):
+        body[k] ^= 0xFF
+    data[at + 4:at + 4 + length] = body
+    data[at + 4 + length:at + 8 + length] = struct.pack(">I", zlib.crc32(b"IDAT" + body))
+    return bytes(data)
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("empty", "cannot identify image file"),
+    ("not an image", "cannot identify image file"),
+    ("truncated", "Truncated File Read"),
+])
+def test_every_image_header_is_checked_when_the_folder_is_opened(dataroot, kind, message):
+    whole = _png_bytes(np.concatenate([pattern(9), pattern(8)], axis=1))
+    content = {"empty": b"", "not an image": b"\x89PNG" + b"x" * 40,
+               "truncated": whole[:len(whole) // 2]}[kind]
+    (dataroot / "train" / "3b.png").write_bytes(content)
+    with pytest.raises(ValueError, match=f"cannot read the image '.*3b.png': {message}"):
+        PairedImageFolder(dataroot, load_size=HALF, crop_size=HALF)
+
+
+def test_images_without_a_fixed_range_are_refused_by_name(dataroot):
+    Image.fromarray(np.zeros((HALF, 2 * HALF), np.float32)).save(dataroot / "train" / "f.tif")
+    with pytest.raises(ValueError, match="'f.tif' has Pillow mode 'F'.*8 or 16 bits"):
+        PairedImageFolder(dataroot, load_size=HALF, crop_size=HALF)
+
+
+def test_a_decode_failure_names_the_file(dataroot):
+    (dataroot / "train" / "4b.png").write_bytes(_broken_stream_png(
+        np.concatenate([pattern(9), pattern(8)], axis=1)))
+    data = PairedImageFolder(dataroot, load_size=HALF, crop_size=HALF)  # headers are fine
+    index = [p.name for p in data.paths].index("4b.png")
+    with pytest.raises(ValueError, match="cannot decode the image '.*4b.png': broken data"):
+        data.load(index, np.random.default_rng(0))
 
 
 def test_synthetic_pairs_are_a_pure_function_of_seed_and_index():

@@ -233,11 +233,18 @@ def test_scheduler_integer_values_work():
     assert scheduler.eval_schedule(5) == 0.5
 
 
-def test_scheduler_both_values_zero_divides_by_zero():
-    scheduler = Scheduler(Schedule(start_epoch=1, end_epoch=11, initial_value=0.0,
-                                   target_value=0.0))
-    with pytest.raises(ZeroDivisionError):
-        scheduler.eval_schedule(5)
+def test_scheduler_both_values_zero_is_refused_naming_them():
+    """The reference divides by max(initial, target) = 0 at the first evaluation."""
+    zero = Schedule(start_epoch=1, end_epoch=11, initial_value=0.0, target_value=0.0)
+    with pytest.raises(ValueError, match=r"Scheduler: .*max\(initial_value, target_value\)"
+                                         r".*initial_value=0.0 and target_value=0.0"):
+        Scheduler(zero)
+    assert zero.current_value == 0.0  # untouched
+    # Counted as the default schedule (start 0, end 10,000,000 after the shift): its
+    # current_value is returned as it is, nothing is divided.
+    default = Schedule(start_epoch=1, end_epoch=10_000_001, initial_value=0.0,
+                       target_value=0.0)
+    assert Scheduler(default).eval_schedule(5) == 0.0
 
 
 # TorchScheduler ----------------------------------------------------------------------------

@@ -185,6 +185,41 @@ def test_bad_keys_and_values_name_the_key(overrides, message):
         load_config(overrides=overrides)
 
 
+NAN = float("nan")
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"save.example_save_rate": -1}, "'save.example_save_rate' must be an int >= 1, got -1"),
+    ({"save.example_save_rate": 0}, "'save.example_save_rate' must be an int >= 1, got 0"),
+    ({"save.model_save_rate": 0}, "'save.model_save_rate' must be an int >= 1, got 0"),
+    ({"save.num_examples": 0}, "'save.num_examples' must be an int >= 1, got 0"),
+    ({"train.health.collapse_threshold": -1.0},
+     "'train.health.collapse_threshold' must be a finite number > 0 .*, got -1.0"),
+    ({"train.health.collapse_threshold": 0}, "'train.health.collapse_threshold' must be"),
+    ({"train.health.collapse_threshold": NAN},
+     "'train.health.collapse_threshold' must be a finite number > 0 .*, got nan"),
+    ({"train.health.collapse_patience": 0},
+     "'train.health.collapse_patience' must be an int >= 1, got 0"),
+    ({"train.loss.adaptive_gan_weight.scale": NAN},
+     "'train.loss.adaptive_gan_weight.scale' must be a finite number >= 0, got nan"),
+    ({"train.loss.uncertainty_weighting": {"losses": ["G_L1"], "init_log_variance": NAN}},
+     "'train.loss.uncertainty_weighting.init_log_variance' must be a finite number, got nan"),
+    ({"train.loss.adaptive_gan_weight.start_step": 2 ** 31},
+     "'train.loss.adaptive_gan_weight.start_step' must be an int < 2\\*\\*31 .*, got "
+     "2147483648"),
+    ({"common.experiment_version": -1}, "'common.experiment_version' must be an int >= 0, got -1"),
+    ({"common.experiment_name": ""}, "'common.experiment_name' must be a folder name .*, got ''"),
+    ({"common.experiment_name": "runs/a"},
+     "'common.experiment_name' must be a folder name .*, got 'runs/a'"),
+    ({"common.device": "banana"},
+     "'common.device' must be a device such as 'cpu', 'cuda' or 'cuda:1', got 'banana'"),
+    ({"dataloader.num_workers": -1}, "'dataloader.num_workers' must be an int >= 0, got -1"),
+])
+def test_values_that_would_be_silently_wrong_name_the_key(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        load_config(overrides=overrides)
+
+
 def test_file_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="config file not found: .*missing.json"):
         load_config(tmp_path / "missing.json")

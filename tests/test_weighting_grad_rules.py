@@ -91,16 +91,19 @@ def balance_reference(norms, every, momentum, eps=1e-5):
     return np.stack(out)
 
 
-def gradnorm_reference(losses, norms, alpha, learning_rate, stop_target=True):
+def gradnorm_reference(losses, norms, alpha, learning_rate, stop_target=True, signed=False):
+    """GradNorm's Algorithm 1: ``G_i = ||grad_W (w_i L_i)|| = |w_i| n_i``, so
+    ``d G_i / d w_i = sign(w_i) n_i`` (1 at 0, JAX's convention for ``|w|``).
+    ``signed=True`` is the departure that uses ``w_i n_i``."""
     k = losses.shape[1]
     weights, out = np.ones(k), []
     for loss, n in zip(losses, norms):
         out.append(weights)
         ratio = loss / losses[0]
         r = ratio / ratio.mean()
-        g = weights * n
+        g = (weights if signed else np.abs(weights)) * n
         sign = np.sign(g - g.mean() * r ** alpha)
-        grad = sign * n
+        grad = sign * n * (1.0 if signed else np.where(weights >= 0, 1.0, -1.0))
         if not stop_target:  # the bug: the target's dependence on w differentiated too
             grad = grad - n * np.sum(sign * r ** alpha) / k
         weights = weights - learning_rate * grad
@@ -143,6 +146,28 @@ def test_gradnorm_follows_algorithm_1_with_stopped_targets(scripted):
     np.testing.assert_allclose(weights[:, 4:6].sum(axis=1), 2.0, rtol=1e-6)
     buggy = gradnorm_reference(scripted_losses, norms, 1.5, 0.02, stop_target=False)
     assert np.max(np.abs(buggy - expected)) > 1e-2  # the data tells the two apart
+
+
+def test_gradnorm_takes_the_norm_of_the_weighted_gradient_when_a_weight_turns_negative():
+    """With alpha 3 and learning rate 0.05 a weight of this script goes negative at call
+    8; from call 9 on the paper's ``G_i = |w_i| n_i`` and a signed ``w_i n_i`` part."""
+    names = ("a", "b", "c")
+    rng = np.random.default_rng(1)
+    losses = rng.uniform(0.2, 3.0, (12, 3))
+    norms = rng.uniform(0.5, 6.0, (12, 3))
+    expected = gradnorm_reference(losses, norms, alpha=3.0, learning_rate=0.05)
+    signed = gradnorm_reference(losses, norms, 3.0, 0.05, signed=True)
+    assert np.all(expected[:8] > 0) and np.any(expected[8] < 0)
+    assert np.abs(expected[:9] - signed[:9]).max() < 1e-12
+    assert np.abs(expected[9:] - signed[9:]).max() > 1e-2
+    call = jax.jit(lambda rule, loss, n: rule(Context(
+        0, jnp.int32(0), loss, {name: n[i, None] for i, name in enumerate(names)}, names)))
+    rule, got = gradnorm(alpha=3.0, learning_rate=0.05).bind(names), []
+    for loss, n in zip(losses.astype(np.float32), norms.astype(np.float32)):
+        out = call(rule, loss, n)
+        got.append(np.asarray(out.weight))
+        rule = out.rule
+    np.testing.assert_allclose(np.stack(got), expected, rtol=1e-4, atol=1e-5)
 
 
 def test_uncertainty_weights_without_training_are_one_half(scripted):

@@ -136,6 +136,17 @@ def test_dwa_weights_follow_a_hand_computed_example():
     np.testing.assert_allclose(got, 3 * z / z.sum(), rtol=1e-6)
 
 
+def test_dwa_takes_the_ratio_of_a_loss_whose_earlier_mean_is_0_as_1():
+    # Epoch means (0, 2, 1), (0, 1, 1), (4, 4, 4): at epoch 2 the ratios are (0/0 -> 1,
+    # 0.5, 1), at epoch 3 (4/0 -> 1, 4, 4); T = 2. Without the guard every weight is NaN.
+    losses = [[0, 2, 1], [0, 1, 1], [4, 4, 4], [1, 1, 1]]
+    got = weights(run(manager(dwa()), np.array(losses, float), [0, 1, 2, 3]))
+    for row, ratios in ((2, [1.0, 0.5, 1.0]), (3, [1.0, 4.0, 4.0])):
+        z = np.exp(np.array(ratios) / 2)
+        np.testing.assert_allclose(got[row], 3 * z / z.sum(), rtol=1e-6)
+    np.testing.assert_array_equal(got[:2], 1.0)
+
+
 # SoftAdapt ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("variant", ["plain", "normalized", "loss_weighted"])

@@ -129,7 +129,8 @@ class ConfigManager:
 
         Raises:
             FileNotFoundError: no file at ``config_file``.
-            ValueError: the file is not JSON, or not an object with a ``"config"`` object.
+            ValueError: the file is not UTF-8 JSON, or not an object with a ``"config"``
+                object.
         """
         if config_file is None:
             return load_default_config()
@@ -141,6 +142,9 @@ class ConfigManager:
             content = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:
             raise ValueError(f"the config file {name!r} is not valid JSON: {err}") from err
+        except UnicodeDecodeError as err:
+            raise ValueError(f"the config file {name!r} is not UTF-8 text (JSON must be): "
+                             f"{err}") from None
         if not isinstance(content, Mapping):
             raise ValueError(f'the config file {name!r} must hold a JSON object {{"config": '
                              f"{{...}}}}, got {type(content).__name__}.")

@@ -34,9 +34,16 @@ from nectargan_jax import LossLog
 from nectargan_jax._checks import check_precision
 from nectargan_jax.manager import reporting
 from interop.losses.lm_data import LMHistory, LMLoss, check_loss_fields
+from interop.losses.losses import Laplacian, Sobel, VGGPerceptual
 from interop.scheduling.data import Schedule, is_default
 from interop.scheduling.schedules import check_epoch, schedule_map
 from interop.config.config_manager import read_setting
+
+# Losses that compare x and y element by element (or image by image): torch broadcasts
+# mismatched shapes with only a UserWarning, so compute_loss_xy requires equal shapes.
+_ELEMENTWISE = (torch.nn.L1Loss, torch.nn.MSELoss, torch.nn.BCEWithLogitsLoss,
+                torch.nn.BCELoss, torch.nn.SmoothL1Loss, torch.nn.HuberLoss, Sobel, Laplacian,
+                VGGPerceptual)
 
 Spec = Callable[..., dict[str, LMLoss]]
 
@@ -242,10 +249,14 @@ class LossManager:
         Raises:
             KeyError: ``loss_name`` is not registered (the message lists the names), or
                 the schedule's name is not in ``schedule_map``.
-            TypeError: ``loss_kwargs`` or its ``'weight_kwargs'`` is not a dict, the loss
-                function returned something other than a tensor, or ``epoch`` is not a
-                real number.
-            ValueError: ``epoch`` is not finite.
+            TypeError: ``x`` or ``y`` is not a tensor, ``loss_kwargs`` or its
+                ``'weight_kwargs'`` is not a dict, the loss function returned something
+                other than a tensor, or ``epoch`` is not a real number.
+            ValueError: ``epoch`` is not finite, or ``x`` and ``y`` differ in shape for
+                an elementwise loss (torch's L1, MSE, BCE, SmoothL1 and Huber losses,
+                Sobel, Laplacian, VGGPerceptual).
+            RuntimeError: the loss function raised one (the message names the loss and
+                the shapes).
         """
         check_epoch("compute_loss_xy", epoch)
         if loss_kwargs is not None and not isinstance(loss_kwargs, Mapping):
@@ -263,7 +274,7 @@ class LossManager:
             raise KeyError(
                 f"Unknown loss {loss_name!r}; registered losses: {list(self.loss_fns)}."
             ) from None
-        loss = entry.function(x, y)
+        loss = self._run(loss_name, entry.function, x, y)
         if not isinstance(loss, torch.Tensor):
             raise TypeError(f"compute_loss_xy: loss {loss_name!r} returned "
                             f"{type(loss).__name__}, not a torch.Tensor.")
@@ -271,6 +282,28 @@ class LossManager:
         weighted = loss * weight
         self._record(loss_name, entry, weighted, weight)
         return weighted
+
+    @staticmethod
+    def _run(name: str, function: Callable[..., Any], x: Any, y: Any) -> Any:
+        """``function(x, y)`` on tensors; an elementwise loss needs equal shapes, and a
+        plain RuntimeError of the function (e.g. shapes that do not broadcast) names
+        the loss and the shapes."""
+        for label, value in (("x", x), ("y", y)):
+            if not isinstance(value, torch.Tensor):
+                raise TypeError(f"compute_loss_xy: {label} of loss {name!r} must be a "
+                                f"torch.Tensor, got {type(value).__name__}.")
+        shapes = f"x of shape {tuple(x.shape)} and y of shape {tuple(y.shape)}"
+        if isinstance(function, _ELEMENTWISE) and x.shape != y.shape:
+            raise ValueError(f"compute_loss_xy: loss {name!r} ({type(function).__name__}) "
+                             f"compares x and y element by element, so they must have the "
+                             f"same shape, got {shapes}.")
+        try:
+            return function(x, y)
+        except RuntimeError as error:
+            if type(error) is not RuntimeError:  # e.g. torch.OutOfMemoryError: as it is
+                raise
+            raise RuntimeError(f"compute_loss_xy: loss {name!r} failed on {shapes}: "
+                               f"{error}") from error
 
     def compute_loss_xyz(self, *args: Any, **kwargs: Any) -> torch.Tensor:
         """Not implemented, as in the reference (three-input losses).

@@ -27,6 +27,9 @@ class Scheduler:
     Raises:
         TypeError: ``schedule`` is not an interop ``Schedule``, or ``schedule.schedule``
             is neither a callable nor a ``schedule_map`` key.
+        ValueError: a schedule other than the default with ``initial_value`` and
+            ``target_value`` both 0 (the reference divides by zero at the first
+            ``eval_schedule``).
 
     Examples:
         >>> s = Schedule(start_epoch=1, end_epoch=11, initial_value=2.0, target_value=0.0)
@@ -52,6 +55,12 @@ class Scheduler:
                 f"name in schedule_map ({', '.join(map(repr, schedule_map))}) or a callable "
                 "(schedule, epoch, **kwargs) -> float.")
         self.max_value = max(schedule.initial_value, schedule.target_value)
+        if self.max_value == 0 and not is_default(schedule):
+            raise ValueError(
+                f"{type(self).__name__}: eval_schedule divides by max(initial_value, "
+                f"target_value), which is 0 for initial_value={schedule.initial_value!r} "
+                f"and target_value={schedule.target_value!r}; give one of them a positive "
+                "value.")
 
     def eval_schedule(self, epoch: int) -> float:
         """The schedule's multiplier at ``epoch`` (the form ``LambdaLR`` wants).
@@ -67,7 +76,6 @@ class Scheduler:
             The multiplier.
 
         Raises:
-            ZeroDivisionError: ``initial_value`` and ``target_value`` are both 0.
             TypeError, ValueError: ``epoch`` is not a finite real number.
         """
         check_epoch("eval_schedule", epoch)

@@ -29,6 +29,7 @@ class TorchScheduler(Scheduler):
     Raises:
         TypeError: ``optimizer`` is not a torch optimizer, or ``schedule`` is neither an
             interop ``Schedule`` nor None.
+        ValueError: see ``Scheduler`` (both values 0).
 
     Attributes:
         scheduler: the ``torch.optim.lr_scheduler.LambdaLR``.

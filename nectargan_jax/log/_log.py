@@ -104,7 +104,8 @@ class LossLog:
         always complete) instead of when the journal outgrows it.
 
     Raises:
-      TypeError: ``experiment_dir`` is not a path or ``compact_every_append`` not a bool.
+      TypeError: ``experiment_dir`` or ``dataroot`` is not a path, ``device`` not a string
+        or ``compact_every_append`` not a bool.
       NotADirectoryError: ``experiment_dir`` is a file.
 
     Examples:
@@ -123,6 +124,12 @@ class LossLog:
         if not isinstance(experiment_dir, (str, os.PathLike)):
             raise TypeError(f"experiment_dir must be a path (str or os.PathLike), got "
                             f"{experiment_dir!r} ({type(experiment_dir).__name__}).")
+        if not isinstance(dataroot, (str, os.PathLike)):
+            raise TypeError(f"dataroot must be a path (str or os.PathLike), got {dataroot!r} "
+                            f"({type(dataroot).__name__}).")
+        if not isinstance(device, str):
+            raise TypeError(f"device must be a string such as 'cpu' or 'cuda', got {device!r} "
+                            f"({type(device).__name__}).")
         if not isinstance(compact_every_append, bool):
             raise TypeError(f"compact_every_append must be True or False, got "
                             f"{compact_every_append!r}.")

@@ -45,7 +45,7 @@ def piecewise_linear(points: Sequence[float] | ArrayLike,
       values: as many real numbers.
 
     Raises:
-      TypeError: non-numbers.
+      TypeError: non-numbers (bools included).
       ValueError: empty, not one-dimensional, lengths that differ, points not strictly
         increasing, or non-finite numbers.
 
@@ -54,17 +54,24 @@ def piecewise_linear(points: Sequence[float] | ArrayLike,
       >>> [float(s(e)) for e in (-5, 0, 5, 10, 15, 30)]
       [1.0, 1.0, 2.0, 3.0, 1.5, 0.0]
     """
-    xs, ys = (number_leaf(name, np.asarray(v, float) if not isinstance(v, jax.Array) else v)
-              for name, v in (("points", points), ("values", values)))
-    if xs.ndim != 1 or ys.ndim != 1 or xs.size == 0:
-        raise ValueError(f"points and values must be non-empty 1-D sequences, got shapes "
-                         f"{xs.shape} and {ys.shape}.")
+    return checked_piecewise(points, values, "piecewise_linear", ("points", "values"))
+
+
+def checked_piecewise(points: Sequence[float] | ArrayLike, values: Sequence[float] | ArrayLike,
+                      caller: str, names: tuple[str, str]) -> PiecewiseLinear:
+    """``piecewise_linear`` whose errors name ``caller`` and its arguments ``names``
+    (the points' name first)."""
+    xs, ys = (number_leaf(name, v) for name, v in zip(names, (points, values)))
+    for name, array in ((names[1], ys), (names[0], xs)):
+        if array.ndim != 1 or array.size == 0:
+            raise ValueError(f"{caller}: {name} must be a non-empty 1-D sequence, got shape "
+                             f"{array.shape}.")
     if xs.shape != ys.shape:
-        raise ValueError(f"points and values must have the same length, got {xs.size} points "
-                         f"and {ys.size} values.")
+        raise ValueError(f"{caller}: {names[0]} and {names[1]} must have the same length, got "
+                         f"{xs.size} {names[0]} and {ys.size} {names[1]}.")
     steps = np.diff(np.asarray(xs))
     if np.any(steps <= 0):
-        at = int(np.argmax(steps <= 0))
-        raise ValueError(f"points must be strictly increasing, got points[{at}]="
-                         f"{float(xs[at])!r} then points[{at + 1}]={float(xs[at + 1])!r}.")
+        at, name = int(np.argmax(steps <= 0)), names[0]
+        raise ValueError(f"{caller}: {name} must be strictly increasing, got {name}[{at}]="
+                         f"{float(xs[at])!r} then {name}[{at + 1}]={float(xs[at + 1])!r}.")
     return PiecewiseLinear(xs, ys)

@@ -122,6 +122,12 @@ def _trial_trace(schedule: Schedule) -> None:
                              or jnp.issubdtype(dtype, jnp.integer)):
         raise TypeError(f"schedule function {name!r} must return a real number or array "
                         f"(made with jnp ops), got {type(out).__name__}: {out!r}.")
+    batch = schedule.numbers.shape[:-1]
+    shape = tuple(out.shape)
+    if len(shape) > len(batch) or any(o not in (1, b) for o, b in zip(shape[::-1], batch[::-1])):
+        raise ValueError(f"schedule function {name!r} must return one value per schedule "
+                         f"(shape {batch} for numbers of shape {batch}, at a scalar epoch), "
+                         f"got shape {shape}.")
 
 
 @pytree_dataclass

@@ -15,22 +15,37 @@ import hashlib
 import json
 import os
 from pathlib import Path
+import shutil
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
 
+from nectargan_jax.train._disk_full import disk_full_errno, quiet_disk_full_reports
+
 # Settings that do not change what training computes: where and how often things are
-# written, how the run is named and which epoch it resumes from.
+# written, how the run is named, which epoch it resumes from and where the data lies.
 _NOT_FINGERPRINTED = (("common",), ("save",), ("visualizer",), ("train", "load"),
-                      ("dataloader", "num_workers"))
+                      ("dataloader", "num_workers"), ("dataloader", "dataroot"))
+_SHOWN_CHANGES = 6
+
+
+def training_settings(config: dict) -> dict:
+    """The config settings that shape training (models, data, losses, rates): a copy
+    without output folders, names, save cadences, the visualizer, ``train.load`` and the
+    data's location (``dataloader.dataroot``), so a run resumes under another output
+    folder, with more epochs, or with its dataset moved."""
+    kept = copy.deepcopy(config)
+    for path in _NOT_FINGERPRINTED:
+        section = kept
+        for key in path[:-1]:
+            section = section.get(key, {})
+        section.pop(path[-1], None)
+    return kept
 
 
 def config_fingerprint(config: dict) -> str:
-    """SHA-256 of the config settings that shape training (models, data, losses, rates).
-
-    Output folders, names, save cadences, the visualizer and ``train.load`` are left
-    out, so a run resumes under another output folder, and with more epochs.
+    """SHA-256 of ``training_settings(config)``.
 
     Examples:
       >>> a = {'train': {'generator': {'features': 8}}, 'common': {'experiment_name': 'a'}}
@@ -38,17 +53,32 @@ def config_fingerprint(config: dict) -> str:
       >>> config_fingerprint(a) == config_fingerprint(b)
       True
     """
-    kept = copy.deepcopy(config)
-    for path in _NOT_FINGERPRINTED:
-        section = kept
-        for key in path[:-1]:
-            section = section.get(key, {})
-        section.pop(path[-1], None)
-    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(training_settings(config), sort_keys=True).encode()
+                          ).hexdigest()
+
+
+def _changes(before: Any, after: Any, path: str = "") -> list[str]:
+    """``'key.path (old, now new)'`` for each setting that differs, in key order."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        return [change for key in sorted(set(before) | set(after))
+                for change in _changes(before.get(key, "absent"), after.get(key, "absent"),
+                                       f"{path}.{key}" if path else key)]
+    return [] if before == after else [f"{path} ({before!r}, now {after!r})"]
 
 
 class CheckpointMismatchError(ValueError):
     """A checkpoint was written by a run with other training settings."""
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written for lack of space (or a file-size limit); the
+    earlier checkpoints are intact and nothing of the failed one is left behind.
+
+    ``errno`` is the system's code (``ENOSPC``, ``EFBIG``, ``EDQUOT``); ``str()`` is the
+    one-line message alone."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
 
 
 class Checkpoints:
@@ -92,43 +122,81 @@ class Checkpoints:
         return self._orbax().restore(
             epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
 
-    def check(self, epoch: int, fingerprint: str) -> dict:
+    def check(self, epoch: int, fingerprint: str, settings: dict | None = None) -> dict:
         """The metadata of ``epoch``'s checkpoint, if it was written with ``fingerprint``.
+
+        Args:
+          epoch: the checkpoint's epoch.
+          fingerprint: ``config_fingerprint`` of the config resuming.
+          settings: its ``training_settings``; with those the checkpoint was saved with,
+            a mismatch names the settings that changed (else the two fingerprints).
 
         Raises:
           CheckpointMismatchError: the checkpoint's config fingerprint differs.
         """
         meta = self.metadata(epoch)
         if meta.get("config_fingerprint") != fingerprint:
+            if settings is not None and "settings" in meta:
+                changes = _changes(meta["settings"], settings)
+                more = len(changes) - _SHOWN_CHANGES
+                what = ": " + ", ".join(changes[:_SHOWN_CHANGES]) + (
+                    f" and {more} more" if more > 0 else "")
+            else:
+                what = (f" (config fingerprint {meta.get('config_fingerprint')!r}, this "
+                        f"config's is {fingerprint!r})")
             raise CheckpointMismatchError(
                 f"the checkpoint of epoch {epoch} in {str(self.directory)!r} was written "
-                "with other training settings (config fingerprint "
-                f"{meta.get('config_fingerprint')!r}, this config's is {fingerprint!r}); "
-                "resume with the config saved in the experiment folder, or start a new "
-                "experiment.")
+                f"with other training settings{what}; resume with the config saved in the "
+                "experiment folder, or start a new experiment.")
         return meta
 
-    def save(self, epoch: int, state: Any, fingerprint: str) -> None:
+    def save(self, epoch: int, state: Any, fingerprint: str,
+             settings: dict | None = None) -> None:
         """Saves ``state`` as the checkpoint of ``epoch`` (returns once it is complete),
         replacing one of that epoch (a run continued from an older checkpoint trains
-        the epochs after it again)."""
+        the epochs after it again). ``settings`` (``training_settings``), if given, is
+        kept in the metadata so that a mismatch can name what changed (``check``).
+
+        Raises:
+          CheckpointWriteError: the disk is full (or a file-size limit was hit): one
+            line naming the checkpoint; its partial files are removed. The training
+            loop flushes its log before each save, so a run resumed then loses nothing.
+        """
         meta = {"epoch": int(epoch), "step": int(state.step),
                 "config_fingerprint": fingerprint}
+        if settings is not None:
+            meta["settings"] = settings
         manager = self._orbax()
         if int(epoch) in manager.all_steps():
             manager.delete(int(epoch))
-        # force: orbax would skip a step older than its newest (a retrained epoch).
-        manager.save(int(epoch), args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
-        manager.wait_until_finished()
+        try:
+            with quiet_disk_full_reports():
+                # force: orbax would skip a step older than its newest (a retrained epoch).
+                manager.save(int(epoch), args=ocp.args.Composite(
+                    state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+                    force=True)
+                manager.wait_until_finished()
+        except Exception as error:
+            code = disk_full_errno(error)
+            if code is None:
+                raise
+            self.close()
+            for partial in self.directory.glob(f"{int(epoch)}.orbax-checkpoint-tmp*"):
+                shutil.rmtree(partial, ignore_errors=True)
+            raise CheckpointWriteError(
+                code, f"disk full (or file too large) writing checkpoint {int(epoch)} to "
+                f"{self.directory / str(int(epoch))}; nothing lost, resume with --resume"
+            ) from None
 
-    def restore(self, epoch: int, like: Any, fingerprint: str) -> Any:
+    def restore(self, epoch: int, like: Any, fingerprint: str,
+                settings: dict | None = None) -> Any:
         """The state saved after ``epoch``, with the structure and shardings of ``like``.
 
         Raises:
-          CheckpointMismatchError: the checkpoint's config fingerprint differs.
+          CheckpointMismatchError: the checkpoint's config fingerprint differs (see
+            ``check``).
         """
-        self.check(epoch, fingerprint)
+        self.check(epoch, fingerprint, settings)
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
         return self._orbax().restore(epoch, args=ocp.args.Composite(
             state=ocp.args.StandardRestore(abstract))).state

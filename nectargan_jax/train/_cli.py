@@ -20,6 +20,7 @@ from nectargan_jax._xla_flags import SWITCH
 from nectargan_jax._xla_flags import apply_cpu_flags
 from nectargan_jax.train._compile_cache import ENV as CACHE_ENV
 from nectargan_jax.train._compile_cache import default_cache_dir
+from nectargan_jax.train._disk_full import disk_full_errno
 
 _USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, FileExistsError,
                 NotADirectoryError, PermissionError, OverflowError, ConnectionError,
@@ -147,7 +148,8 @@ def _train(args: argparse.Namespace) -> None:
         enable_compile_cache(directory)
     train(config, epochs=args.epochs, resume=args.resume, devices=args.devices,
           steps_per_dispatch=args.steps_per_dispatch, seed=args.seed,
-          synthetic_pairs=args.synthetic_pairs or SYNTHETIC_PAIRS,
+          synthetic_pairs=SYNTHETIC_PAIRS if args.synthetic_pairs is None
+          else args.synthetic_pairs,
           progress=not args.no_progress)
 
 
@@ -201,7 +203,8 @@ def _export(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Runs the command line; returns the exit status (2 for bad input, with a message).
+    """Runs the command line; returns the exit status (2 for bad input, with a message,
+    and for a full disk: one line, e.g. naming the checkpoint that could not be written).
 
     Run as a program (``argv`` None: the ``nectargan-jax`` script, ``python -m
     nectargan_jax``), ``train`` first adds ``nectargan_jax._xla_flags.CPU_FLAGS`` to
@@ -219,7 +222,10 @@ def main(argv: Sequence[str] | None = None) -> int:
            "convert": _convert, "test": _test, "export": _export}
     try:
         run[args.command](args)
-    except _USER_ERRORS as error:
+    except (*_USER_ERRORS, OSError) as error:
+        if isinstance(error, OSError) and not isinstance(error, _USER_ERRORS) \
+                and disk_full_errno(error) is None:
+            raise
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"nectargan-jax {args.command}: error: {message}", file=sys.stderr)
         return 2

@@ -42,8 +42,10 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import numbers
 from pathlib import Path
+import re
 from typing import Any
 
 from nectargan_jax.configs import load_default_config
@@ -75,6 +77,9 @@ ADAPTIVE_GAN_WEIGHT = {"start_step": 0, "scale": 1.0, "eps": 1e-4, "maximum": 1e
 UNCERTAINTY_WEIGHTING = {"losses": None, "learning_rate": 1e-3, "init_log_variance": 0.0}
 _RULES = {"train.loss.adaptive_gan_weight": ADAPTIVE_GAN_WEIGHT,
           "train.loss.uncertainty_weighting": UNCERTAINTY_WEIGHTING}
+# What ``common.device`` may name (torch's device strings); the trainer runs on JAX's
+# default device and says so when it is another (``_notes``).
+_DEVICE = re.compile(r"(cpu|cuda|gpu|tpu|mps)(:\d+)?")
 
 
 def embedded_default_overrides() -> dict[str, Any]:
@@ -278,6 +283,12 @@ def _check_health(value: Any) -> dict[str, Any] | None:
     _check_object(HEALTH_KEY, value, HEALTH_DEFAULTS)
     checked = {key: _check_type(f"{HEALTH_KEY}.{key}", value.get(key, default), default)
                for key, default in HEALTH_DEFAULTS.items()}
+    threshold, patience = checked["collapse_threshold"], checked["collapse_patience"]
+    if not 0 < threshold < math.inf:  # the BCE losses are >= 0: <= 0 never fires
+        _fail(f"{HEALTH_KEY}.collapse_threshold", threshold,
+              "a finite number > 0 (D_real and D_fake are never below 0)")
+    if not 1 <= patience < 2 ** 31:
+        _fail(f"{HEALTH_KEY}.collapse_patience", patience, "an int >= 1")
     try:
         _health_of(checked)
     except (TypeError, ValueError) as err:
@@ -337,12 +348,14 @@ def _check_rule_number(path: str, value: Any, default: Any) -> Any:
     value = _check_type(path, value, default)
     if path.endswith("start_step") and value < 0:
         _fail(path, value, "an int >= 0")
-    if path.endswith(("eps", "maximum", "learning_rate")) and not 0 < value < float("inf"):
+    if path.endswith("start_step") and value >= 2 ** 31:
+        _fail(path, value, "an int < 2**31 (the manager counts steps in int32)")
+    if path.endswith(("eps", "maximum", "learning_rate")) and not 0 < value < math.inf:
         _fail(path, value, "a finite number > 0")
-    if path.endswith(("scale", "init_log_variance")) and abs(value) == float("inf"):
-        _fail(path, value, "a finite number")
-    if path.endswith("scale") and value < 0:
+    if path.endswith("scale") and not 0 <= value < math.inf:
         _fail(path, value, "a finite number >= 0")
+    if path.endswith("init_log_variance") and not math.isfinite(value):
+        _fail(path, value, "a finite number")
     return value
 
 
@@ -366,7 +379,10 @@ def _fail(path: str, value: Any, accepted: str) -> None:
 
 def _check_values(config: dict[str, Any]) -> None:
     """Checks ranges and choices on the complete config."""
+    _check_common_and_save(config)
     data, load = config["dataloader"], config["dataloader"]["load"]
+    if data["num_workers"] < 0:
+        _fail("dataloader.num_workers", data["num_workers"], "an int >= 0")
     if data["direction"] not in DIRECTIONS:
         _fail("dataloader.direction", data["direction"], f"one of {DIRECTIONS}")
     for path, value in (("dataloader.batch_size", data["batch_size"]),
@@ -425,6 +441,21 @@ def _check_visdom(visdom: dict[str, Any]) -> None:
             _fail(f"visualizer.visdom.{key}", visdom[key], "an int >= 1")
     if not 1 <= visdom["port"] <= 65535:
         _fail("visualizer.visdom.port", visdom["port"], "a port number in [1, 65535]")
+
+
+def _check_common_and_save(config: dict[str, Any]) -> None:
+    """The run's name, device and output cadences."""
+    common, save = config["common"], config["save"]
+    name = common["experiment_name"]
+    if not name or name in (".", "..") or "/" in name or "\\" in name:
+        _fail("common.experiment_name", name, "a folder name (not empty, no '/' or '\\')")
+    if common["experiment_version"] < 0:
+        _fail("common.experiment_version", common["experiment_version"], "an int >= 0")
+    if not _DEVICE.fullmatch(common["device"]):
+        _fail("common.device", common["device"], "a device such as 'cpu', 'cuda' or 'cuda:1'")
+    for key in ("model_save_rate", "example_save_rate", "num_examples"):
+        if save[key] < 1:
+            _fail(f"save.{key}", save[key], "an int >= 1")
 
 
 def _check_rules(loss: dict[str, Any]) -> None:

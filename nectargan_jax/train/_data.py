@@ -32,12 +32,34 @@ class PairedDataset(Protocol):
     def load(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]: ...
 
 
-def _to_unit_range(image: Image.Image) -> np.ndarray:
-    """A Pillow image -> float32 HWC in [-1, 1]."""
+# Pillow's modes of 16-bit pixels (a 16-bit grayscale PNG opens as 'I;16').
+_SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")
+# Modes whose pixels have no fixed full scale (32-bit integers or floats).
+_UNSCALED = ("I", "F")
+
+
+def _check_mode(path: Path, mode: str) -> None:
+    if mode in _UNSCALED:
+        raise ValueError(f"{path.name!r} has Pillow mode {mode!r} (32-bit pixels with no "
+                         "fixed range); store the dataset's images with 8 or 16 bits per "
+                         "channel.")
+
+
+def _decoded(image: Image.Image, channels: int) -> tuple[Image.Image, float]:
+    """The pixels in a mode Pillow resizes bicubically, and their full-scale value:
+    8-bit images as 'RGB' or 'L' (full scale 255), 16-bit ones as 'F' (65535)."""
+    if image.mode in _SIXTEEN_BIT:
+        return image.convert("F"), 65535.0
+    return image.convert("RGB" if channels == 3 else "L"), 255.0
+
+
+def _to_unit_range(image: Image.Image, full_scale: float, channels: int) -> np.ndarray:
+    """A Pillow image -> float32 HWC in [-1, 1] (0 -> -1, ``full_scale`` -> 1); one
+    channel repeated to ``channels``."""
     array = np.asarray(image, dtype=np.float32)
     if array.ndim == 2:
-        array = array[:, :, None]
-    return array / 127.5 - 1.0
+        array = np.repeat(array[:, :, None], channels, axis=2)
+    return array / np.float32(full_scale / 2) - 1.0
 
 
 class PairedImageFolder:
@@ -62,10 +84,15 @@ class PairedImageFolder:
       channels: 3 (RGB) or 1 (grayscale), the config's ``input_nc``.
       train: resize to ``load_size`` and crop (True), or resize to ``crop_size`` (False).
 
+    Every image's header is read (and checked, ``Image.verify``) when the folder is
+    opened, so a damaged file is refused before training starts; 8-bit images are
+    scaled from 0..255 and 16-bit ones from 0..65535 to [-1, 1].
+
     Raises:
       FileNotFoundError: ``dataroot/split`` is not a folder.
-      ValueError: no images there, a file Pillow cannot read, or bad sizes, direction or
-        channels.
+      ValueError: no images there, an image that cannot be read or holds 32-bit pixels
+        (named), or bad sizes, direction or channels. ``load`` raises it too, naming
+        the file, when an image cannot be decoded.
     """
 
     def __init__(self, dataroot: str | os.PathLike, split: str = "train",
@@ -99,9 +126,17 @@ class PairedImageFolder:
     def load(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """The pair at ``index``, cropped and flipped as ``rng`` draws (if ``train``)."""
         size = self.load_size if self.train else self.crop_size
-        with Image.open(self.paths[index]) as image:
-            image = image.convert("RGB" if self.channels == 3 else "L")
-            pixels = _to_unit_range(image.resize((2 * size, size), Image.Resampling.BICUBIC))
+        path = self.paths[index]
+        try:
+            with Image.open(path) as image:
+                _check_mode(path, image.mode)
+                image, full_scale = _decoded(image, self.channels)
+                pixels = _to_unit_range(image.resize((2 * size, size),
+                                                     Image.Resampling.BICUBIC),
+                                        full_scale, self.channels)
+        except (OSError, SyntaxError) as error:
+            raise ValueError(f"cannot decode the image {str(path)!r}: {error}; replace or "
+                             "remove it, then resume with --resume.") from None
         halves = pixels[:, :size], pixels[:, size:]
         if self.train:
             top, lft = rng.integers(0, self.load_size - self.crop_size + 1, size=2)
@@ -114,12 +149,16 @@ class PairedImageFolder:
 
 
 def _check_readable(path: Path) -> None:
-    """Raises a ValueError naming ``path`` if Pillow cannot read its header."""
+    """Raises a ValueError naming ``path`` if Pillow cannot read its header, its chunks'
+    checksums fail (``Image.verify``: a truncated or damaged file; nothing is decoded)
+    or its pixels have no fixed range (32 bits)."""
     try:
-        with Image.open(path):
-            pass
+        with Image.open(path) as image:
+            mode = image.mode
+            image.verify()
     except (OSError, SyntaxError) as error:
         raise ValueError(f"cannot read the image {str(path)!r}: {error}") from None
+    _check_mode(path, mode)
 
 
 class SyntheticPairs:

@@ -42,12 +42,13 @@ from nectargan_jax.manager import LossManager, reporting
 from nectargan_jax.scheduling import current_learning_rate
 from nectargan_jax.train._augment import HostAugmentedPairs
 from nectargan_jax.train._augment_config import augmentations_from_config
-from nectargan_jax.train._checkpoint import Checkpoints, config_fingerprint
+from nectargan_jax.train._checkpoint import Checkpoints, config_fingerprint, training_settings
 from nectargan_jax.train._config import (health_checks, keep_checkpoints,
                                          learning_rate_schedule, total_epochs)
 from nectargan_jax.train._data import (PairedDataset, PairedImageFolder, SyntheticPairs,
                                        batches, prefetch)
 from nectargan_jax.train._experiment import Experiment, check_writable, choose_experiment
+from nectargan_jax.train._notes import startup_notes
 from nectargan_jax.train._plots import example_grid, plot_loss_log
 from nectargan_jax.train._records import LogWriter
 from nectargan_jax.train._step import Pix2PixStep, TrainState, build_training
@@ -204,7 +205,9 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
       log_every: steps between two writes of the loss log (rounded up to whole
         dispatches); None = once per epoch, or every 512 steps if epochs are longer.
       progress: show a tqdm progress bar.
-      echo: where the final summary and the GAN health reports (``train.health``) go.
+      echo: where the final summary, the GAN health reports (``train.health``) and the
+        notes on settings the run follows differently from how they read (``_notes``:
+        the device JAX runs on, epochs at a learning rate of 0) go.
       on_epoch_end: called after each epoch as ``on_epoch_end(epoch, state, metrics)``,
         once its losses are logged and before its checkpoint is saved: ``epoch`` the
         epochs completed (from 1), ``state`` the ``TrainState`` (donated to the next
@@ -216,7 +219,8 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
         it raises ends the run at once (resume from the newest checkpoint).
 
     Returns:
-      A ``TrainResult``.
+      A ``TrainResult``. Resuming a run that has trained ``epochs`` already writes
+      nothing: it says so (``echo``) and returns the restored state.
 
     Raises:
       ValueError: bad arguments or data, or a checkpoint written with another config
@@ -229,6 +233,8 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
     devices = _positive_int("devices", devices)
     steps_per_dispatch = _positive_int("steps_per_dispatch", steps_per_dispatch)
     synthetic_pairs = _positive_int("synthetic_pairs", synthetic_pairs)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be an int >= 0, got seed={seed!r}.")
     if log_every is not None:
         log_every = _positive_int("log_every", log_every)
     if devices > jax.local_device_count():
@@ -245,7 +251,7 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
     example_source = _example_source(config, seed=seed, synthetic_pairs=synthetic_pairs)
     steps_per_epoch = len(dataset) // batch_size
     experiment = choose_experiment(config, resume or load["continue_train"])
-    fingerprint = config_fingerprint(config)
+    fingerprint, settings = config_fingerprint(config), training_settings(config)
     checkpoints = Checkpoints(experiment.checkpoints, max_to_keep=keep_checkpoints(config))
     start = checkpoints.latest_epoch() if resume else None
     if not resume and load["continue_train"]:
@@ -256,7 +262,7 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
                 f"checkpoints of epochs {checkpoints.epochs()}; choose one of them, or "
                 "resume from the newest with --resume.")
     if start is not None:
-        checkpoints.check(start, fingerprint)
+        checkpoints.check(start, fingerprint, settings)
         if epochs < start:
             raise ValueError(f"epochs={epochs} but the experiment {str(experiment.dir)!r} "
                              f"has already trained {start} epochs; give more epochs.")
@@ -273,7 +279,15 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
         batch_sharding = NamedSharding(mesh, PartitionSpec(
             *([] if steps_per_dispatch == 1 else [None]), "data"))
     if start is not None:
-        state = checkpoints.restore(start, state, fingerprint)
+        state = checkpoints.restore(start, state, fingerprint, settings)
+        if start == epochs:
+            checkpoints.close()
+            echo(f"The experiment {experiment.dir.resolve()} has trained {start} of {epochs} "
+                 f"epochs: nothing to do (give more epochs, e.g. --epochs {epochs + 1}, to "
+                 "train on).")
+            return TrainResult(experiment, state, step_fns, epochs)
+    for note in startup_notes(config, epochs, jax.devices()[0]):
+        echo(note)
     log = LossLog(experiment.dir, device=jax.devices()[0].platform,
                   dataroot=config["dataloader"]["dataroot"])
     live = _live_writers(config, steps_per_epoch)
@@ -315,7 +329,7 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
                     live_writer.write_examples(done, int(state.step), grid)
             plot_loss_log(experiment.log, experiment.graphs, steps_per_epoch)
         if save["save_model"] and (done % save["model_save_rate"] == 0 or last):
-            checkpoints.save(done, state, fingerprint)
+            checkpoints.save(done, state, fingerprint, settings)
         if stop:
             epochs = done
             break
@@ -427,8 +441,16 @@ def _listing(folder: Path) -> str:
 def _flush(writer: LogWriter, manager: LossManager, echo: Callable[[str], None]
            ) -> LossManager:
     """Writes the manager's new records to the log, then echoes its GAN health events
-    (a failed write keeps both in the manager)."""
-    return manager.flush(writer, on_health=lambda report: echo(str(report)))
+    (a failed write keeps both in the manager). The events of steps the log held already
+    (recomputed after a resume) are dropped like their records: flushes follow the
+    epoch, the buffer's capacity and the steps per dispatch, so a run resumed with those
+    unchanged flushes where the run it resumes did, and a window holds recomputed steps
+    only or none (one holding both is reported whole)."""
+    def on_health(report) -> None:
+        if not writer.replayed:
+            echo(str(report))
+
+    return manager.flush(writer, on_health=on_health)
 
 
 def _checkpoint_listing(checkpoints: Checkpoints, keep: int | None) -> str:

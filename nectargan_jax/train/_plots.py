@@ -60,8 +60,13 @@ def plot_loss_log(log_path: str | os.PathLike, out_path: str | os.PathLike,
 
     Raises:
       FileNotFoundError: no log at ``log_path``.
-      ValueError: the file is not a loss log, or holds no loss.
+      ValueError: the file is not a loss log, or holds no loss; ``steps_per_epoch``
+        is not a positive int.
     """
+    if steps_per_epoch is not None and (isinstance(steps_per_epoch, bool) or not isinstance(
+            steps_per_epoch, int) or steps_per_epoch < 1):
+        raise ValueError(f"steps_per_epoch must be a positive int (or None: the x axis in "
+                         f"records), got steps_per_epoch={steps_per_epoch!r}.")
     functions = read_loss_log(log_path)
     if not functions:
         raise ValueError(f"the loss log {str(log_path)!r} holds no loss.")

@@ -52,6 +52,7 @@ class LogWriter:
         self.log, self.sinks = log, tuple(sinks)
         self.logged = logged_records(log)
         self.next_step = first_step
+        self.replayed = False
         if self.logged < first_step:
             raise ValueError(
                 f"the loss log {log!r} holds {self.logged} records per loss but the "
@@ -60,6 +61,10 @@ class LogWriter:
     def append(self, records: Mapping[str, Any]) -> None:
         """Appends the records of steps the log does not hold yet (``manager.flush``
         calls it with what it drained).
+
+        Afterwards ``replayed`` says whether the log held every record of this append
+        already (steps recomputed after a resume): what else the run reports about those
+        steps (GAN health events) was reported by the run that logged them.
 
         If the log's append raises, nothing is counted as written and the manager that
         was flushed still holds every record (a drain is a pure read), so a retry
@@ -70,6 +75,7 @@ class LogWriter:
         if count > skip:
             self.log.append({name: (losses[skip:], weights[skip:])
                              for name, (losses, weights) in records.items()})
+        self.replayed = count > 0 and skip == count
         first = self.next_step
         self.next_step += count
         self.logged = max(self.logged, self.next_step)

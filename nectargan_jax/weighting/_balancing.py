@@ -16,7 +16,7 @@ import numpy as np
 
 from nectargan_jax._checks import ranged_leaf, real_leaf
 from nectargan_jax._pytree import static_field
-from nectargan_jax.weighting._rule import Applied, Context, Rule, applied
+from nectargan_jax.weighting._rule import Applied, Context, Rule, applied, ratio_or_one
 
 _SOFTADAPT_VARIANTS = ("plain", "normalized", "loss_weighted")
 
@@ -66,7 +66,7 @@ class Dwa(Rule):
         before = jnp.where(roll, s.last, s.before)
         completed = jnp.minimum(s.completed + roll.astype(jnp.int32), 2)
         ready = completed >= 2
-        ratio = last / jnp.where(ready, before, 1.0)
+        ratio = ratio_or_one(last, jnp.where(ready, before, 1.0))
         weight = jnp.where(ready, k * jax.nn.softmax(ratio / self.temperature), 1.0)
         calls = jnp.where(roll, 0, s.calls) + 1
         mean = jnp.where(roll, 0.0, s.mean)
@@ -96,7 +96,10 @@ def dwa(temperature: float = 2.0) -> Dwa:
     does), not a fractional epoch that changes every call. Epochs without calls are
     skipped: :math:`t-1` and :math:`t-2` are the last
     two epochs in which the rule was called (epoch 4 after epochs 1 and 3 uses their
-    means). The losses must be positive (a zero mean divides by zero, as in the paper).
+    means). The losses should be positive. A loss whose mean over epoch :math:`t-2` is
+    0 (the paper divides by zero there, and every weight of the group becomes NaN) gets
+    the ratio 1: no measurable change, like GradNorm's ratio against an initial loss of
+    0; the weights stay finite and still sum to :math:`K`.
 
     Args:
       temperature: :math:`T > 0` (the paper's and LibMTL's default, 2): larger is
@@ -316,8 +319,8 @@ def relobralo(alpha: float = 0.999, expected_rho: float = 0.99, temperature: flo
       A group rule for ``LossManager.with_rule(relobralo(), names)`` (at least 2 names).
 
     Raises:
-      ValueError: a number out of its range or not finite; fewer than 2 losses at
-        binding.
+      ValueError: a number out of its range or not finite, a ``seed`` beyond 64 bits;
+        fewer than 2 losses at binding.
       TypeError: a number that is not real, a ``seed`` that is not an int.
 
     Examples:
@@ -332,6 +335,9 @@ def relobralo(alpha: float = 0.999, expected_rho: float = 0.99, temperature: flo
     """
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}: {seed!r}.")
+    if not -2 ** 63 <= seed < 2 ** 63:
+        raise ValueError(f"seed must be an int in [-2**63, 2**63) (a PRNG key's 64-bit seed), "
+                         f"got seed={seed!r}.")
     return ReLoBRaLo(ranged_leaf("alpha", alpha, 0.0, 1.0),
                      ranged_leaf("expected_rho", expected_rho, 0.0, 1.0),
                      ranged_leaf("temperature", temperature, 0.0, low_open=True),

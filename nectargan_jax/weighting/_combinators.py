@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from nectargan_jax._checks import fraction_leaf, number_leaf
+from nectargan_jax._checks import fraction_leaf, number_leaf, real_leaf
 from nectargan_jax._pytree import static_field
 from nectargan_jax.weighting._rule import Applied, Context, Rule, applied, as_rule
 
@@ -41,7 +41,7 @@ def gate(start: float, unit: str = "step") -> Gate:
 
     Raises:
       ValueError: ``unit`` is not ``'step'`` or ``'epoch'``; ``start`` is not finite.
-      TypeError: ``start`` is not a real number.
+      TypeError: ``start`` is not a real number (an array of several included).
 
     Examples:
       >>> import jax.numpy as jnp
@@ -53,7 +53,7 @@ def gate(start: float, unit: str = "step") -> Gate:
     """
     if unit not in _UNITS:
         raise ValueError(f"unit must be one of {_UNITS}, got unit={unit!r}.")
-    return Gate(number_leaf("start", start), unit)
+    return Gate(real_leaf("start", start), unit)
 
 
 class Clip(Rule):

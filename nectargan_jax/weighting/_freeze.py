@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from jax.typing import ArrayLike
 import numpy as np
 
-from nectargan_jax.scheduling import piecewise_linear
+from nectargan_jax.scheduling._piecewise import checked_piecewise
 from nectargan_jax.weighting._rule import OfStep
 
 
@@ -33,7 +33,7 @@ def freeze(weights: Sequence[float] | ArrayLike,
     Raises:
       ValueError: no weights, lengths that differ, steps not strictly increasing, or
         non-finite numbers.
-      TypeError: non-numbers.
+      TypeError: non-numbers (bools included).
 
     Examples:
       >>> import jax.numpy as jnp
@@ -46,5 +46,6 @@ def freeze(weights: Sequence[float] | ArrayLike,
       [0.0, 0.5, 0.25, 0.25]
     """
     if steps is None:
-        steps = np.arange(np.size(weights), dtype=float)
-    return OfStep(piecewise_linear(steps, weights))
+        steps = np.arange(len(weights) if isinstance(weights, (list, tuple))
+                          else np.size(weights), dtype=float)
+    return OfStep(checked_piecewise(steps, weights, "freeze", ("steps", "weights")))

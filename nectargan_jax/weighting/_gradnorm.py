@@ -15,7 +15,7 @@ import jax.numpy as jnp
 
 from nectargan_jax._checks import count_leaf, fraction_leaf, positive_leaf, ranged_leaf
 from nectargan_jax.weighting._grads import grad_norms
-from nectargan_jax.weighting._rule import Applied, Context, Rule, applied
+from nectargan_jax.weighting._rule import Applied, Context, Rule, applied, ratio_or_one
 
 
 def _check_group(rule: str, names: tuple[str, ...]) -> None:
@@ -150,8 +150,8 @@ class GradNorm(Rule):
         weights, initial, started = self.state
         norms = grad_norms(ctx.grads, ctx.names, "gradnorm")
         initial = jnp.where(started, initial, ctx.losses)
-        ratio = _ratio_or_one(ctx.losses, initial)
-        relative = _ratio_or_one(ratio, jnp.mean(ratio))
+        ratio = ratio_or_one(ctx.losses, initial)
+        relative = ratio_or_one(ratio, jnp.mean(ratio))
         grad = jax.grad(_gradnorm_loss)(weights, norms, relative, self.alpha)
         stepped = weights - self.learning_rate * grad
         renormalised = jax.lax.stop_gradient(k * stepped / jnp.sum(stepped))
@@ -159,16 +159,11 @@ class GradNorm(Rule):
             state=GradNormState(renormalised, initial, jnp.ones((), bool))), k)
 
 
-def _ratio_or_one(numerator: jax.Array, denominator: jax.Array) -> jax.Array:
-    """``numerator / denominator`` where the denominator is > 0, 1 elsewhere."""
-    positive = denominator > 0
-    return jnp.where(positive, numerator / jnp.where(positive, denominator, 1.0), 1.0)
-
-
 def _gradnorm_loss(weights: jax.Array, norms: jax.Array, relative: jax.Array,
                    alpha: jax.Array) -> jax.Array:
-    """GradNorm's ``L_grad(w) = sum_i |w_i n_i - stop_gradient(mean_j(w_j n_j) r_i**alpha)|``."""
-    weighted = weights * norms
+    """GradNorm's ``L_grad(w) = sum_i |G_i - stop_gradient(mean_j(G_j) r_i**alpha)|`` with
+    ``G_i = |w_i| n_i``, the norm of the gradient of ``w_i L_i``."""
+    weighted = jnp.abs(weights) * norms
     target = jax.lax.stop_gradient(jnp.mean(weighted) * relative ** alpha)
     return jnp.sum(jnp.abs(weighted - target))
 
@@ -179,12 +174,12 @@ def gradnorm(alpha: float = 1.5, learning_rate: float = 0.025) -> GradNorm:
 
     A group rule over ``k >= 2`` losses (``lm.with_rule(gradnorm(), names)``) reading
     ``grads[name]``, the gradient of each unweighted loss ``L_i`` at the shared layer
-    ``W`` (the paper's last shared layer), so ``n_i = ||grads[name_i]||`` and
-    ``w_i n_i = ||grad_W (w_i L_i)||``. The call at step ``t`` weighs the losses by
-    ``w(t)`` (from ``w(0) = 1``, carrying no gradient), then updates them::
+    ``W`` (the paper's last shared layer), so ``n_i = ||grads[name_i]||`` and the
+    paper's ``G_i = ||grad_W (w_i L_i)|| = |w_i| n_i``. The call at step ``t`` weighs the
+    losses by ``w(t)`` (from ``w(0) = 1``, carrying no gradient), then updates them::
 
         r_i    = (L_i(t) / L_i(0)) / mean_j (L_j(t) / L_j(0))
-        L_grad = sum_i | w_i n_i - stop_gradient(mean_j (w_j n_j) * r_i**alpha) |
+        L_grad = sum_i | G_i - stop_gradient(mean_j (G_j) * r_i**alpha) |
         w(t+1) = w(t) - learning_rate * d L_grad / d w      (plain gradient descent)
         w(t+1) <- k * w(t+1) / sum_j w_j(t+1)                (so that sum w = k)
 
@@ -193,8 +188,16 @@ def gradnorm(alpha: float = 1.5, learning_rate: float = 0.025) -> GradNorm:
     ``L(0)`` is the losses of the rule's first call, kept in its state (a loss with
     ``L_i(0) = 0`` has ratio 1). Each step moves ``w_i`` by ``learning_rate * n_i``,
     so choose ``learning_rate`` for the scale of the gradient norms; the paper trains
-    ``w`` with the network's optimizer and does not clip it (nor does this rule: a
-    step larger than a weight makes it negative).
+    ``w`` with the network's optimizer and does not clip it, nor does this rule.
+
+    Weights at and below 0: a step larger than a weight makes it negative. Its ``G_i``
+    stays ``|w_i| n_i`` (a norm), so ``d G_i / d w_i = sign(w_i) n_i`` and the update
+    moves ``|w_i|`` toward its target: a negative weight whose ``G_i`` is below its
+    target grows more negative, and is applied to its loss as it is (the loss is then
+    maximised, as in the paper's unclipped update). A weight exactly 0 takes
+    ``d |w| / d w = 1`` (JAX's convention), so it leaves 0 upward when its ``G_i = 0``
+    is below its target (always, unless ``n_i = 0`` or its ``r_i = 0``). Wrap the rule
+    in ``clip(...)`` to keep the weights applied in a range.
 
     Args:
       alpha: the restoring force ``alpha`` (LibMTL's default 1.5; the paper uses 0.12

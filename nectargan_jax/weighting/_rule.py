@@ -73,6 +73,13 @@ def applied(weight: Any, rule: Rule, k: int, offset: Any = 0.0,
                    jnp.broadcast_to(jnp.asarray(clamped, bool), (k,)), rule)
 
 
+def ratio_or_one(numerator: jax.Array, denominator: jax.Array) -> jax.Array:
+    """``numerator / denominator`` where the denominator is > 0, 1 elsewhere (a ratio
+    of losses against an earlier loss of 0 carries no information, so it is neutral)."""
+    positive = denominator > 0
+    return jnp.where(positive, numerator / jnp.where(positive, denominator, 1.0), 1.0)
+
+
 class Rule(Pytree, abc.ABC):
     """A loss weight computed from the training state.
 
