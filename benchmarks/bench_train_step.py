@@ -59,23 +59,24 @@ from nectargan_jax.train._step import build_training  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 from torch_pix2pix import TorchPatchGAN, TorchUnet  # noqa: E402  (the tests' PyTorch twin)
 
+# 128 px needs n_downs <= 5 (the reference's U-Net takes sides of 2 ** (n_downs + 2)).
+_128 = {"dataloader.batch_size": 4, "dataloader.load.load_size": 142,
+        "dataloader.load.crop_size": 128, "train.generator.n_downs": 5}
 # name -> (config overrides, pairs in the folder: steps per epoch = pairs // batch size)
 SETTINGS = {
     "default-b1": ({}, 8),
     "default-b16": ({"dataloader.batch_size": 16}, 32),
-    "128-f16": ({"dataloader.batch_size": 4, "dataloader.load.load_size": 142,
-                 "dataloader.load.crop_size": 128, "train.generator.features": 16,
+    "128-f16": ({**_128, "train.generator.features": 16,
                  "train.discriminator.base_channels": 16,
                  "train.discriminator.max_channels": 128}, 32),
-    "128-f64": ({"dataloader.batch_size": 4, "dataloader.load.load_size": 142,
-                 "dataloader.load.crop_size": 128}, 16),
+    "128-f64": (_128, 16),
     "embedded": (embedded_default_overrides(), 64),
 }
 DESCRIPTIONS = {
     "default-b1": "the default config: 256 px, batch 1, 64 features",
     "default-b16": "the default config at batch 16",
-    "128-f16": "128 px, batch 4, 16 features, n_downs 6",
-    "128-f64": "128 px, batch 4, 64 features, n_downs 6",
+    "128-f16": "128 px, batch 4, 16 features, n_downs 5",
+    "128-f64": "128 px, batch 4, 64 features, n_downs 5",
     "embedded": "the embedded default: 64 px, batch 4, 16 features, n_downs 3",
 }
 QUIET = {"save.save_model": False, "save.save_examples": False}

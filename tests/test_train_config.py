@@ -192,7 +192,6 @@ NAN = float("nan")
     ({"save.example_save_rate": -1}, "'save.example_save_rate' must be an int >= 1, got -1"),
     ({"save.example_save_rate": 0}, "'save.example_save_rate' must be an int >= 1, got 0"),
     ({"save.model_save_rate": 0}, "'save.model_save_rate' must be an int >= 1, got 0"),
-    ({"save.num_examples": 0}, "'save.num_examples' must be an int >= 1, got 0"),
     ({"train.health.collapse_threshold": -1.0},
      "'train.health.collapse_threshold' must be a finite number > 0 .*, got -1.0"),
     ({"train.health.collapse_threshold": 0}, "'train.health.collapse_threshold' must be"),

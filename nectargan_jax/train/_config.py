@@ -453,7 +453,7 @@ def _check_common_and_save(config: dict[str, Any]) -> None:
         _fail("common.experiment_version", common["experiment_version"], "an int >= 0")
     if not _DEVICE.fullmatch(common["device"]):
         _fail("common.device", common["device"], "a device such as 'cpu', 'cuda' or 'cuda:1'")
-    for key in ("model_save_rate", "example_save_rate", "num_examples"):
+    for key in ("model_save_rate", "example_save_rate"):
         if save[key] < 1:
             _fail(f"save.{key}", save[key], "an int >= 1")
 

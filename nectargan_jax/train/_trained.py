@@ -173,11 +173,13 @@ def _load(model: nnx.Module, source: Path, net: str, epoch: int) -> None:
 
 def _load_orbax(model: nnx.Module, step_dir: Path, net: str, what: str) -> None:
     params_key, rest_key = _ORBAX_KEYS[net]
-    target = {params_key: nnx.state(model, nnx.Param)}
+    # The training state holds each model's state as plain nested dicts.
+    states = {params_key: nnx.state(model, nnx.Param)}
     stats = nnx.state(model, nnx.BatchStat)
     if jax.tree.leaves(stats):
-        target[rest_key] = stats
-    target = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+        states[rest_key] = stats
+    target = jax.tree.map(ocp.utils.to_shape_dtype_struct,
+                          {key: nnx.to_pure_dict(state) for key, state in states.items()})
     device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
     restore = ocp.args.PyTreeRestore(
         item=target, restore_args=jax.tree.map(lambda _: ocp.ArrayRestoreArgs(sharding=device),
@@ -193,7 +195,8 @@ def _load_orbax(model: nnx.Module, step_dir: Path, net: str, what: str) -> None:
                          f"another config?): {error}") from None
     finally:
         manager.close()
-    for state in restored.values():
+    for key, state in states.items():
+        nnx.replace_by_pure_dict(state, restored[key])
         nnx.update(model, state)
 
 
