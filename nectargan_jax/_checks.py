@@ -193,3 +193,24 @@ def check_precision(precision: Any) -> int:
     if precision < 0:
         raise ValueError(f"precision must be a non-negative int, got {precision!r}.")
     return int(precision)
+
+
+def increasing_knots(points: Any, values: Any, caller: str, names: tuple[str, str]
+                     ) -> tuple[jax.Array, jax.Array]:
+    """The knots of a piecewise-linear curve as two float leaves: as many ``values`` as
+    ``points``, the points strictly increasing; errors name ``caller`` and its arguments
+    ``names`` (the points' name first)."""
+    xs, ys = (number_leaf(name, v) for name, v in zip(names, (points, values)))
+    for name, array in ((names[1], ys), (names[0], xs)):
+        if array.ndim != 1 or array.size == 0:
+            raise ValueError(f"{caller}: {name} must be a non-empty 1-D sequence, got shape "
+                             f"{array.shape}.")
+    if xs.shape != ys.shape:
+        raise ValueError(f"{caller}: {names[0]} and {names[1]} must have the same length, got "
+                         f"{xs.size} {names[0]} and {ys.size} {names[1]}.")
+    steps = np.diff(np.asarray(xs))
+    if np.any(steps <= 0):
+        at, name = int(np.argmax(steps <= 0)), names[0]
+        raise ValueError(f"{caller}: {name} must be strictly increasing, got {name}[{at}]="
+                         f"{float(xs[at])!r} then {name}[{at + 1}]={float(xs[at + 1])!r}.")
+    return xs, ys

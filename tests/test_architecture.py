@@ -69,3 +69,46 @@ def test_importing_schedules_imports_no_flax():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=300, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# Imports that fail as they do where only ``pip install nectargan-jax`` ran (no extras).
+WITHOUT_EXTRAS = """
+import sys
+BLOCKED = {"orbax", "PIL", "matplotlib", "tqdm", "dm_pix", "tensorboardX", "torch"}
+
+class NotInstalled:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+sys.meta_path.insert(0, NotInstalled())
+import jax.numpy as jnp
+import nectargan_jax
+from nectargan_jax import scheduling, weighting
+from nectargan_jax.losses import l1
+from nectargan_jax.log import LossLog
+from nectargan_jax.manager import LossManager
+for name in nectargan_jax.__all__:
+    if name != "train":
+        getattr(nectargan_jax, name)
+lm = LossManager().register("L1", l1, weight=scheduling.linear(0, 2, 4.0, 0.0))
+lm = lm.with_rule(weighting.uncertainty(), ["L1"])
+out, lm = lm.compute_many({"L1": (jnp.ones((1, 2, 2, 1)), jnp.zeros((1, 2, 2, 1)))}, 1)
+print(float(out.weights["L1"]))
+try:
+    import nectargan_jax.train
+except ModuleNotFoundError as error:
+    print(error)
+"""
+
+
+def test_the_library_runs_without_the_train_extra_and_the_trainer_names_it():
+    out = subprocess.run([sys.executable, "-c", WITHOUT_EXTRAS], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    weight, refusal = out.stdout.strip().splitlines()
+    # linear 4 -> 0 over epochs [0, 2] at epoch 1 is 2, times uncertainty's exp(-0) / 2.
+    assert float(weight) == pytest.approx(1.0)
+    assert refusal == ("the trainer (nectargan_jax.train, the nectargan-jax command) needs "
+                       "orbax-checkpoint, pillow, matplotlib, tqdm, dm-pix, which are not "
+                       "installed: pip install 'nectargan-jax[train]'.")

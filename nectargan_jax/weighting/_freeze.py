@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from jax.typing import ArrayLike
 import numpy as np
 
-from nectargan_jax.scheduling._piecewise import checked_piecewise
+from nectargan_jax._checks import increasing_knots
+from nectargan_jax.scheduling import PiecewiseLinear
 from nectargan_jax.weighting._rule import OfStep
 
 
@@ -48,4 +49,5 @@ def freeze(weights: Sequence[float] | ArrayLike,
     if steps is None:
         steps = np.arange(len(weights) if isinstance(weights, (list, tuple))
                           else np.size(weights), dtype=float)
-    return OfStep(checked_piecewise(steps, weights, "freeze", ("steps", "weights")))
+    return OfStep(PiecewiseLinear(*increasing_knots(steps, weights, "freeze",
+                                                    ("steps", "weights"))))
