@@ -32,10 +32,11 @@ class Evaluation(NamedTuple):
 
     Attributes:
       total: the sum of the weighted losses (gradients flow).
-      values: ``{name: weighted loss}`` in the order of the inputs (gradients flow).
-      weights: ``{name: weight applied}`` in the order of the inputs: the loss's
-        schedule times the weights of the rules over it, as recorded (gradients flow
-        where a rule lets them, e.g. to uncertainty weighting's log-variances).
+      values: ``{name: weighted loss}`` for each input (gradients flow; keys sorted,
+        as JAX orders a dict's keys in a pytree).
+      weights: ``{name: weight applied}`` for each input: the loss's schedule times the
+        weights of the rules over it, as recorded (gradients flow where a rule lets
+        them, e.g. to uncertainty weighting's log-variances).
     """
 
     total: jax.Array
