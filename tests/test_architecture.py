@@ -104,7 +104,7 @@ except ModuleNotFoundError as error:
 
 def test_the_library_runs_without_the_train_extra_and_the_trainer_names_it():
     out = subprocess.run([sys.executable, "-c", WITHOUT_EXTRAS], capture_output=True,
-                         text=True, timeout=300)
+                         text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     weight, refusal = out.stdout.strip().splitlines()
     # linear 4 -> 0 over epochs [0, 2] at epoch 1 is 2, times uncertainty's exp(-0) / 2.
