@@ -199,8 +199,8 @@ def test_log_writer_skips_exactly_the_records_the_log_already_holds(tmp_path):
     log.append({"a": (np.array([0.0, 2.0, 4.0]), np.full(3, 2.0))})
     # Resumed from a checkpoint after step 1: steps 1..4 are computed (again).
     writer = LogWriter(log, first_step=1)
-    writer.flush(_manager_with([1.0, 2.0]))
-    writer.flush(_manager_with([3.0, 4.0]))
+    _manager_with([1.0, 2.0]).flush(writer)
+    _manager_with([3.0, 4.0]).flush(writer)
     assert log.read()["LOSSMANAGER_LOG"]["loss_functions"]["a"] == {
         "loss": [0.0, 2.0, 4.0, 6.0, 8.0], "weights": [2.0] * 5}
 

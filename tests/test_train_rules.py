@@ -22,7 +22,7 @@ from nectargan_jax.train import AdaptiveGanWeightConfig, UncertaintyWeightingCon
 from nectargan_jax.train import embedded_default_overrides
 from nectargan_jax.train._loop import train
 from nectargan_jax.train._step import Pix2PixStep, build_training
-from nectargan_jax.weighting import dwa, gradnorm
+from nectargan_jax.weighting import adaptive_last_layer, dwa, gradnorm
 from train_helpers import tiny_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -235,12 +235,13 @@ def test_steps_with_rules_compile_once_and_make_no_host_transfer(data):
 
 def test_rules_attached_from_python_run_in_the_donated_step(data):
     # DWA over two G losses (weights 1 until two epochs are complete) and GradNorm over
-    # G_GAN and G_L1, reading their unweighted gradients at the last layer.
+    # G_GAN and G_L1, reading their unweighted gradients at the last layer: the step
+    # computes the gradients the rules declare.
     fns, state = build_training(tiny_config(**{"train.loss.lambda_sobel": 10.0}),
                                 steps_per_epoch=10, capacity=4)
-    fns = dataclasses.replace(fns, last_layer_grads=("G_GAN", "G_L1"))
     manager = state.manager.with_rule(dwa(), ["G_L1", "G_SOBEL"])
     state = state._replace(manager=manager.with_rule(gradnorm(), ["G_GAN", "G_L1"]))
+    assert state.manager.gradients() == ("G_GAN", "G_L1")
     for batch in data:
         state = fns.step(state, batch)
     records, _ = state.manager.drain()
@@ -250,8 +251,10 @@ def test_rules_attached_from_python_run_in_the_donated_step(data):
     np.testing.assert_allclose(gan + l1_weight / 100.0, 2.0, rtol=1e-5)
     assert gan[-1] != 1.0
     np.testing.assert_array_equal(sobel_weight, 10.0)
-    with pytest.raises(ValueError, match="last_layer_grads must be a tuple of G losses"):
-        dataclasses.replace(fns, last_layer_grads=("D_real",))
+    odd = state.manager.with_rule(adaptive_last_layer("vgg"), ["G_L2"])
+    with pytest.raises(ValueError, match=r"read the gradients \['vgg'\], but the training "
+                                         r"step makes only those of the G losses"):
+        fns.step(state._replace(manager=odd), data[0])
 
 
 def test_resume_with_rules_gives_exactly_the_uninterrupted_run(tmp_path):

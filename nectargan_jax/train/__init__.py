@@ -1,4 +1,11 @@
-"""The pix2pix training job: config, data, the compiled step, checkpoints, the loop, plots."""
+"""The pix2pix training job: config, data, the compiled step, checkpoints, the loop, plots.
+
+It needs the ``train`` extra (``pip install 'nectargan-jax[train]'``).
+"""
+
+from nectargan_jax.train._requirements import check_train_extra
+
+check_train_extra()
 
 from nectargan_jax._xla_flags import apply_cpu_flags
 from nectargan_jax.train._augment_config import AugmentationsConfig

@@ -31,7 +31,7 @@ import dataclasses
 import math
 from typing import Any
 
-from nectargan_jax.losses import HealthChecks
+from nectargan_jax.health import HealthChecks
 from nectargan_jax.scheduling import Schedule
 from nectargan_jax.train._config_schema import extension, fail, is_number, join, read_with
 from nectargan_jax.train._config_schema import type_name

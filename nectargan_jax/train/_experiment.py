@@ -14,6 +14,7 @@ import tempfile
 
 from nectargan_jax import _files as files
 from nectargan_jax.train._config import TrainConfig
+from nectargan_jax.log import LOG_NAME
 
 DEFAULT_OUTPUT_DIRECTORY = "experiments"
 
@@ -26,7 +27,7 @@ class Experiment:
 
     @property
     def log(self) -> Path:
-        return self.dir / "loss_log.json"
+        return self.dir / LOG_NAME
 
     @property
     def graphs(self) -> Path:

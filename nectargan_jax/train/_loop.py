@@ -37,7 +37,8 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from nectargan_jax import LossLog, LossManager
+from nectargan_jax.log import LossLog
+from nectargan_jax.manager import LossManager, reporting
 from nectargan_jax.scheduling import current_learning_rate
 from nectargan_jax.train._augment import HostAugmentedPairs
 from nectargan_jax.train._augment_config import augmentations_from_config
@@ -166,8 +167,8 @@ def _chunks(it: Iterator[tuple[np.ndarray, np.ndarray]], size: int
 
 def _postfix(state: TrainState) -> str:
     """The progress bar's text: latest losses with their weights, and the learning rate."""
-    losses = state.manager.loss_values(precision=3)
-    weights = state.manager.loss_weights(precision=3)
+    losses = reporting.loss_values(state.manager, precision=3)
+    weights = reporting.loss_weights(state.manager, precision=3)
     parts = [f"{name}={value:.3g}(x{weights[name]:g})" for name, value in losses.items()
              if weights[name] != 0]
     lr = float(current_learning_rate(state.gen_opt))
@@ -447,10 +448,11 @@ def _flush(writer: LogWriter, manager: LossManager, echo: Callable[[str], None]
     epoch, the buffer's capacity and the steps per dispatch, so a run resumed with those
     unchanged flushes where the run it resumes did, and a window holds recomputed steps
     only or none (one holding both is reported whole)."""
-    report, manager = writer.flush(manager).drain_health()
-    if report and not writer.replayed:
-        echo(str(report))
-    return manager
+    def on_health(report) -> None:
+        if not writer.replayed:
+            echo(str(report))
+
+    return manager.flush(writer, on_health=on_health)
 
 
 def _checkpoint_listing(checkpoints: Checkpoints, keep: int | None) -> str:

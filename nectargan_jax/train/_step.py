@@ -17,14 +17,15 @@ The generator runs forward once per step (``jax.vjp``): its output feeds the D u
 (as a constant) and the G update, whose gradient flows back through the saved vjp.
 
 Weight rules from the config (``train.loss.adaptive_gan_weight``,
-``train.loss.uncertainty_weighting``) live in the manager. The adaptive GAN weight
-reads two gradients at the generator's last layer's kernel: of the NLL (the other
-weighted G losses) and of the unweighted G_GAN loss (rules given ``last_layer_grads``
-read each unweighted G loss's). They are pulled back from the generator's output
-through the saved vjp, keeping only that kernel (XLA drops the rest of those backward
-passes), and G_GAN's pull-back through D is reused for the update: no second forward of
-either model. Uncertainty weighting's log-variances are trained with
-an Adam of their own whose state is in ``TrainState``.
+``train.loss.uncertainty_weighting``) live in the manager, and the step computes the
+gradients they declare (``LossManager.gradients``), at the generator's last layer's
+kernel: ``grads[name]`` for a G loss is its unweighted gradient, ``grads['nll']`` that
+of the NLL (the other weighted G losses, the adaptive GAN weight's reference). They are
+pulled back from the generator's output through the saved vjp, keeping only that kernel
+(XLA drops the rest of those backward passes), and G_GAN's pull-back through D is
+reused for the update: no second forward of either model. The rules' trainable leaves
+(uncertainty weighting's log-variances) are trained with an Adam of their own whose
+state is in ``TrainState``.
 """
 
 from __future__ import annotations
@@ -83,10 +84,6 @@ class Pix2PixStep:
         end_epoch, initial_value, target_value, options)``.
       gen_beta1, disc_beta1: Adam's ``b1``.
       steps_per_epoch: optimizer steps per epoch (the learning rate steps per epoch).
-      adaptive_gan_weight: the manager's G_GAN weight reads the last-layer gradients
-        of the NLL and of G_GAN (``grads={'nll': ..., 'G_GAN': ...}``).
-      last_layer_grads: G losses whose unweighted gradients at the last layer the
-        manager's rules read as ``grads[name]`` (gradient-norm balancing, GradNorm).
       rule_learning_rate: Adam's learning rate for the rules' trainable leaves
         (uncertainty weighting's log-variances); None when no rule has any.
       augmentations: the data augmentations the step applies to each batch first
@@ -100,16 +97,10 @@ class Pix2PixStep:
     gen_beta1: float
     disc_beta1: float
     steps_per_epoch: int
-    adaptive_gan_weight: bool = False
-    last_layer_grads: tuple[str, ...] = ()
     rule_learning_rate: float | None = None
     augmentations: Augmentations | None = None
 
     def __post_init__(self):
-        if not isinstance(self.last_layer_grads, tuple) or not set(
-                self.last_layer_grads) <= set(G_LOSSES):
-            raise ValueError(f"last_layer_grads must be a tuple of G losses from {G_LOSSES}, "
-                             f"got {self.last_layer_grads!r}.")
         # jit hashes its static argument on every call; the graph definitions take ~1 ms.
         fields = tuple(getattr(self, f.name) for f in dataclasses.fields(self))
         object.__setattr__(self, "_hash", hash(fields))
@@ -170,12 +161,12 @@ class Pix2PixStep:
             real_logits, rest = self._discriminate(params, rest, x, y)
             fake_logits, rest = self._discriminate(params, rest, x,
                                                    jax.lax.stop_gradient(fake))
-            total, _, manager = manager.compute_many({
+            out, manager = manager.compute_many({
                 "D_real": (real_logits, jnp.ones_like(real_logits)),
                 "D_fake": (fake_logits, jnp.zeros_like(fake_logits)),
             }, epoch)
             # Isola et al. halve D's objective to slow D relative to G.
-            return 0.5 * total, (rest, manager)
+            return 0.5 * out.total, (rest, manager)
 
         d_grads, (disc_rest, manager) = jax.grad(d_objective, has_aux=True)(
             state.disc_params, state.disc_rest, state.manager)
@@ -190,17 +181,16 @@ class Pix2PixStep:
         def g_objective(fake, logits, rule_params):
             inputs = {name: (fake, y) for name in G_LOSSES}
             inputs["G_GAN"] = (logits, jnp.ones_like(logits))
-            total, _, updated = manager.with_weight_params(rule_params).compute_many(
+            out, updated = manager.with_weight_params(rule_params).compute_many(
                 inputs, epoch, grads)
-            return total, updated
+            return out.total, (updated, out.weights["G_GAN"])
 
-        (d_fake, d_logits, d_rules), manager = jax.grad(
+        (d_fake, d_logits, d_rules), (manager, gan_weight) = jax.grad(
             g_objective, argnums=(0, 1, 2), has_aux=True)(fake, logits, manager.weight_params())
         if gan_at_fake is not None:
             # d_logits is G_GAN's weight times the gradient of the unweighted loss: its
             # pull-back through D is that weight times the one already taken.
-            applied = manager.history.latest_weight[manager.index("G_GAN")]
-            d_fake = d_fake + applied * gan_at_fake
+            d_fake = d_fake + gan_weight * gan_at_fake
         else:
             d_fake = d_fake + d_pull_back(d_logits)[0]
         (g_grads,) = pull_back(d_fake)
@@ -228,34 +218,42 @@ class Pix2PixStep:
         return model(x)
 
     def _last_layer_grads(self, manager, fake, y, logits, d_pull_back, pull_back, epoch):
-        """The gradients the rules read, at the generator's last layer's kernel.
+        """The gradients the manager's rules declare (``manager.gradients()``), at the
+        generator's last layer's kernel.
 
         Returns:
-          ``(grads, gan_at_fake)``: ``grads`` holds, with ``adaptive_gan_weight``, the
-          kernel gradients of the NLL (the other G losses, weighted by the manager as in
-          this step) as ``'nll'`` and of the unweighted G_GAN loss as ``'G_GAN'``, and
-          those of each unweighted loss of ``last_layer_grads`` under its name (None
-          when no rule reads any); ``gan_at_fake`` is the unweighted G_GAN loss's
-          gradient at the generator's output, if it was taken, else None.
+          ``(grads, gan_at_fake)``: ``grads`` holds, under its name, the kernel gradient
+          of each unweighted G loss a rule reads and, as ``'nll'``, that of the other G
+          losses weighted as in this step (None when no rule reads any); ``gan_at_fake``
+          is the unweighted G_GAN loss's gradient at the generator's output, if it was
+          taken, else None.
+
+        Raises:
+          ValueError: a rule reads a gradient the step does not make.
         """
-        names = set(self.last_layer_grads) | ({"G_GAN"} if self.adaptive_gan_weight else set())
-        if not names:
-            return None, None
+        keys = manager.gradients()
+        unknown = sorted(set(keys) - {*G_LOSSES, "nll"})
+        if unknown:
+            raise ValueError(f"the manager's weight rules read the gradients {unknown}, but "
+                             f"the training step makes only those of the G losses "
+                             f"{list(G_LOSSES)} and 'nll' (the G losses but G_GAN).")
         at_fake = {}
-        for name in sorted(names):
+        for name in keys:
+            if name == "nll":
+                def nll(fake):
+                    inputs = {loss: (fake, y) for loss in G_LOSSES if loss != "G_GAN"}
+                    return manager.evaluate(inputs, epoch).total
+
+                at_fake[name] = jax.grad(nll)(fake)
+                continue
             loss = manager.entries[manager.index(name)].function
             if name == "G_GAN":
                 (at_fake[name],) = d_pull_back(
                     jax.grad(lambda l, fn=loss: fn(l, jnp.ones_like(l)))(logits))
             else:
                 at_fake[name] = jax.grad(lambda f, fn=loss: fn(f, y))(fake)
-        if self.adaptive_gan_weight:
-            def nll(fake):
-                total, _, _ = manager.compute_many(
-                    {name: (fake, y) for name in G_LOSSES if name != "G_GAN"}, epoch)
-                return total
-
-            at_fake["nll"] = jax.grad(nll)(fake)
+        if not at_fake:
+            return None, None
         return ({key: _last_layer_kernel(pull_back, value) for key, value in at_fake.items()},
                 at_fake.get("G_GAN"))
 
@@ -307,7 +305,6 @@ def build_training(config: TrainConfig, *, steps_per_epoch: int, seed: int = 0,
     balanced = loss.uncertainty_weighting
     step_fns = Pix2PixStep(
         gen_def, disc_def, gen_lr, disc_lr, gen_beta1, disc_beta1, steps_per_epoch,
-        adaptive_gan_weight=loss.adaptive_gan_weight is not None,
         rule_learning_rate=None if balanced is None else balanced.learning_rate,
         augmentations=None if augmentations.empty or augmentations.on_host else augmentations)
     manager = _manager(train, capacity)
