@@ -23,7 +23,9 @@ import time
 import jax
 import jax.numpy as jnp
 
-from nectargan_jax.losses import HealthChecks, LossManager, pix2pix
+from nectargan_jax import LossManager
+from nectargan_jax.health import HealthChecks
+from nectargan_jax.losses import pix2pix
 from nectargan_jax.scheduling import Schedule
 
 
@@ -36,11 +38,11 @@ def make_manager(capacity: int, health: HealthChecks | None) -> LossManager:
 def objective(lm, batch, epoch):
     fake, real, d_real, d_fake = batch
     ones, zeros = jnp.ones_like(d_real), jnp.zeros_like(d_real)
-    total, _, lm = lm.compute_many({
+    out, lm = lm.compute_many({
         "G_GAN": (d_fake, ones), "G_L1": (fake, real), "G_L2": (fake, real),
         "G_SOBEL": (fake, real), "G_LAP": (fake, real),
         "D_real": (d_real, ones), "D_fake": (d_fake, zeros)}, epoch)
-    return total, lm
+    return out.total, lm
 
 
 @functools.partial(jax.jit, donate_argnums=0)

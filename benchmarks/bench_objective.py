@@ -34,7 +34,8 @@ import numpy as np
 import torch
 
 import interop
-from nectargan_jax.losses import LossManager, bce_with_logits, l1, laplacian, mse, pix2pix, sobel
+from nectargan_jax import LossManager
+from nectargan_jax.losses import bce_with_logits, l1, laplacian, mse, pix2pix, sobel
 from nectargan_jax.scheduling import Schedule
 
 EPOCH = 150.0
@@ -66,11 +67,11 @@ def make_manager(capacity: int) -> LossManager:
 
 def manager_step(lm, fake, real, d_real, d_fake, epoch):
     ones, zeros = jnp.ones_like(d_real), jnp.zeros_like(d_real)
-    total, _, lm = lm.compute_many({
+    out, lm = lm.compute_many({
         "G_GAN": (d_fake, ones), "G_L1": (fake, real), "G_L2": (fake, real),
         "G_SOBEL": (fake, real), "G_LAP": (fake, real),
         "D_real": (d_real, ones), "D_fake": (d_fake, zeros)}, epoch)
-    return total, lm
+    return out.total, lm
 
 
 def hand_written(fake, real, d_real, d_fake, epoch):

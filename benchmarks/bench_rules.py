@@ -26,7 +26,6 @@ project's shared 2-core CPU, most of it compiling the 8 variants. Runs unchanged
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import statistics
 import time
 
@@ -34,7 +33,7 @@ import jax
 import numpy as np
 
 from nectargan_jax.train import embedded_default_overrides, load_config
-from nectargan_jax.train._config import G_LOSSES
+from nectargan_jax.train._config_loss import G_LOSSES
 from nectargan_jax.train._step import build_training
 from nectargan_jax.weighting import dwa, grad_norm_balance, gradnorm, relobralo, softadapt
 
@@ -59,8 +58,6 @@ def build(name, size, batch, steps):
     rule = {**GROUP_RULES, **GRADIENT_RULES}.get(name)
     if rule is not None:
         state = state._replace(manager=state.manager.with_rule(rule(), G_LOSSES))
-    if name in GRADIENT_RULES:
-        fns = dataclasses.replace(fns, last_layer_grads=G_LOSSES)
     return fns, state
 
 

@@ -53,7 +53,7 @@ from PIL import Image  # noqa: E402
 import torch  # noqa: E402
 
 import interop  # noqa: E402
-from nectargan_jax.train import batches, load_config  # noqa: E402
+from nectargan_jax.train import TrainConfig, batches, load_config  # noqa: E402
 from nectargan_jax.train import _loop  # noqa: E402
 from nectargan_jax.train._config import embedded_default_overrides  # noqa: E402
 from nectargan_jax.train._step import build_training  # noqa: E402
@@ -115,17 +115,17 @@ def timed_epochs():
         _loop._run_epoch = real
 
 
-def command(config: dict, epochs: int, steps_per_epoch: int, per_dispatch: int
+def command(config: TrainConfig, epochs: int, steps_per_epoch: int, per_dispatch: int
             ) -> list[float]:
     """(cmd) / (scan): seconds per step of each of ``train``'s epochs after its first."""
     with tempfile.TemporaryDirectory() as out, timed_epochs() as seconds:
-        _loop.train({**config, "common": {**config["common"], "output_directory": out}},
+        _loop.train(config.with_overrides({"common.output_directory": out}),
                     epochs=epochs, steps_per_dispatch=per_dispatch, progress=False,
                     echo=lambda _: None)
     return [s / steps_per_epoch for s in seconds[1:]]
 
 
-def bare_step(config: dict, data: list, steps_per_epoch: int) -> list[float]:
+def bare_step(config: TrainConfig, data: list, steps_per_epoch: int) -> list[float]:
     """(step): seconds of each call of the compiled step the command dispatches (all
     but the first)."""
     capacity = min(steps_per_epoch, 512)  # as ``train`` sizes the manager
@@ -146,17 +146,17 @@ class ReferenceStyleTrainer:
     """The reference trainer's step in PyTorch: G forward, D update, G update, every loss
     through ``interop.LossManager.compute_loss_xy`` (the reference's host-side history)."""
 
-    def __init__(self, config: dict, log_dir: str, device: str, compiled: bool):
-        gen, disc = config["train"]["generator"], config["train"]["discriminator"]
-        channels = config["dataloader"]["load"]["input_nc"]
-        self.g = TorchUnet(channels, channels, gen["features"], gen["n_downs"]).to(device)
-        self.d = TorchPatchGAN(2 * channels, disc["n_layers"], disc["base_channels"],
-                               disc["max_channels"]).to(device)
-        lr = gen["learning_rate"]["initial"]
+    def __init__(self, config: TrainConfig, log_dir: str, device: str, compiled: bool):
+        gen, disc = config.train.generator, config.train.discriminator
+        channels = config.dataloader.load.input_nc
+        self.g = TorchUnet(channels, channels, gen.features, gen.n_downs).to(device)
+        self.d = TorchPatchGAN(2 * channels, disc.n_layers, disc.base_channels,
+                               disc.max_channels).to(device)
+        lr = gen.learning_rate.initial
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=lr,
-                                      betas=(gen["optimizer"]["beta1"], 0.999))
+                                      betas=(gen.optimizer.beta1, 0.999))
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=lr,
-                                      betas=(disc["optimizer"]["beta1"], 0.999))
+                                      betas=(disc.optimizer.beta1, 0.999))
         reference_config = interop.ConfigManager().data
         reference_config.common.device = device
         self.losses = interop.LossManager(reference_config, log_dir)
@@ -194,14 +194,14 @@ class ReferenceStyleTrainer:
         return time.perf_counter() - start
 
 
-def reference_style(config: dict, device: str, compiled: bool):
+def reference_style(config: TrainConfig, device: str, compiled: bool):
     """(t) / (c): a function of ``epochs`` that runs that many reference-style epochs on
     one trainer (built once, so torch.compile compiles once) and returns seconds per
     step of each; the caller drops the first epoch it ever runs."""
     dataset = _loop.make_dataset(config, seed=0)
     log_dir = tempfile.TemporaryDirectory()  # removed with ``run``
     trainer = ReferenceStyleTrainer(config, log_dir.name, device, compiled)
-    batch_size = config["dataloader"]["batch_size"]
+    batch_size = config.dataloader.batch_size
     steps = len(dataset) // batch_size
     done = []
 
@@ -219,9 +219,8 @@ def run_setting(name: str, args: argparse.Namespace, device: str) -> None:
     overrides, pairs = SETTINGS[name]
     with tempfile.TemporaryDirectory() as data:
         config = load_config(overrides={**overrides, **QUIET, "dataloader.dataroot": data})
-        load = config["dataloader"]["load"]
-        write_pairs(Path(data), pairs, load["load_size"], seed=len(name))
-        batch_size = config["dataloader"]["batch_size"]
+        write_pairs(Path(data), pairs, config.dataloader.load.load_size, seed=len(name))
+        batch_size = config.dataloader.batch_size
         steps_per_epoch = pairs // batch_size
         dataset = _loop.make_dataset(config, seed=0)
         data_batches = [tuple(a for a in b) for e in range(2)

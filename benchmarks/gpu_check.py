@@ -56,7 +56,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from nectargan_jax.models import select_conv_impl  # noqa: E402
-from nectargan_jax.train import load_config  # noqa: E402
+from nectargan_jax.train import TrainConfig, load_config  # noqa: E402
 from nectargan_jax.train._config import embedded_default_overrides  # noqa: E402
 from train_helpers import TINY  # noqa: E402  (bench_train_step puts tests/ on the path)
 
@@ -146,21 +146,21 @@ def run_tests(selection: tuple[str, ...], timeout: float) -> tuple[int, str]:
     return result.returncode, lines[-1]
 
 
-def step_config(mode: Mode, batch: int, **overrides) -> dict:
+def step_config(mode: Mode, batch: int, **overrides) -> TrainConfig:
     return load_config(overrides={**mode.overrides, **steps.QUIET,
                                   "dataloader.batch_size": batch, **overrides})
 
 
-def random_batches(config: dict, count: int, seed: int) -> list[tuple[np.ndarray, ...]]:
+def random_batches(config: TrainConfig, count: int, seed: int) -> list[tuple[np.ndarray, ...]]:
     """``count`` (input, target) NHWC batches in [-1, 1] of the config's shape."""
-    load, batch = config["dataloader"]["load"], config["dataloader"]["batch_size"]
-    shape = (batch, load["crop_size"], load["crop_size"], load["input_nc"])
+    load, batch = config.dataloader.load, config.dataloader.batch_size
+    shape = (batch, load.crop_size, load.crop_size, load.input_nc)
     rng = np.random.default_rng(seed)
     return [tuple(rng.uniform(-1, 1, shape).astype(np.float32) for _ in range(2))
             for _ in range(count)]
 
 
-def torch_step(config: dict, data: list, device: str, compiled: bool) -> float:
+def torch_step(config: TrainConfig, data: list, device: str, compiled: bool) -> float:
     """Median seconds of ``ReferenceStyleTrainer.step`` on batches already on the device,
     after two steps (compilation, cuDNN's algorithm search)."""
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
@@ -193,7 +193,7 @@ def dispatch_rate(mode: Mode, batch: int) -> float:
         config = step_config(mode, batch, **{"dataloader.dataroot": data})
         steps_per_epoch = DISPATCH * mode.dispatches_per_epoch
         steps.write_pairs(Path(data), batch * steps_per_epoch,
-                          config["dataloader"]["load"]["load_size"], seed=batch)
+                          config.dataloader.load.load_size, seed=batch)
         return 1.0 / statistics.median(
             steps.command(config, mode.epochs, steps_per_epoch, DISPATCH))
 

@@ -4,7 +4,7 @@
 the weight interop applies at that epoch: interop's numbers are already shifted, so the
 core schedule takes them as they are, and a default schedule (``s == Schedule()``, the
 reference's test) becomes a constant of its ``current_value``. ``to_core_manager``
-rebuilds a LossManager's losses in the core ``nectargan_jax.losses.LossManager``.
+rebuilds a LossManager's losses in the core ``nectargan_jax.LossManager``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from interop.losses.loss_manager import LossManager
 from interop.losses.losses import Laplacian, Sobel
 from interop.scheduling.data import Schedule, is_default
 from interop.scheduling.schedules import ScheduleDefs, schedule_map
+from nectargan_jax import LossManager as CoreLossManager
 from nectargan_jax import losses as core_losses
 from nectargan_jax import scheduling as core
 
@@ -113,8 +114,8 @@ def _core_weight(entry: LMLoss) -> float | core.Schedule:
     return to_core_schedule(entry.schedule)
 
 
-def to_core_manager(manager: LossManager) -> core_losses.LossManager:
-    """A core ``nectargan_jax.losses.LossManager`` with ``manager``'s losses.
+def to_core_manager(manager: LossManager) -> CoreLossManager:
+    """A core ``nectargan_jax.LossManager`` with ``manager``'s losses.
 
     Each loss keeps its name, tags and weight (a constant for an unscheduled loss, the
     ``to_core_schedule`` of its schedule otherwise); its torch module becomes the core
@@ -140,8 +141,8 @@ def to_core_manager(manager: LossManager) -> core_losses.LossManager:
     if not isinstance(manager, LossManager):
         raise TypeError(f"to_core_manager takes an interop LossManager, got "
                         f"{type(manager).__name__}: {manager!r}.")
-    converted = core_losses.LossManager(capacity=manager.buffer_size,
-                                        keep_history=manager.enable_logging)
+    converted = CoreLossManager(capacity=manager.buffer_size,
+                                keep_history=manager.enable_logging)
     for name, entry in manager.loss_fns.items():
         converted = converted.register(name, _core_loss_fn(name, entry.function),
                                        weight=_core_weight(entry), tags=tuple(entry.tags))

@@ -1,15 +1,42 @@
-"""nectargan_jax: scheduled, weighted, recorded losses for JAX, Flax and optax."""
+"""nectargan_jax: scheduled, weighted, recorded losses for JAX, Flax and optax.
 
-from nectargan_jax import losses
-from nectargan_jax import scheduling
-from nectargan_jax.losses import LossLog
-from nectargan_jax.losses import LossManager
-from nectargan_jax.losses import LossSpec
-from nectargan_jax.scheduling import Schedule
-from nectargan_jax.scheduling import current_learning_rate
-from nectargan_jax.scheduling import scheduled_optimizer
+Packages: ``scheduling`` (schedules, the optax bridge), ``weighting`` (weight rules),
+``losses`` (loss functions and specs), ``manager`` (the LossManager and reporting),
+``health`` (GAN health checks), ``log`` (the loss log), ``pytree`` (the pytree
+mechanism), ``models`` and ``train`` (the pix2pix trainer). The names below are
+imported on first use, so ``import nectargan_jax.scheduling`` loads no more than it needs
+(no Flax).
+"""
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["LossLog", "LossManager", "LossSpec", "Schedule", "current_learning_rate",
-           "losses", "scheduled_optimizer", "scheduling", "__version__"]
+_NAMES = {
+    "LossLog": "nectargan_jax.log",
+    "LossManager": "nectargan_jax.manager",
+    "LossSpec": "nectargan_jax.losses",
+    "Schedule": "nectargan_jax.scheduling",
+    "current_learning_rate": "nectargan_jax.scheduling",
+    "scheduled_optimizer": "nectargan_jax.scheduling",
+}
+_PACKAGES = ("health", "log", "losses", "manager", "models", "pytree", "scheduling", "train",
+             "weighting")
+
+__all__ = [*sorted(_NAMES), *_PACKAGES, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _NAMES:
+        value = getattr(importlib.import_module(_NAMES[name]), name)
+    elif name in _PACKAGES:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

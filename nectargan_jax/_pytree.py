@@ -22,6 +22,7 @@ import types
 from typing import Any, TypeVar
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 _T = TypeVar("_T")
@@ -100,7 +101,8 @@ def _getter(names: tuple[str, ...]):
 def pytree_dataclass(cls: type[_T] | None = None, *, flat: bool = False):
     """Makes ``cls`` a frozen dataclass registered as a pytree, with ``.replace``.
 
-    Static fields are checked with :func:`check_static` after ``__init__``.
+    Static fields are checked with :func:`check_static` after ``__init__``. A class
+    already made one (a :class:`Pytree` subclass, say) is returned as it is.
 
     Args:
       cls: the class (the decorator also works as ``@pytree_dataclass(flat=True)``).
@@ -113,6 +115,9 @@ def pytree_dataclass(cls: type[_T] | None = None, *, flat: bool = False):
     """
     if cls is None:
         return functools.partial(pytree_dataclass, flat=flat)
+    if cls in _REGISTERED:
+        return cls
+    _REGISTERED.add(cls)
     cls = dataclasses.dataclass(frozen=True, eq=False)(cls)
     fields = dataclasses.fields(cls)
     data = tuple(f.name for f in fields if not f.metadata.get("static"))
@@ -140,6 +145,41 @@ def pytree_dataclass(cls: type[_T] | None = None, *, flat: bool = False):
     if "replace" not in cls.__dict__:
         cls.replace = replace
     return cls
+
+
+_REGISTERED: set[type] = set()
+
+
+class Pytree:
+    """Base class whose subclasses are pytree dataclasses without a decorator.
+
+    Subclassing is enough (as with ``equinox.Module``): each subclass is made a frozen
+    dataclass registered as a pytree, exactly as :func:`pytree_dataclass` makes it.
+    Its fields are leaves unless marked with :func:`static_field`.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> class Pair(Pytree):
+      ...     a: jnp.ndarray
+      ...     tag: str = static_field(default="x")
+      >>> jax.tree.leaves(Pair(jnp.ones(2)))
+      [Array([1., 1.], dtype=float32)]
+    """
+
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        pytree_dataclass(cls)
+
+
+def owned(tree: Any) -> Any:
+    """``tree`` with every concrete array copied: an object owns its buffers, so donating
+    it never deletes an array the caller also holds (a Schedule shared with an optimizer
+    or with another loss)."""
+    def copy(leaf):
+        if isinstance(leaf, jax.Array) and not isinstance(leaf, jax.core.Tracer):
+            return jnp.array(leaf, copy=True)
+        return leaf
+    return jax.tree.map(copy, tree)
 
 
 def _register_nested(cls, data, get_data, meta, get_meta) -> None:

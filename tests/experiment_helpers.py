@@ -4,14 +4,14 @@ reference's (its config and checkpoint files, from the PyTorch twin)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 import torch
 
-from nectargan_jax.train import Checkpoints, build_training, config_fingerprint, load_config
+from nectargan_jax.train import Checkpoints, TrainConfig, build_training, config_fingerprint
+from nectargan_jax.train import load_config
 from nectargan_jax.train._experiment import Experiment
 from torch_pix2pix import TorchPatchGAN, TorchUnet
 
@@ -58,22 +58,22 @@ def make_experiment(root: Path, *, epoch: int = 2, seed: int = 0, **overrides) -
     return experiment.dir
 
 
-def twins(config: dict) -> tuple[TorchUnet, TorchPatchGAN]:
+def twins(config: TrainConfig) -> tuple[TorchUnet, TorchPatchGAN]:
     """The reference's generator and discriminator of ``config`` (its PyTorch twin), eval."""
-    channels = config["dataloader"]["load"]["input_nc"]
-    gen, disc = config["train"]["generator"], config["train"]["discriminator"]
-    return (TorchUnet(channels, channels, gen["features"], gen["n_downs"], gen["block_type"],
-                      gen["upsample_type"]).eval(),
-            TorchPatchGAN(2 * channels, disc["n_layers"], disc["base_channels"],
-                          disc["max_channels"]).eval())
+    channels = config.dataloader.load.input_nc
+    gen, disc = config.train.generator, config.train.discriminator
+    return (TorchUnet(channels, channels, gen.features, gen.n_downs, gen.block_type,
+                      gen.upsample_type).eval(),
+            TorchPatchGAN(2 * channels, disc.n_layers, disc.base_channels,
+                          disc.max_channels).eval())
 
 
-def reference_experiment(folder: Path, config: dict, epoch: int, seed: int
+def reference_experiment(folder: Path, config: TrainConfig, epoch: int, seed: int
                          ) -> tuple[TorchUnet, TorchPatchGAN]:
     """A folder as the reference's trainer leaves it: its config and, per network,
     ``torch.save({'state_dict': ..., 'optimizer': ...})``, weights drawn by torch."""
     folder.mkdir(parents=True)
-    (folder / "train1_config.json").write_text(json.dumps({"config": config}))
+    (folder / "train1_config.json").write_text(config.to_json())
     torch.manual_seed(seed)
     nets = twins(config)
     for net, model in zip("GD", nets):

@@ -35,10 +35,10 @@ EVERY_KEY = {
 
 
 def test_every_key_of_the_reference_reaches_the_plan_in_its_order():
-    default = load_config()["dataloader"]["augmentations"]
+    default = load_config().to_dict()["dataloader"]["augmentations"]
     assert {f"{BOTH}.{k}" for k in default["both"]} | {f"{INPUT}.{k}" for k in
                                                        default["input"]} == set(EVERY_KEY)
-    plan = augmentations_from_config(load_config(overrides=EVERY_KEY))
+    plan = augmentations_from_config(load_config(overrides=EVERY_KEY).dataloader.augmentations)
     assert plan == Augmentations(
         both=(HorizontalFlip(0.11), VerticalFlip(0.12), RandomRotate90(0.13),
               ElasticTransform(0.14, 2.5, 7.0), OpticalDistortion(0.15, -0.2, 0.3, "fisheye"),
@@ -51,9 +51,10 @@ def test_every_key_of_the_reference_reaches_the_plan_in_its_order():
 
 
 def test_steps_with_chance_zero_are_left_out():
-    plan = augmentations_from_config(load_config())
+    plan = augmentations_from_config(load_config().dataloader.augmentations)
     assert plan == Augmentations(both=(HorizontalFlip(0.5),)) and not plan.on_host
-    assert augmentations_from_config(load_config(overrides={f"{BOTH}.h_flip_chance": 0})).empty
+    off = load_config(overrides={f"{BOTH}.h_flip_chance": 0})
+    assert augmentations_from_config(off.dataloader.augmentations).empty
 
 
 @pytest.mark.parametrize("key, value, named, message", [

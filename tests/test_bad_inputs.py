@@ -26,9 +26,11 @@ import torch
 
 import interop
 from interop_configs import reference_config
+from nectargan_jax.manager import reporting
 from nectargan_jax import scheduling as sch
-from nectargan_jax.losses import (DamagedLogError, LossLog, LossManager, LossSpec,
-                                  VGG19Features, VGGPerceptual,
+from nectargan_jax import LossLog, LossManager
+from nectargan_jax.log import DamagedLogError
+from nectargan_jax.losses import (LossSpec, VGG19Features, VGGPerceptual,
                                   bce_with_logits, l1, laplacian, load_vgg19_features, mse,
                                   pix2pix, sobel, vgg_perceptual_loss)
 from nectargan_jax.scheduling import Schedule
@@ -765,10 +767,13 @@ cases(
       lambda e: LM.compute_many({"L1": (X, Y), "nope": (X, Y)})),
     C("compute-many-epoch-str", TypeError, r"epoch must be a real number.*str: '0'",
       lambda e: LM.compute_many({"L1": (X, Y)}, epoch="0")),
-    C("flush-path", TypeError, r"log must be a LossLog.*str",
+    C("flush-path", TypeError, r"sink must have an append\(records\) method.*str",
       lambda e: LM_RUN.flush(str(e.tmp / "log"))),
-    C("flush-none", TypeError, r"log must be a LossLog.*NoneType", lambda e: LM_RUN.flush(None)),
-    C("flush-path-object", TypeError, r"log must be a LossLog.*Path",
+    C("flush-none", TypeError, r"sink must have an append.*NoneType",
+      lambda e: LM_RUN.flush(None)),
+    C("flush-on-health", TypeError, r"on_health must be callable",
+      lambda e: LM_RUN.flush([], on_health="echo")),
+    C("flush-path-object", TypeError, r"sink must have an append.*Path",
       lambda e: LM_RUN.flush(e.tmp)),
     C("query-unknown-tag", KeyError, r"query 'X' matches no loss; known tags: \['D', 'G'\]",
       lambda e: LM.registered("X")),
@@ -778,23 +783,24 @@ cases(
     C("query-int", TypeError, r"query must be None, a tag \(str\) or a sequence of tags, got 5",
       lambda e: LM.registered(5)),
     C("query-list-int", TypeError, r"query must be.*\['G', 5\]", lambda e: LM.registered(["G", 5])),
-    C("query-dict", TypeError, r"query must be.*\{'G': 1\}", lambda e: LM.loss_weights({"G": 1})),
+    C("query-dict", TypeError, r"query must be.*\{'G': 1\}",
+      lambda e: reporting.loss_weights(LM, {"G": 1})),
     C("loss-values-not-computed", IndexError, r"loss 'GAN' has not been computed yet",
-      lambda e: LM.loss_values("D")),
+      lambda e: reporting.loss_values(LM, "D")),
     C("loss-values-precision-str", TypeError, r"precision must be a non-negative int, got str: '2'",
-      lambda e: LM_RUN.loss_values("G", precision="2")),
+      lambda e: reporting.loss_values(LM_RUN, "G", precision="2")),
     C("loss-weights-precision-float", TypeError,
       r"precision must be a non-negative int, got float: 1.5",
-      lambda e: LM.loss_weights(precision=1.5)),
+      lambda e: reporting.loss_weights(LM, precision=1.5)),
     C("loss-weights-precision-negative", ValueError,
       r"precision must be a non-negative int, got -1",
-      lambda e: LM.loss_weights(precision=-1)),
-    C("print-losses-query", KeyError, r"query 'nope' matches no loss",
-      lambda e: LM_RUN.print_losses(1, 1, query="nope")),
-    C("print-losses-precision", TypeError, r"precision must be a non-negative int, got NoneType",
-      lambda e: LM_RUN.print_losses(1, 1, precision=None)),
-    C("print-weights-precision-bool", TypeError, r"precision must be a non-negative int, got bool",
-      lambda e: LM.print_weights(precision=True)),
+      lambda e: reporting.loss_weights(LM, precision=-1)),
+    C("loss-values-query", KeyError, r"query 'nope' matches no loss",
+      lambda e: reporting.loss_values(LM_RUN, "nope")),
+    C("loss-values-precision", TypeError, r"precision must be a non-negative int, got NoneType",
+      lambda e: reporting.loss_values(LM_RUN, precision=None)),
+    C("loss-weights-precision-bool", TypeError, r"precision must be a non-negative int, got bool",
+      lambda e: reporting.loss_weights(LM, precision=True)),
     C("index-unknown", KeyError, r"no loss named 'nope'", lambda e: LM.index("nope")),
 )
 
@@ -1264,4 +1270,4 @@ def test_a_traced_epoch_is_not_inspected():
     scheduled = LossManager().register("A", l1, weight=S)
     loss, manager = jax.jit(lambda e: scheduled.compute("A", X, Y, epoch=e))(jnp.array(NAN))
     assert math.isnan(float(loss))
-    assert math.isnan(manager.loss_values()["A"])
+    assert math.isnan(reporting.loss_values(manager)["A"])

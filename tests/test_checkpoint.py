@@ -158,6 +158,21 @@ def test_checkpoint_round_trip_keeps_every_leaf_and_the_metadata(runs, tmp_path)
     store.close()
 
 
+def test_settings_that_read_equal_but_hash_apart_name_the_fingerprints(runs, tmp_path):
+    """A schedule's epochs saved as ints (as an older version wrote what the file said)
+    and now written as floats: no setting differs by value, so the two fingerprints are
+    named rather than an empty list of changes."""
+    store = Checkpoints(tmp_path / "ckpt")
+    saved = {"train": {"loss": {"lambda_l1": {"start_epoch": 0, "end_epoch": 4}}}}
+    now = {"train": {"loss": {"lambda_l1": {"start_epoch": 0.0, "end_epoch": 4.0}}}}
+    store.save(4, runs[0].state, "abc", saved)
+    with pytest.raises(CheckpointMismatchError,
+                       match=r"other training settings \(config fingerprint 'abc', this "
+                             r"config's is 'xyz'\);"):
+        store.check(4, "xyz", now)
+    store.close()
+
+
 def test_the_fingerprint_ignores_where_and_how_often_a_run_writes(tmp_path):
     base = config_fingerprint(tiny_config(tmp_path / "a"))
     assert config_fingerprint(tiny_config(tmp_path / "b", **{
@@ -184,8 +199,8 @@ def test_log_writer_skips_exactly_the_records_the_log_already_holds(tmp_path):
     log.append({"a": (np.array([0.0, 2.0, 4.0]), np.full(3, 2.0))})
     # Resumed from a checkpoint after step 1: steps 1..4 are computed (again).
     writer = LogWriter(log, first_step=1)
-    writer.flush(_manager_with([1.0, 2.0]))
-    writer.flush(_manager_with([3.0, 4.0]))
+    _manager_with([1.0, 2.0]).flush(writer)
+    _manager_with([3.0, 4.0]).flush(writer)
     assert log.read()["LOSSMANAGER_LOG"]["loss_functions"]["a"] == {
         "loss": [0.0, 2.0, 4.0, 6.0, 8.0], "weights": [2.0] * 5}
 

@@ -48,7 +48,8 @@ def test_to_torch_writes_the_references_files_with_the_same_outputs(tmp_path, ex
         f"wrote {out / name}" for name in ("train1_config.json", "epoch2_netG.pth.tar",
                                            "epoch2_netD.pth.tar")]
     trained = load_trained(experiment, load_epoch=2, nets=("G", "D"), forms=("orbax",))
-    assert json.loads((out / "train1_config.json").read_text()) == {"config": trained.config}
+    assert json.loads((out / "train1_config.json").read_text()) == {
+        "config": trained.config.to_dict()}
     twin_g, twin_d = twins(trained.config)
     for net, twin in (("G", twin_g), ("D", twin_d)):
         data = torch.load(out / f"epoch2_net{net}.pth.tar", weights_only=True)
@@ -94,13 +95,12 @@ def test_the_epoch_is_the_configs_load_epoch_unless_given(tmp_path, experiment):
 
 def test_weights_of_another_config_are_refused_before_anything_is_written(tmp_path,
                                                                           experiment, capsys):
-    config = load_trained(experiment, load_epoch=2).config
+    config = load_trained(experiment, load_epoch=2).config  # 4 features
     folder = tmp_path / "other_v1"
-    config["train"]["generator"]["features"] = 8  # the files: 8 features
-    reference_experiment(folder, config, epoch=3, seed=0)
-    config["train"]["generator"]["features"] = 4  # the config given: 4
+    eight = config.with_overrides({"train.generator.features": 8})  # the files: 8 features
+    reference_experiment(folder, eight, epoch=3, seed=0)
     given = tmp_path / "four.json"
-    given.write_text(json.dumps({"config": config}))
+    given.write_text(config.to_json())  # the config given: 4
     out = tmp_path / "out"
     code = main(["convert", str(folder), "--to", "jax", "-l", "3", "-f", str(given),
                  "--output", str(out)])
@@ -109,7 +109,7 @@ def test_weights_of_another_config_are_refused_before_anything_is_written(tmp_pa
     assert "epoch3_netG.pth.tar' do not fit the config's model" in error
     assert "initial_down.conv.0.weight: (8, 3, 4, 4) given, (4, 3, 4, 4) expected" in error
     (tmp_path / "bad_v1").mkdir()
-    (tmp_path / "bad_v1" / "train1_config.json").write_text(json.dumps({"config": config}))
+    (tmp_path / "bad_v1" / "train1_config.json").write_text(config.to_json())
     (tmp_path / "bad_v1" / "epoch1_netG.msgpack").write_bytes(b"\x81\xa1a\x01")
     with pytest.raises(ValueError, match="do not fit the config's model .*names or shapes"):
         load_trained(tmp_path / "bad_v1")

@@ -21,7 +21,7 @@ def modules_with_examples():
 
 
 def test_the_examples_are_found():
-    assert {"nectargan_jax.scheduling._schedule", "nectargan_jax.losses._manager",
+    assert {"nectargan_jax.scheduling._schedule", "nectargan_jax.manager._manager",
             "nectargan_jax.losses._functions"} <= set(modules_with_examples())
 
 

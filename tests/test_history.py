@@ -10,7 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nectargan_jax.losses import LossLog, LossManager, l1
+from nectargan_jax import LossLog, LossManager
+from nectargan_jax.losses import l1
 from nectargan_jax.scheduling import Schedule
 
 CAPACITY = 8
@@ -26,7 +27,7 @@ def manager(capacity=CAPACITY):
 
 def step(m, i):
     x = jnp.full((1, 2, 2, 1), i, jnp.float32)
-    total, values, m = m.compute_many({"a": (x, ZERO), "b": (x, ZERO)}, i)
+    (total, values, _), m = m.compute_many({"a": (x, ZERO), "b": (x, ZERO)}, i)
     return m, (values["a"], values["b"])
 
 
@@ -93,3 +94,20 @@ def test_an_overflow_names_the_loss_and_the_dropped_count_and_the_step_has_no_ca
     with pytest.raises(OverflowError, match=r"loss 'a' dropped 3 records: it recorded 11 "
                                             r"values since the last drain, more than capacity=8"):
         m.drain()
+
+
+def test_the_counters_saturate_instead_of_wrapping_negative():
+    top = np.iinfo(np.int32).max
+    m = LossManager(capacity=2, keep_history=False).register("a", l1, 2.0)
+    history = m.history.replace(counts=jnp.asarray([[top - 1, top - 1]], jnp.int32))
+    m = m.replace(history=history)
+    x = jnp.ones((1, 2, 2, 1))
+    for _ in range(3):
+        _, m = m.compute("a", x, ZERO)
+    assert np.asarray(m.history.counts).tolist() == [[top - 1, top]]
+    kept = LossManager(capacity=2).register("a", l1, 2.0)
+    kept = kept.replace(history=kept.history.replace(
+        counts=jnp.asarray([[top - 1, top - 1]], jnp.int32)))
+    for _ in range(3):
+        _, kept = kept.compute("a", x, ZERO)
+    assert np.asarray(kept.history.counts).tolist() == [[top, top]]

@@ -164,7 +164,7 @@ def test_to_core_manager_keeps_names_tags_weights_and_values(tmp_path):
     manager.loss_fns["G_L1"].schedule = Schedule(start_epoch=1, end_epoch=11,
                                                  initial_value=100.0, target_value=0.0)
     core = to_core_manager(manager)
-    assert isinstance(core, core_losses.LossManager)
+    assert isinstance(core, nectargan_jax.manager.LossManager)
     assert core.names == tuple(manager.loss_fns)
     assert [e.tags for e in core.entries] == [tuple(l.tags) for l in manager.loss_fns.values()]
     torch.manual_seed(0)
@@ -175,7 +175,7 @@ def test_to_core_manager_keeps_names_tags_weights_and_values(tmp_path):
               "D_real": (logits, torch.ones_like(logits)),
               "D_fake": (logits, torch.zeros_like(logits))}
     for epoch in (0, 5):
-        _, theirs, core = core.compute_many(
+        (_, theirs, _), core = core.compute_many(
             {name: (to_jax(x), to_jax(y)) for name, (x, y) in inputs.items()}, epoch=epoch)
         for name, (x, y) in inputs.items():
             ours = manager.compute_loss_xy(name, x, y, epoch=epoch).item()

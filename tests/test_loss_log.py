@@ -11,10 +11,11 @@ import pickle
 import numpy as np
 import pytest
 
-from nectargan_jax.losses import DamagedLogError
-from nectargan_jax.losses import LossLog
-from nectargan_jax.losses import _log_format
-from nectargan_jax.losses._log_salvage import salvage
+from nectargan_jax.log import DamagedLogError
+from nectargan_jax.log import LossLog
+from nectargan_jax.log import read_records
+from nectargan_jax.log import _format as _log_format
+from nectargan_jax.log._salvage import salvage
 
 
 def read_file(log):
@@ -119,11 +120,11 @@ def test_journal_lines_carry_their_length_and_checksum(tmp_path):
     log.append({"z": ([0.0] * 40, [1.0] * 40)})
     log.compact()
     log.append({"a": ([1.5], [2.0])})
-    log.append({"b": ([2.5, 3.5], [2.0, 1.0], [7, 8])})
+    log.append({"b": ([2.5, 3.5], [2.0, 1.0])})
     assert journal_payloads(log) == [
         {"journal": 1, "extends": hashlib.sha256(log.path.read_bytes()).hexdigest()},
         {"records": {"a": {"loss": [1.5], "weights": [2.0]}}},
-        {"records": {"b": {"loss": [2.5, 3.5], "weights": [2.0, 1.0], "steps": [7, 8]}}}]
+        {"records": {"b": {"loss": [2.5, 3.5], "weights": [2.0, 1.0]}}}]
 
 
 def test_a_crash_while_writing_leaves_the_old_file_intact(tmp_path, monkeypatch):
@@ -279,7 +280,7 @@ def test_recover_keeps_the_readable_part_of_a_truncated_log(tmp_path):
 def test_a_log_cut_anywhere_keeps_a_prefix_of_its_records_in_order(tmp_path):
     log = LossLog(tmp_path, compact_every_append=True)
     log.append({"a": ([1.5, 2.5, 3.5], [0.5, 0.25, 0.125]),
-                "b": ([4.0, 5.0], [1.0, 2.0], [7, 8])})
+                "b": ([4.0, 5.0], [1.0, 2.0])})
     full = log.read()["LOSSMANAGER_LOG"]["loss_functions"]
     text = log.path.read_bytes()
     base = _log_format.base_log(tmp_path, "cpu", "")
@@ -290,8 +291,7 @@ def test_a_log_cut_anywhere_keeps_a_prefix_of_its_records_in_order(tmp_path):
             "loss_functions": functions}}) is None
         for name, entry in functions.items():
             n = len(entry["loss"])
-            assert entry == {column: full[name][column][:n] for column in entry}
-            assert set(entry) == set(full[name]) or n == 0  # a record keeps its step
+            assert entry == {column: full[name][column][:n] for column in full[name]}
         kept.append(sum(len(entry["loss"]) for entry in functions.values()))
     assert kept == sorted(kept) and kept[-1] == 5  # more of the file never keeps less
 
@@ -371,12 +371,9 @@ BAD_RECORDS = [
     ({"a": ([[1.0], [2.0, 3.0]], [1.0, 2.0])}, ValueError, "losses is not an array"),
     ({5: ([1.0], [1.0])}, TypeError, "names must be strings, got 5"),
     ({"": ([1.0], [1.0])}, ValueError, "must not be empty"),
-    ({"a": ([1.0],)}, TypeError, "pair .* or a triple"),
-    ({"a": "ab"}, TypeError, "pair .* or a triple"),
-    ({"a": ([1.0], [1.0], [-1])}, ValueError, "steps must be non-negative, got -1"),
-    ({"a": ([1.0], [1.0], [0.5])}, TypeError, "steps must hold integers"),
-    ({"s": ([1.0], [1.0])}, ValueError, r"records\['s'\] lack steps"),
-    ({"a": ([1.0], [1.0], [3])}, ValueError, r"records\['a'\] carry steps"),
+    ({"a": ([1.0],)}, TypeError, r"must be a pair \(losses, weights\)"),
+    ({"a": "ab"}, TypeError, r"must be a pair \(losses, weights\)"),
+    ({"a": ([1.0], [1.0], [3])}, TypeError, r"records\['a'\] must be a pair"),
 ]
 
 
@@ -385,24 +382,35 @@ BAD_RECORDS = [
 def test_bad_records_are_refused_before_anything_is_written(tmp_path, records, error,
                                                             message, compact):
     log = LossLog(tmp_path, compact_every_append=compact)
-    log.append({"a": ([1.0], [1.0]), "s": ([1.0], [1.0], [0])})
+    log.append({"a": ([1.0], [1.0])})
     before = snapshot(tmp_path)
     with pytest.raises(error, match=message):
         log.append(records)
     assert snapshot(tmp_path) == before
     assert log.read()["LOSSMANAGER_LOG"]["loss_functions"] == {
-        "a": {"loss": [1.0], "weights": [1.0]},
-        "s": {"loss": [1.0], "weights": [1.0], "steps": [0]}}
+        "a": {"loss": [1.0], "weights": [1.0]}}
 
 
-def test_records_may_carry_their_steps(tmp_path):
-    with LossLog(tmp_path) as log:
-        log.append({"G": ([0.5, 0.25], [1.0, 1.0], np.array([10, 11], np.int32)),
-                    "D": ([], [], [])})
-        log.append({"G": ([0.125], [2.0], [12]), "D": ([3.0], [1.0], [12])})
-    assert read_file(log)["LOSSMANAGER_LOG"]["loss_functions"] == {
-        "G": {"loss": [0.5, 0.25, 0.125], "weights": [1.0, 1.0, 2.0], "steps": [10, 11, 12]},
-        "D": {"loss": [3.0], "weights": [1.0], "steps": [12]}}
+def test_records_and_count_read_back_what_was_appended_journal_included(tmp_path):
+    log = LossLog(tmp_path)
+    assert log.count() == {} and log.records() == {}
+    log.append({"G": ([0.5, 0.25], [1.0, 1.0]), "D": ([], [])})
+    log.compact()
+    log.append({"G": ([0.125], [2.0]), "D": ([3.0], [1.0])})  # in the journal
+    assert log.journal.exists()
+    records = log.records()
+    assert {name: (losses.tolist(), weights.tolist())
+            for name, (losses, weights) in records.items()} == {
+        "G": ([0.5, 0.25, 0.125], [1.0, 1.0, 2.0]), "D": ([3.0], [1.0])}
+    assert log.count() == {"G": 3, "D": 1}
+    assert read_records(log.path)["G"][0].tolist() == [0.5, 0.25, 0.125]
+
+
+def test_a_log_with_a_steps_column_is_not_a_log_this_version_reads(tmp_path):
+    (tmp_path / "loss_log.json").write_text(json.dumps({"LOSSMANAGER_LOG": {
+        "loss_functions": {"a": {"loss": [1.0], "weights": [1.0], "steps": [0]}}}}))
+    with pytest.raises(DamagedLogError, match=r"has unknown keys \['steps'\]"):
+        LossLog(tmp_path).read()
 
 
 @pytest.mark.parametrize("kwargs, error, message", [

@@ -22,18 +22,18 @@ import time
 
 import pytest
 
-from nectargan_jax.losses import LossLog
+from nectargan_jax.log import LossLog
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Imports nectargan_jax.losses._log with stand-in packages: no JAX in the child.
+# Imports nectargan_jax.log._log with stand-in packages: no JAX in the child.
 PREAMBLE = r"""
 import json, os, random, signal, sys, types
 for name in ("nectargan_jax", "nectargan_jax.losses"):
     module = types.ModuleType(name)
     module.__path__ = [os.path.join(sys.argv[1], *name.split("."))]
     sys.modules[name] = module
-from nectargan_jax.losses._log import LossLog
+from nectargan_jax.log._log import LossLog
 
 def say(line):
     sys.stdout.write(line + "\n")

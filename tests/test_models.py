@@ -119,7 +119,7 @@ def test_discriminator_parameter_count_by_hand():
 def test_parameter_counts_equal_the_references(case):
     """The reference's own models, built from the same config (``fixtures/``), have these
     counts: 54,404,675 and 665,665 for its default config."""
-    config = load_config(overrides=REFERENCE_COUNTS[case]["overrides"])
+    config = load_config(overrides=REFERENCE_COUNTS[case]["overrides"]).to_dict()
     g, d = abstract(lambda: build_models(config, nnx.Rngs(0)))
     assert {"generator": n_params(g), "discriminator": n_params(d)} == \
         REFERENCE_COUNTS[case]["parameters"]

@@ -79,6 +79,15 @@ def check_readme_training(stdout, stderr, cwd):
     assert all(len(f["loss"]) == 2 for f in functions.values())
 
 
+def check_config(stdout, stderr, cwd):
+    from nectargan_jax.train import load_config
+    # The reference's default config: n_downs 6, 100 + 100 epochs at 2e-4 then to 0.
+    assert stdout.strip().splitlines() == [
+        "6 50.0 200",
+        "128 LearningRateConfig(epochs=100, epochs_decay=50, initial=0.0002, target=0.0)"]
+    assert load_config(cwd / "my.json") == load_config(overrides={"train.loss.lambda_l1": 50})
+
+
 def check_schedules(stdout, stderr, cwd):
     lines = stdout.strip().splitlines()
     # Halfway from 2e-4 to 0 (and to 1e-5); to_optax at step 1500 = epoch 150.
@@ -145,6 +154,7 @@ def check_weight_rules(stdout, stderr, cwd):
 CHECKS = {
     ("README.md", "The library"): check_readme_library,
     ("README.md", "Training"): check_readme_training,
+    ("training.md", "Config"): check_config,
     ("library.md", "Schedules"): check_schedules,
     ("library.md", "LossManager"): check_loss_manager,
     ("library.md", "GAN health checks"): check_health,

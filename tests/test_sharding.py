@@ -11,7 +11,8 @@ import textwrap
 SCRIPT = textwrap.dedent("""
     import jax, jax.numpy as jnp, numpy as np
     from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
-    from nectargan_jax.losses import LossManager, l1, sobel
+    from nectargan_jax import LossManager
+    from nectargan_jax.losses import l1, sobel
     from nectargan_jax.scheduling import Schedule
 
     assert len(jax.devices()) == 8, jax.devices()
@@ -23,7 +24,7 @@ SCRIPT = textwrap.dedent("""
     real = jnp.asarray(rng.standard_normal((8, 16, 16, 3)), jnp.float32)
 
     def step(m, fake, real, epoch):
-        total, _, m = m.compute_many({"L1": (fake, real), "SOBEL": (fake, real)}, epoch)
+        (total, _, _), m = m.compute_many({"L1": (fake, real), "SOBEL": (fake, real)}, epoch)
         return total, m
 
     def run(m, fake, real):

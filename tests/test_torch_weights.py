@@ -46,7 +46,7 @@ def nchw(x):
 @functools.cache
 def _initialised(case):
     """Our models of a fixture config, initialised once (one compilation) and split."""
-    config = load_config(overrides=OUTPUT_CONFIGS[case])
+    config = load_config(overrides=OUTPUT_CONFIGS[case]).to_dict()
     models = nnx.jit(lambda: build_models(
         config, nnx.Rngs(params=jax.random.key(0, impl="rbg"), dropout=1)))()
     return config, [nnx.split(model) for model in models]

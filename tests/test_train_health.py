@@ -6,13 +6,14 @@ import shutil
 
 import pytest
 
-from nectargan_jax.train import load_config
+from nectargan_jax.train import HealthConfig, load_config
 from nectargan_jax.train._loop import train
 from train_helpers import tiny_config
 
 
 def test_the_training_job_turns_the_checks_on_from_its_config_and_prints_them(tmp_path):
-    assert "health" not in load_config()["train"]  # off unless asked for
+    assert load_config().train.health is None  # off unless asked for
+    assert "health" not in load_config().to_dict()["train"]
     with pytest.raises(ValueError, match="unknown config key.*'train.health.patience'"):
         load_config(overrides={"train.health": {"patience": 3}})
     with pytest.raises(ValueError, match="'train.health.collapse_patience' must be of type int"):
@@ -21,9 +22,9 @@ def test_the_training_job_turns_the_checks_on_from_its_config_and_prints_them(tm
     config = tiny_config(tmp_path, **{"train.health.collapse_threshold": 100.0,
                                       "train.health.collapse_patience": 2,
                                       "save.save_model": False, "save.save_examples": False})
-    assert config["train"]["health"] == {"collapse": True, "collapse_threshold": 100.0,
-                                         "collapse_patience": 2, "non_finite": True,
-                                         "clamped": True}
+    assert config.train.health == HealthConfig(collapse=True, collapse_threshold=100.0,
+                                               collapse_patience=2, non_finite=True,
+                                               clamped=True)
     lines = []
     result = train(config, epochs=1, synthetic_pairs=8, log_every=2, progress=False,
                    echo=lines.append)

@@ -15,7 +15,7 @@ from PIL import Image
 import pytest
 
 from helpers import count_compilations
-from nectargan_jax.train import SyntheticPairs
+from nectargan_jax.train import SyntheticPairs, load_config
 from nectargan_jax.train._loop import train
 from nectargan_jax.train._step import Pix2PixStep
 from train_helpers import tiny_config
@@ -90,7 +90,8 @@ def test_the_experiment_folder_holds_everything(run):
     with Image.open(result.experiment.graphs) as graphs:
         assert graphs.format == "PNG" and graphs.size[0] > 300
     saved = json.loads((folder / "train1_config.json").read_text())
-    assert saved == {"config": config}
+    assert saved == {"config": config.to_dict()}
+    assert load_config(folder / "train1_config.json") == config
     assert sorted(p.name for p in result.experiment.checkpoints.iterdir()) == ["10", "5"]
     assert str(folder.resolve()) in summary and "loss_log.json" in summary
     assert re.search(r"checkpoints/<epoch> \(epochs \[5, 10\]: \d+\.\d MB each, the newest 3 "

@@ -3,7 +3,6 @@
 import jax
 import pytest
 
-from nectargan_jax.train import learning_rate_schedule
 from nectargan_jax.train import load_config
 from nectargan_jax.train._notes import startup_notes
 
@@ -13,7 +12,7 @@ CPU = jax.devices("cpu")[0]
 def _zero_lr_epochs(config, which, epochs):
     """1-based epochs of a run of ``epochs`` whose learning rate is 0, read off the
     schedule itself (stepped per epoch from 0)."""
-    schedule = learning_rate_schedule(config, which)
+    schedule = config.train.learning_rate_schedule(which)
     return [e + 1 for e in range(epochs) if float(schedule(e)) == 0.0]
 
 

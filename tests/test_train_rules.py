@@ -18,11 +18,11 @@ import pytest
 from helpers import count_compilations
 from nectargan_jax.losses import l1, sobel
 from nectargan_jax.train import SyntheticPairs, batches, config_fingerprint, load_config
+from nectargan_jax.train import AdaptiveGanWeightConfig, UncertaintyWeightingConfig
 from nectargan_jax.train import embedded_default_overrides
-from nectargan_jax.train._config import loss_rules
 from nectargan_jax.train._loop import train
 from nectargan_jax.train._step import Pix2PixStep, build_training
-from nectargan_jax.weighting import dwa, gradnorm
+from nectargan_jax.weighting import adaptive_last_layer, dwa, gradnorm
 from train_helpers import tiny_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +38,7 @@ RULES = {"train.loss.lambda_sobel": 10.0,
 
 def test_rules_are_off_unless_given_and_null_changes_nothing():
     plain = load_config()
-    assert loss_rules(plain) == {}
+    assert plain.train.loss.rules() == ()
     nulled = load_config(overrides={"train.loss.adaptive_gan_weight": None,
                                     "train.loss.uncertainty_weighting": None})
     assert nulled == plain and config_fingerprint(nulled) == config_fingerprint(plain)
@@ -50,14 +50,17 @@ def test_rule_objects_take_the_defaults_for_the_keys_they_leave_out(tmp_path):
         "lambda_sobel": 10, "adaptive_gan_weight": {"start_step": 100}}}}}))
     config = load_config(path, {"train.loss.adaptive_gan_weight": {"scale": 0.5},
                                 "train.loss.uncertainty_weighting.losses": ["G_SOBEL"]})
-    assert loss_rules(config) == {
-        "adaptive_gan_weight": {"start_step": 100, "scale": 0.5, "eps": 1e-4,
-                                "maximum": 1e4},
-        "uncertainty_weighting": {"losses": ["G_SOBEL"], "learning_rate": 1e-3,
-                                  "init_log_variance": 0.0}}
+    loss = config.train.loss
+    assert loss.adaptive_gan_weight == AdaptiveGanWeightConfig(
+        start_step=100, scale=0.5, eps=1e-4, maximum=1e4)
+    assert loss.uncertainty_weighting == UncertaintyWeightingConfig(
+        losses=("G_SOBEL",), learning_rate=1e-3, init_log_variance=0.0)
+    assert config.to_dict()["train"]["loss"]["uncertainty_weighting"] == {
+        "losses": ["G_SOBEL"], "learning_rate": 1e-3, "init_log_variance": 0.0}
     # Switched off by a later override.
-    assert "adaptive_gan_weight" not in loss_rules(
-        load_config(path, {"train.loss.adaptive_gan_weight": None}))
+    off = load_config(path, {"train.loss.adaptive_gan_weight": None})
+    assert off.train.loss.adaptive_gan_weight is None
+    assert "adaptive_gan_weight" not in off.to_dict()["train"]["loss"]
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -104,7 +107,7 @@ def test_the_readme_settings_and_example_config_load():
     snippet = re.search(r"```json\n(.*?)```", section, re.S).group(1)
     config = load_config(overrides={"train": json.loads("{" + snippet + "}"),
                                     "train.loss.lambda_sobel": 1.0})
-    assert loss_rules(config)["uncertainty_weighting"]["losses"] == ["G_L1", "G_SOBEL"]
+    assert config.train.loss.uncertainty_weighting.losses == ("G_L1", "G_SOBEL")
     example = load_config(ROOT / "docs" / "weight_rules_config.json")
     assert example == load_config(overrides={
         **embedded_default_overrides(),
@@ -232,12 +235,13 @@ def test_steps_with_rules_compile_once_and_make_no_host_transfer(data):
 
 def test_rules_attached_from_python_run_in_the_donated_step(data):
     # DWA over two G losses (weights 1 until two epochs are complete) and GradNorm over
-    # G_GAN and G_L1, reading their unweighted gradients at the last layer.
+    # G_GAN and G_L1, reading their unweighted gradients at the last layer: the step
+    # computes the gradients the rules declare.
     fns, state = build_training(tiny_config(**{"train.loss.lambda_sobel": 10.0}),
                                 steps_per_epoch=10, capacity=4)
-    fns = dataclasses.replace(fns, last_layer_grads=("G_GAN", "G_L1"))
     manager = state.manager.with_rule(dwa(), ["G_L1", "G_SOBEL"])
     state = state._replace(manager=manager.with_rule(gradnorm(), ["G_GAN", "G_L1"]))
+    assert state.manager.gradients() == ("G_GAN", "G_L1")
     for batch in data:
         state = fns.step(state, batch)
     records, _ = state.manager.drain()
@@ -247,8 +251,10 @@ def test_rules_attached_from_python_run_in_the_donated_step(data):
     np.testing.assert_allclose(gan + l1_weight / 100.0, 2.0, rtol=1e-5)
     assert gan[-1] != 1.0
     np.testing.assert_array_equal(sobel_weight, 10.0)
-    with pytest.raises(ValueError, match="last_layer_grads must be a tuple of G losses"):
-        dataclasses.replace(fns, last_layer_grads=("D_real",))
+    odd = state.manager.with_rule(adaptive_last_layer("vgg"), ["G_L2"])
+    with pytest.raises(ValueError, match=r"read the gradients \['vgg'\], but the training "
+                                         r"step makes only those of the G losses"):
+        fns.step(state._replace(manager=odd), data[0])
 
 
 def test_resume_with_rules_gives_exactly_the_uninterrupted_run(tmp_path):

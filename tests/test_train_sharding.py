@@ -19,6 +19,7 @@ sys.path.insert(0, {tests!r})
 import jax
 import numpy as np
 from train_helpers import tiny_config
+from nectargan_jax.manager import reporting
 from nectargan_jax.train._loop import train
 
 assert jax.local_device_count() == 8, jax.devices()
@@ -39,7 +40,7 @@ for devices, per_dispatch in ((1, 2), (8, 1)):
         "log": log["loss_functions"],
         "params": [np.asarray(a).ravel().tolist() for a in
                    jax.tree.leaves((result.state.gen_params, result.state.disc_params))],
-        "latest": result.state.manager.loss_values(precision=8),
+        "latest": reporting.loss_values(result.state.manager, precision=8),
         "replicated": all(leaf.sharding.is_fully_replicated
                           for leaf in jax.tree.leaves(result.state)),
         "devices": len(jax.tree.leaves(result.state.gen_params)[0].devices()),

@@ -274,7 +274,7 @@ def test_same_weights_give_equal_graphdefs_and_one_compile(weight_files):
 def test_a_manager_uses_the_current_vgg_weights_jitted_and_eager(torch_vgg, weight_files):
     """The network's weights are leaves of the manager: changing them changes the loss
     (a manager that kept the network in its static data returned the old value)."""
-    from nectargan_jax.losses import LossManager
+    from nectargan_jax import LossManager
 
     x, y = _images(3), _images(4)
     manager = LossManager().register("G_VGG", vgg_perceptual_loss(weight_files["pth"]))

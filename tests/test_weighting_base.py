@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from helpers import count_compilations
-from nectargan_jax.losses import LossManager
+from nectargan_jax import LossManager
 from nectargan_jax.scheduling import linear, piecewise_linear
-from nectargan_jax.weighting import Rule, applied, clip, ema, freeze, gate, pytree_dataclass
+from nectargan_jax.weighting import (Rule, adaptive_last_layer, applied, clip,
+                                     ema, freeze, gate, grad_norm_balance, uncertainty)
 
 SHAPE = (2,)
 
@@ -36,7 +37,7 @@ def run(manager, names, losses, epochs, jitted=True):
     step = jax.jit(step) if jitted else step
     for row, epoch in zip(losses, epochs):
         xs = [jnp.full(SHAPE, v, jnp.float32) for v in row]
-        _, _, manager = step(manager, xs, jnp.float32(epoch))
+        _, manager = step(manager, xs, jnp.float32(epoch))
     return manager
 
 
@@ -144,7 +145,7 @@ def test_jit_vmap_and_scan_agree_and_compile_once():
 
     def step(m, xs):
         x, epoch = xs
-        total, _, m = m.compute_many({"a": (x, x * 0), "b": (x, x * 0)}, epoch)
+        (total, _, _), m = m.compute_many({"a": (x, x * 0), "b": (x, x * 0)}, epoch)
         return m, total
 
     xs = jnp.arange(1.0, 5.0)[:, None] * jnp.ones((1,) + SHAPE)
@@ -186,8 +187,8 @@ def test_rule_plumbing_errors_are_clear():
         lm.with_rule("fast", ["a"])
     with pytest.raises(ValueError, match="follows a rule"):
         lm.weight("a", 0)
-    with pytest.raises(ValueError, match="one item per rule"):
-        lm.with_weight_params(())
+    with pytest.raises(ValueError, match=r"one array per trainable leaf \(0\)"):
+        lm.with_weight_params((jnp.zeros(1),))
     with pytest.raises(TypeError, match="grads must be a mapping"):
         lm.compute("a", *scripted(1.0), grads=[1.0])
     with pytest.raises(ValueError, match="unit must be one of"):
@@ -209,20 +210,19 @@ def test_set_weight_replaces_a_loss_rule_and_keeps_group_rules():
     assert got["a"][1].tolist() == [2.0] and got["b"][1].tolist() == [0.5]
 
 
-@pytree_dataclass
 class CountingRule(Rule):
-    """A user's rule whose bind puts one buffer in two leaves and keeps a caller's array."""
+    """A user's rule (a pytree by subclassing alone) whose bind puts one buffer in two
+    leaves of its state and keeps a caller's array."""
 
     factor: jax.Array
-    calls: jax.Array | None = None
-    seen: jax.Array | None = None
 
     def bind(self, names):
         zeros = jnp.zeros((), jnp.float32)
-        return self.replace(calls=zeros, seen=zeros)
+        return self.replace(state=(zeros, zeros))
 
     def __call__(self, ctx):
-        return applied(self.factor, self.replace(calls=self.calls + 1, seen=self.seen + 1),
+        calls, seen = self.state
+        return applied(self.factor, self.replace(state=(calls + 1, seen + 1)),
                        len(ctx.names))
 
 
@@ -230,10 +230,45 @@ def test_a_donated_step_owns_the_buffers_a_rule_binds():
     factor = jnp.float32(3.0)  # the caller keeps using it after the step
     lm = (LossManager(capacity=8).register("a", mean_of_x, weight=CountingRule(factor))
           .register("b", mean_of_x).with_rule(CountingRule(factor), ["b"]))
-    step = jax.jit(lambda m, x: m.compute_many({"a": (x, x), "b": (x, x)}, 0.0)[2],
+    step = jax.jit(lambda m, x: m.compute_many({"a": (x, x), "b": (x, x)}, 0.0)[1],
                    donate_argnums=0)
     for _ in range(2):
         lm = step(lm, jnp.ones(SHAPE, jnp.float32))
     assert float(factor) == 3.0
     got = recorded(lm)
     assert got["a"][1].tolist() == [3.0, 3.0] and got["b"][1].tolist() == [3.0, 3.0]
+
+
+def test_a_rule_subclass_is_a_pytree_whose_bind_fills_only_its_state():
+    rule = CountingRule(jnp.float32(2.0))
+    assert rule.state is None and jax.tree.leaves(rule) == [2.0]
+    bound = rule.bind(("a",))
+    assert float(bound.factor) == 2.0 and len(jax.tree.leaves(bound)) == 3
+    assert [float(x) for x in jax.tree.leaves(bound.state)] == [0.0, 0.0]
+    rebuilt = jax.tree.unflatten(jax.tree.structure(bound), jax.tree.leaves(bound))
+    assert isinstance(rebuilt, CountingRule) and rebuilt.state == bound.state
+
+
+def test_rules_declare_the_gradients_they_read():
+    lm = (LossManager().register("gan", mean_of_x, weight=gate(3) * adaptive_last_layer("nll"))
+          .register("a", mean_of_x).register("b", mean_of_x)
+          .with_rule(ema(grad_norm_balance()), ["a", "b"]))
+    assert lm.gradients() == ("a", "b", "gan", "nll")
+    assert LossManager().register("a", mean_of_x, weight=gate(3)).gradients() == ()
+
+
+def test_weight_params_are_the_trainable_leaves_of_every_rule():
+    lm = (LossManager().register("a", mean_of_x, weight=ema(2.0))
+          .register("b", mean_of_x).register("c", mean_of_x)
+          .with_rule(uncertainty(-0.5), ["a", "b"]).with_rule(clip(uncertainty(1.0)), ["c"]))
+    params = lm.weight_params()
+    assert [p.tolist() for p in params] == [[-0.5, -0.5], [1.0]]
+    changed = lm.with_weight_params((jnp.array([0.0, 2.0]), jnp.array([3.0])))
+    assert [p.tolist() for p in changed.weight_params()] == [[0.0, 2.0], [3.0]]
+    # exp(-s) / 2 from the new log-variances (0, 2 and 3), times a's own weight 2
+    out, _ = changed.compute_many({n: scripted(1.0) for n in "abc"}, 0)
+    np.testing.assert_allclose([float(out.weights[n]) for n in "abc"],
+                               [1.0, 0.5 * np.exp(-2.0), 0.5 * np.exp(-3.0)], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"params\[1\] must have the shape .* \(1,\); got "
+                                         r"shape \(2,\)"):
+        lm.with_weight_params((jnp.zeros(2), jnp.zeros(2)))

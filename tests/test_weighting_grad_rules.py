@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from helpers import count_compilations
-from nectargan_jax.losses import LossManager
+from nectargan_jax import LossManager
 from nectargan_jax.weighting import (Context, adaptive_last_layer, freeze, gate, grad_norm_balance, gradnorm,
                                      layer_grads, uncertainty)
 
@@ -59,7 +59,7 @@ def norms64(grads, key):
 
 def step(lm, losses_t, grads_t):
     inputs = {name: (losses_t[i][None], losses_t[i][None]) for i, name in enumerate(NAMES)}
-    _, _, lm = lm.compute_many(inputs, jnp.float32(0), grads_t)
+    _, lm = lm.compute_many(inputs, jnp.float32(0), grads_t)
     return lm, lm.history.latest_weight
 
 
@@ -232,7 +232,7 @@ def test_gradients_reach_the_losses_through_the_weights_and_never_the_gradients_
 
     def total(x, g):
         inputs = {n: (x[i][None],) * 2 for i, n in enumerate(NAMES)}
-        return lm.compute_many(inputs, jnp.float32(0), g)[0]
+        return lm.compute_many(inputs, jnp.float32(0), g)[0].total
 
     value_and_grad = jax.jit(jax.value_and_grad(total, argnums=(0, 1)))
     value, (d_losses, d_grads) = value_and_grad(losses_t, grads_t)
@@ -251,7 +251,7 @@ def test_a_frozen_adaptive_weight_replays_the_run_without_gradients():
     lm = LossManager().register("nll", first).register("gan", first, weight=rule)
     for t in range(STEPS):
         inputs = {"nll": (losses[t, :1],) * 2, "gan": (losses[t, 1:2],) * 2}
-        _, _, lm = lm.compute_many(inputs, 0, {k: grads[k]["kernel"][t] for k in ("nll", "gan")})
+        _, lm = lm.compute_many(inputs, 0, {k: grads[k]["kernel"][t] for k in ("nll", "gan")})
     recorded = lm.drain()[0]["gan"][1]
     replay = LossManager().register("gan", first, weight=freeze(recorded))
     for t in range(STEPS):
@@ -284,14 +284,14 @@ def test_zero_gradients_and_zero_initial_losses_leave_finite_weights():
     for losses in ([0.0, 2.0], [1.0, 1.0]):
         out = rule(Context(0, jnp.int32(0), jnp.array(losses), grads, names))
         rule = out.rule
-        assert np.all(np.isfinite(rule.weights))
+        assert np.all(np.isfinite(rule.state.weights))
     # L(0) = (0, 2): the first loss's ratio is 1, the second's 1 / 2; r = (4/3, 2/3).
     w = np.ones(2)
     for r in (np.ones(2), np.array([4 / 3, 2 / 3])):
         n = np.array([5.0, 1.0])
         w = w - 0.1 * np.sign(w * n - np.mean(w * n) * r) * n
         w = 2 * w / w.sum()
-    np.testing.assert_allclose(rule.weights, w, rtol=1e-6)
+    np.testing.assert_allclose(rule.state.weights, w, rtol=1e-6)
 
 
 # Taming-transformers' recipe in PyTorch ---------------------------------------------
@@ -349,7 +349,7 @@ def test_adaptive_weight_and_training_match_taming_in_pytorch():
         h = jnp.tanh(x @ params["w1"])
         out = h @ params["w2"]
         grads = layer_grads(losses_at_last_layer, params["w2"], h)
-        total, _, lm = lm.compute_many({"nll": (out, y), "gan": (out, out)},
+        (total, _, _), lm = lm.compute_many({"nll": (out, y), "gan": (out, out)},
                                        jnp.float32(0), grads)
         return total, lm
 
@@ -389,7 +389,7 @@ def test_uncertainty_log_variances_and_model_follow_hand_derived_sgd_updates():
         theta = params["theta"]
         inputs = {"e": (theta[:1], jnp.asarray(target[:1], jnp.float32)),
                   "f": (theta[1:], jnp.asarray(target[1:], jnp.float32))}
-        total, _, lm = lm.compute_many(inputs, jnp.float32(0))
+        (total, _, _), lm = lm.compute_many(inputs, jnp.float32(0))
         return total, lm
 
     @jax.jit
@@ -500,7 +500,8 @@ def test_group_rules_refuse_bad_arguments():
         with pytest.raises(error, match=message):
             build()
     bound = lm.with_rule(uncertainty(), ["a", "b"])
-    with pytest.raises(ValueError, match=r"log-variances, of shape \(2,\); got shape \(3,\)"):
+    with pytest.raises(ValueError, match=r"params\[0\] must have the shape of the leaf it "
+                                         r"replaces, \(2,\); got shape \(3,\)"):
         bound.with_weight_params((jnp.zeros(3),))
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from helpers import count_compilations
-from nectargan_jax.losses import LossManager
+from nectargan_jax import LossManager
 from nectargan_jax.weighting import dwa, ema, relobralo, softadapt
 
 NAMES = ("a", "b", "c")
@@ -34,7 +34,7 @@ def inputs(values):
 
 
 def step(lm, values, epoch):
-    return lm.compute_many(inputs(values), epoch)[2]
+    return lm.compute_many(inputs(values), epoch)[1]
 
 
 jit_step = jax.jit(step)
@@ -281,7 +281,7 @@ def test_the_weights_carry_no_gradient(name):
     values = jnp.asarray([0.7, 1.3, 2.1], jnp.float32)
 
     def total(values):
-        total, _, after = lm.compute_many(inputs(values), jnp.float32(2))
+        (total, _, _), after = lm.compute_many(inputs(values), jnp.float32(2))
         return total, after
 
     grad, after = jax.jit(jax.grad(total, has_aux=True))(values)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nectargan_jax.train import load_config
+from nectargan_jax.train import TrainConfig, load_config
 
 # 16x16 pairs, a 2-level U-Net with 4 features, a 2-layer PatchGAN with 4-8 channels.
 TINY = {
@@ -20,7 +20,7 @@ TINY = {
 }
 
 
-def tiny_config(output_dir: Path | str = "", **overrides) -> dict:
+def tiny_config(output_dir: Path | str = "", **overrides) -> TrainConfig:
     """The tiny config writing under ``output_dir``; ``overrides`` use dotted keys."""
     return load_config(overrides={**TINY, "common.output_directory": str(output_dir),
                                   **overrides})

@@ -30,8 +30,9 @@ import warnings
 import torch
 
 from interop.config.config_manager import config_data
-from nectargan_jax.losses import reporting
-from nectargan_jax.losses import LossLog
+from nectargan_jax import LossLog
+from nectargan_jax._checks import check_precision
+from nectargan_jax.manager import reporting
 from interop.losses.lm_data import LMHistory, LMLoss, check_loss_fields
 from interop.losses.losses import Laplacian, Sobel, VGGPerceptual
 from interop.scheduling.data import Schedule, is_default
@@ -384,7 +385,7 @@ class LossManager:
         Raises:
             IndexError: a selected loss never ran.
         """
-        reporting.check_precision(precision)
+        check_precision(precision)
         return {n: round(self._latest_value(n, e), precision)
                 for n, e in self._select(query).items()}
 
@@ -395,7 +396,7 @@ class LossManager:
     def get_loss_weights(self, query: list[str] | None = None,
                          precision: int = 2) -> dict[str, float]:
         """Each selected loss's ``schedule.current_value``, rounded to ``precision``."""
-        reporting.check_precision(precision)
+        check_precision(precision)
         return {n: round(e.schedule.current_value, precision)
                 for n, e in self._select(query).items()}
 
@@ -414,12 +415,12 @@ class LossManager:
         Returns:
             The string with ``capture``, else None.
         """
-        return reporting.emit(reporting.format_losses(
+        return _emit(reporting.format_losses(
             epoch, iter, self.get_loss_values(precision=precision)), capture)
 
     def print_weights(self, precision: int = 2, capture: bool = False) -> str | None:
         """``"Loss weights: {name}: {weight} ..."``, printed or returned with ``capture``."""
-        return reporting.emit(reporting.format_weights(
+        return _emit(reporting.format_weights(
             self.get_loss_weights(precision=precision)), capture)
 
     # Log ------------------------------------------------------------------------------
@@ -472,4 +473,13 @@ class LossManager:
         if silent:
             return None
         elapsed = time.perf_counter() - start
-        return reporting.emit(f"LossManager: Logs updated. Time taken: {elapsed:.3f} seconds", capture)
+        return _emit(f"LossManager: Logs updated. Time taken: {elapsed:.3f} seconds", capture)
+
+
+def _emit(text: str, capture: bool) -> str | None:
+    """The reference's console output: ``text`` returned when ``capture`` is set, else
+    printed."""
+    if capture:
+        return text
+    print(text)
+    return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from nectargan_jax.losses._entry import LossSpec, as_weight
+from nectargan_jax.losses._loss_spec import LossSpec, as_weight
 from nectargan_jax.losses._functions import bce_with_logits, l1, laplacian, mse, sobel
 from nectargan_jax.losses._layout import ImageLoss, check_layout
 from nectargan_jax.losses._vgg import vgg_perceptual_loss
@@ -52,7 +52,7 @@ def pix2pix(
       TypeError: a lambda that is neither a real number nor a schedule.
 
     Examples:
-      >>> from nectargan_jax.losses import LossManager
+      >>> from nectargan_jax import LossManager
       >>> LossManager().with_spec(pix2pix, 'extended').names
       ('G_GAN', 'G_L1', 'D_real', 'D_fake', 'G_L2', 'G_SOBEL', 'G_LAP')
     """

@@ -25,7 +25,7 @@ def build_models(config: dict[str, Any], rngs: nnx.Rngs
     always uses instance norm (the reference's).
 
     Args:
-      config: the inner config dict (``nectargan_jax.train.load_config()``).
+      config: the inner dict of a config file (``TrainConfig.to_dict()``).
       rngs: parameter initialisation and the generator's dropout stream.
 
     Returns:

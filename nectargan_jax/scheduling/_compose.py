@@ -10,7 +10,8 @@ from jax.typing import ArrayLike
 import numpy as np
 
 from nectargan_jax._pytree import pytree_dataclass
-from nectargan_jax.scheduling._schedule import BaseSchedule, check_epoch, number_leaf
+from nectargan_jax._checks import check_epoch, number_leaf
+from nectargan_jax.scheduling._schedule import BaseSchedule
 
 
 def _require_schedule(name: str, value: object) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 import inspect
 import numbers
+import sys
 from typing import Any
 
 import jax
@@ -18,10 +19,10 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 import numpy as np
 import optax
-from flax import nnx
 
 from nectargan_jax._pytree import pytree_dataclass, static_field
-from nectargan_jax.scheduling._schedule import BaseSchedule, check_epoch
+from nectargan_jax._checks import check_epoch
+from nectargan_jax.scheduling._schedule import BaseSchedule
 
 _STEPPINGS = ("epoch", "step")
 
@@ -208,14 +209,17 @@ def current_learning_rate(opt_state: Any) -> jax.Array:
       >>> round(float(current_learning_rate(state)), 6)  # schedule(2)
       0.8
     """
-    if isinstance(opt_state, nnx.Optimizer):
+    # An nnx object exists only once flax is imported: scheduling itself never imports it.
+    nnx = sys.modules.get("flax.nnx")
+    if nnx is not None and isinstance(opt_state, nnx.Optimizer):
         opt_state = opt_state.opt_state
     kinds = (optax.InjectHyperparamsState, optax.InjectStatefulHyperparamsState)
     nodes = jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, kinds))
     for node in nodes:
         if isinstance(node, kinds) and "learning_rate" in node.hyperparams:
             rate = node.hyperparams["learning_rate"]
-            return jnp.asarray(rate[...] if isinstance(rate, nnx.Variable) else rate)
+            return jnp.asarray(rate[...] if nnx is not None and isinstance(rate, nnx.Variable)
+                               else rate)
     raise ValueError(
         "opt_state holds no inject_hyperparams state with a 'learning_rate'; build the "
         "optimizer with scheduled_optimizer(...) or optax.inject_hyperparams(...), got "

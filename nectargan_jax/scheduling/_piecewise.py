@@ -7,10 +7,10 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
-import numpy as np
 
 from nectargan_jax._pytree import pytree_dataclass
-from nectargan_jax.scheduling._schedule import BaseSchedule, check_epoch, number_leaf
+from nectargan_jax._checks import check_epoch, increasing_knots
+from nectargan_jax.scheduling._schedule import BaseSchedule
 
 
 @pytree_dataclass
@@ -53,24 +53,5 @@ def piecewise_linear(points: Sequence[float] | ArrayLike,
       >>> [float(s(e)) for e in (-5, 0, 5, 10, 15, 30)]
       [1.0, 1.0, 2.0, 3.0, 1.5, 0.0]
     """
-    return checked_piecewise(points, values, "piecewise_linear", ("points", "values"))
-
-
-def checked_piecewise(points: Sequence[float] | ArrayLike, values: Sequence[float] | ArrayLike,
-                      caller: str, names: tuple[str, str]) -> PiecewiseLinear:
-    """``piecewise_linear`` whose errors name ``caller`` and its arguments ``names``
-    (the points' name first)."""
-    xs, ys = (number_leaf(name, v) for name, v in zip(names, (points, values)))
-    for name, array in ((names[1], ys), (names[0], xs)):
-        if array.ndim != 1 or array.size == 0:
-            raise ValueError(f"{caller}: {name} must be a non-empty 1-D sequence, got shape "
-                             f"{array.shape}.")
-    if xs.shape != ys.shape:
-        raise ValueError(f"{caller}: {names[0]} and {names[1]} must have the same length, got "
-                         f"{xs.size} {names[0]} and {ys.size} {names[1]}.")
-    steps = np.diff(np.asarray(xs))
-    if np.any(steps <= 0):
-        at, name = int(np.argmax(steps <= 0)), names[0]
-        raise ValueError(f"{caller}: {name} must be strictly increasing, got {name}[{at}]="
-                         f"{float(xs[at])!r} then {name}[{at + 1}]={float(xs[at + 1])!r}.")
-    return PiecewiseLinear(xs, ys)
+    return PiecewiseLinear(*increasing_knots(points, values, "piecewise_linear",
+                                             ("points", "values")))

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 import numpy as np
 
+from nectargan_jax._checks import check_epoch, float_dtype, number_array, show
 from nectargan_jax._pytree import pytree_dataclass, static_field
 from nectargan_jax.scheduling import _functions
 
@@ -37,69 +38,6 @@ class BaseSchedule(abc.ABC):
     @abc.abstractmethod
     def __call__(self, epoch: ArrayLike) -> jax.Array:
         """The value at ``epoch`` (a scalar or an array of epochs; may be traced)."""
-
-
-def _float_dtype() -> np.dtype:
-    return np.dtype(jnp.result_type(float))
-
-
-def number_array(name: str, value: Any) -> np.ndarray | jax.Array:
-    """Checks a user number (or sequence of numbers) and returns it as a float array.
-
-    Concrete values come back as NumPy arrays (validated on the host: bools, non-numbers
-    and non-finite numbers are rejected); traced values come back as they are.
-    """
-    if isinstance(value, (list, tuple)):
-        for item in value:
-            if isinstance(item, (bool, np.bool_)) or not isinstance(item, numbers.Real):
-                raise TypeError(f"{name} must hold real numbers, got {item!r} in {value!r}.")
-        value = np.asarray(value, dtype=float)
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a real number, got bool {value!r}.")
-    if isinstance(value, (jax.Array, np.ndarray, np.generic)):
-        if not (jnp.issubdtype(value.dtype, jnp.integer)
-                or jnp.issubdtype(value.dtype, jnp.floating)):
-            raise TypeError(f"{name} must be a real number, got dtype {value.dtype}.")
-    elif not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}: {value!r}.")
-    if isinstance(value, jax.core.Tracer):
-        return value.astype(_float_dtype())
-    array = np.asarray(value, dtype=_float_dtype())
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} must be finite, got {name}={_show(array, ~np.isfinite(array))}.")
-    return array
-
-
-def number_leaf(name: str, value: Any) -> jax.Array:
-    """``number_array`` as a device array (a pytree leaf)."""
-    return jnp.asarray(number_array(name, value))
-
-
-def check_epoch(value: Any, name: str = "epoch") -> None:
-    """Rejects an epoch (or array of epochs) that is not made of finite real numbers.
-
-    A traced epoch passes unchecked: its value is unknown while tracing.
-
-    Raises:
-      TypeError: a bool, a string, None, a complex or boolean array...
-      ValueError: NaN or an infinity (the message shows the first one).
-
-    Examples:
-      >>> check_epoch([0, 5, 10])
-      >>> check_epoch([0, float('nan')])
-      Traceback (most recent call last):
-      ...
-      ValueError: epoch must be finite, got epoch=nan (at index (1,) of shape (2,)).
-    """
-    number_array(name, value)
-
-
-def _show(array: np.ndarray, bad: np.ndarray) -> str:
-    """The value, or for a batch the first offending entry and its index."""
-    if array.ndim == 0:
-        return repr(array.item())
-    index = tuple(int(i) for i in np.argwhere(bad)[0])
-    return f"{array[index].item()!r} (at index {index} of shape {array.shape})"
 
 
 def _validate_kwargs(fn: Any, kwargs: tuple[tuple[str, Any], ...]) -> None:
@@ -167,7 +105,7 @@ def _trial_trace(schedule: Schedule) -> None:
         return jnp.zeros(())
 
     try:
-        jax.eval_shape(body, schedule, jax.ShapeDtypeStruct((), _float_dtype()))
+        jax.eval_shape(body, schedule, jax.ShapeDtypeStruct((), float_dtype()))
     except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError,
             jax.errors.TracerIntegerConversionError) as err:
         raise TypeError(
@@ -272,7 +210,7 @@ class Schedule(BaseSchedule):
         """Cross-field checks, on concrete (host) values only."""
         def pair(a: str, av: np.ndarray, b: str, bv: np.ndarray, bad: np.ndarray) -> str:
             av, bv, bad = np.broadcast_arrays(av, bv, bad)
-            return f"{a}={_show(av, bad)}, {b}={_show(bv, bad)}"
+            return f"{a}={show(av, bad)}, {b}={show(bv, bad)}"
 
         if self.schedule != "constant" and np.any(end_epoch <= start_epoch):
             bad = end_epoch <= start_epoch

@@ -1,15 +1,41 @@
-"""The pix2pix training job: config, data, the compiled step, checkpoints, the loop, plots."""
+"""The pix2pix training job: config, data, the compiled step, checkpoints, the loop, plots.
+
+It needs the ``train`` extra (``pip install 'nectargan-jax[train]'``).
+"""
+
+from nectargan_jax.train._requirements import check_train_extra
+
+check_train_extra()
 
 from nectargan_jax._xla_flags import apply_cpu_flags
+from nectargan_jax.train._augment_config import AugmentationsConfig
+from nectargan_jax.train._augment_config import BothAugmentations
+from nectargan_jax.train._augment_config import InputAugmentations
+from nectargan_jax.train._augment_config import TargetAugmentations
 from nectargan_jax.train._checkpoint import CheckpointMismatchError
 from nectargan_jax.train._checkpoint import Checkpoints
 from nectargan_jax.train._checkpoint import config_fingerprint
-from nectargan_jax.train._config import LOSS_LAMBDAS
+from nectargan_jax.train._config import CommonConfig
+from nectargan_jax.train._config import DataConfig
+from nectargan_jax.train._config import DiscriminatorConfig
+from nectargan_jax.train._config import GeneratorConfig
+from nectargan_jax.train._config import LearningRateConfig
+from nectargan_jax.train._config import LoadConfig
+from nectargan_jax.train._config import OptimizerConfig
+from nectargan_jax.train._config import ResumeConfig
+from nectargan_jax.train._config import SaveConfig
+from nectargan_jax.train._config import TrainConfig
+from nectargan_jax.train._config import TrainingConfig
+from nectargan_jax.train._config import VisdomConfig
+from nectargan_jax.train._config import VisualizerConfig
 from nectargan_jax.train._config import embedded_default_overrides
-from nectargan_jax.train._config import learning_rate_schedule
 from nectargan_jax.train._config import load_config
-from nectargan_jax.train._config import loss_weights
-from nectargan_jax.train._config import total_epochs
+from nectargan_jax.train._config_loss import LOSS_LAMBDAS
+from nectargan_jax.train._config_loss import AdaptiveGanWeightConfig
+from nectargan_jax.train._config_loss import HealthConfig
+from nectargan_jax.train._config_loss import LossConfig
+from nectargan_jax.train._config_loss import ScheduleConfig
+from nectargan_jax.train._config_loss import UncertaintyWeightingConfig
 from nectargan_jax.train._data import PairedDataset
 from nectargan_jax.train._data import PairedImageFolder
 from nectargan_jax.train._data import SyntheticPairs
@@ -25,9 +51,14 @@ from nectargan_jax.train._step import TrainState
 from nectargan_jax.train._step import build_training
 
 __all__ = [
-    "CheckpointMismatchError", "Checkpoints", "LOSS_LAMBDAS", "PairedDataset",
-    "PairedImageFolder", "Pix2PixStep", "SyntheticPairs", "TrainResult", "TrainState",
-    "apply_cpu_flags", "batches", "build_training", "config_fingerprint",
-    "embedded_default_overrides", "learning_rate_schedule", "load_config", "loss_weights",
-    "plot_loss_log", "plot_schedules", "prefetch", "save_example_grid", "total_epochs", "train",
+    "AdaptiveGanWeightConfig", "AugmentationsConfig", "BothAugmentations",
+    "CheckpointMismatchError", "Checkpoints", "CommonConfig", "DataConfig",
+    "DiscriminatorConfig", "GeneratorConfig", "HealthConfig", "InputAugmentations",
+    "LOSS_LAMBDAS", "LearningRateConfig", "LoadConfig", "LossConfig", "OptimizerConfig",
+    "PairedDataset", "PairedImageFolder", "Pix2PixStep", "ResumeConfig", "SaveConfig",
+    "ScheduleConfig", "SyntheticPairs", "TargetAugmentations", "TrainConfig", "TrainResult",
+    "TrainState", "TrainingConfig", "UncertaintyWeightingConfig", "VisdomConfig",
+    "VisualizerConfig", "apply_cpu_flags", "batches", "build_training", "config_fingerprint",
+    "embedded_default_overrides", "load_config", "plot_loss_log", "plot_schedules",
+    "prefetch", "save_example_grid", "train",
 ]

@@ -10,7 +10,6 @@ renames it when complete, so a run killed during a save keeps its previous check
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
@@ -21,6 +20,7 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
+from nectargan_jax.train._config import TrainConfig, check_config
 from nectargan_jax.train._disk_full import disk_full_errno, quiet_disk_full_reports
 
 # Settings that do not change what training computes: where and how often things are
@@ -32,13 +32,13 @@ _NOT_FINGERPRINTED = (("common",), ("save",), ("visualizer",), ("train", "load")
 _SHOWN_CHANGES = 6
 
 
-def training_settings(config: dict) -> dict:
-    """The config settings that shape training (models, data, losses, rates): a copy
-    without output folders, names, save cadences, the visualizer, ``train.load``, the
-    data's location (``dataloader.dataroot``) and the convolution forms
-    (``train.generator.conv_impl``), so a run resumes under another output folder, with
-    more epochs, with its dataset moved, or on another backend."""
-    kept = copy.deepcopy(config)
+def training_settings(config: TrainConfig) -> dict:
+    """The config settings that shape training (models, data, losses, rates), as JSON
+    (``TrainConfig.to_dict``) without output folders, names, save cadences, the
+    visualizer, ``train.load``, the data's location (``dataloader.dataroot``) and the
+    convolution forms (``train.generator.conv_impl``), so a run resumes under another
+    output folder, with more epochs, with its dataset moved, or on another backend."""
+    kept = check_config(config).to_dict()
     for path in _NOT_FINGERPRINTED:
         section = kept
         for key in path[:-1]:
@@ -47,12 +47,13 @@ def training_settings(config: dict) -> dict:
     return kept
 
 
-def config_fingerprint(config: dict) -> str:
+def config_fingerprint(config: TrainConfig) -> str:
     """SHA-256 of ``training_settings(config)``.
 
     Examples:
-      >>> a = {'train': {'generator': {'features': 8}}, 'common': {'experiment_name': 'a'}}
-      >>> b = {'train': {'generator': {'features': 8}}, 'common': {'experiment_name': 'b'}}
+      >>> from nectargan_jax.train import load_config
+      >>> a = load_config(overrides={'common.experiment_name': 'a'})
+      >>> b = load_config(overrides={'common.experiment_name': 'b'})
       >>> config_fingerprint(a) == config_fingerprint(b)
       True
     """
@@ -132,15 +133,17 @@ class Checkpoints:
           epoch: the checkpoint's epoch.
           fingerprint: ``config_fingerprint`` of the config resuming.
           settings: its ``training_settings``; with those the checkpoint was saved with,
-            a mismatch names the settings that changed (else the two fingerprints).
+            a mismatch names the settings that changed (else, or when none differs by
+            value, as ``0`` and ``0.0`` do not, the two fingerprints).
 
         Raises:
           CheckpointMismatchError: the checkpoint's config fingerprint differs.
         """
         meta = self.metadata(epoch)
         if meta.get("config_fingerprint") != fingerprint:
-            if settings is not None and "settings" in meta:
-                changes = _changes(meta["settings"], settings)
+            changes = ([] if settings is None or "settings" not in meta
+                       else _changes(meta["settings"], settings))
+            if changes:
                 more = len(changes) - _SHOWN_CHANGES
                 what = ": " + ", ".join(changes[:_SHOWN_CHANGES]) + (
                     f" and {more} more" if more > 0 else "")

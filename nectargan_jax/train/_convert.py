@@ -16,7 +16,6 @@ import os
 from pathlib import Path
 
 from nectargan_jax.models import checkpoint_name, save_torch_checkpoint, torch_state_dict
-from nectargan_jax.train._config import learning_rate_schedule
 from nectargan_jax.train._experiment import Experiment
 from nectargan_jax.train._trained import load_trained, save_weights
 
@@ -60,8 +59,9 @@ def convert_experiment(experiment: str | os.PathLike, *, to: str,
         written.append(Experiment(out).export_config(trained.config))
     for net, which in (("G", "generator"), ("D", "discriminator")):
         if to == "torch":
-            rate = float(learning_rate_schedule(trained.config, which)(trained.epoch))
-            beta1 = trained.config["train"][which]["optimizer"]["beta1"]
+            train = trained.config.train
+            rate = float(train.learning_rate_schedule(which)(trained.epoch))
+            beta1 = (train.generator if net == "G" else train.discriminator).optimizer.beta1
             written.append(save_torch_checkpoint(out / checkpoint_name(trained.epoch, net),
                                                  weights[net], learning_rate=rate, beta1=beta1))
         else:

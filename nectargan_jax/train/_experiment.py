@@ -8,12 +8,13 @@ used (``train<k>_config.json``, one per start, as the reference's ``export_confi
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 import re
 import tempfile
 
 from nectargan_jax import _files as files
+from nectargan_jax.train._config import TrainConfig
+from nectargan_jax.log import LOG_NAME
 
 DEFAULT_OUTPUT_DIRECTORY = "experiments"
 
@@ -26,7 +27,7 @@ class Experiment:
 
     @property
     def log(self) -> Path:
-        return self.dir / "loss_log.json"
+        return self.dir / LOG_NAME
 
     @property
     def graphs(self) -> Path:
@@ -44,11 +45,11 @@ class Experiment:
         """The example image written after ``epoch`` (counted from 1)."""
         return self.examples / f"epoch_{epoch:04d}.png"
 
-    def export_config(self, config: dict) -> Path:
-        """Writes ``{"config": config}`` to ``train<k>_config.json``, k = 1 + earlier ones."""
+    def export_config(self, config: TrainConfig) -> Path:
+        """Writes ``config.to_json()`` to ``train<k>_config.json``, k = 1 + earlier ones."""
         k = 1 + len(list(self.dir.glob("*config.json")))
         path = self.dir / f"train{k}_config.json"
-        _write_atomic(path, json.dumps({"config": config}, indent=4))
+        _write_atomic(path, config.to_json())
         return path
 
 
@@ -66,7 +67,7 @@ def _versions(root: Path, name: str) -> list[int]:
                   if p.is_dir() and (m := pattern.fullmatch(p.name)))
 
 
-def choose_experiment(config: dict, resume: bool) -> Experiment:
+def choose_experiment(config: TrainConfig, resume: bool) -> Experiment:
     """The folder a run writes to, checked to be writable; nothing is created.
 
     A new run takes ``experiment_version``, or with ``save.auto_increment_version`` the
@@ -78,10 +79,10 @@ def choose_experiment(config: dict, resume: bool) -> Experiment:
       FileNotFoundError: nothing to resume.
       NotADirectoryError, PermissionError: the output folder cannot be written.
     """
-    common = config["common"]
-    root = Path(common["output_directory"] or DEFAULT_OUTPUT_DIRECTORY)
-    name, version = common["experiment_name"], common["experiment_version"]
-    auto = config["save"]["auto_increment_version"]
+    common = config.common
+    root = Path(common.output_directory or DEFAULT_OUTPUT_DIRECTORY)
+    name, version = common.experiment_name, common.experiment_version
+    auto = config.save.auto_increment_version
     existing = _versions(root, name)
     if resume:
         candidates = [v for v in existing if v >= version] if auto else \

@@ -22,7 +22,6 @@ import jax
 import jax.numpy as jnp
 
 from nectargan_jax import _files as files
-from nectargan_jax.train._config import CONV_IMPL_KEY
 from nectargan_jax.train._trained import load_trained
 
 JAX2ONNX_MISSING = ("ONNX export needs jax2onnx, which is not installed: pip install "
@@ -54,8 +53,8 @@ def export_onnx(experiment: str | os.PathLike, *, load_epoch: int | None = None,
     except ImportError:
         raise ImportError(JAX2ONNX_MISSING) from None
     trained = load_trained(experiment, load_epoch=load_epoch, config_file=config_file,
-                           overrides={CONV_IMPL_KEY: "xla"})
-    load = trained.config["dataloader"]["load"]
+                           overrides={"train.generator.conv_impl": "xla"})
+    load = trained.config.dataloader.load
     graphdef, state = nnx.split(trained.generator)
 
     def generator_nchw(x: jax.Array) -> jax.Array:
@@ -69,7 +68,7 @@ def export_onnx(experiment: str | os.PathLike, *, load_epoch: int | None = None,
         # jax2onnx's own layers (it replaces nnx.Conv) broadcast biases by rank promotion.
         with jax.numpy_rank_promotion("allow"):
             model = jax2onnx.to_onnx(
-                generator_nchw, [(1, load["input_nc"], load["crop_size"], load["crop_size"])],
+                generator_nchw, [(1, load.input_nc, load.crop_size, load.crop_size)],
                 model_name="generator", opset=opset, input_names=["input"],
                 output_names=["output"])
     finally:

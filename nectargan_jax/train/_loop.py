@@ -37,13 +37,13 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from nectargan_jax import LossLog, LossManager
+from nectargan_jax.log import LossLog
+from nectargan_jax.manager import LossManager, reporting
 from nectargan_jax.scheduling import current_learning_rate
 from nectargan_jax.train._augment import HostAugmentedPairs
 from nectargan_jax.train._augment_config import augmentations_from_config
 from nectargan_jax.train._checkpoint import Checkpoints, config_fingerprint, training_settings
-from nectargan_jax.train._config import (health_checks, keep_checkpoints,
-                                         learning_rate_schedule, total_epochs)
+from nectargan_jax.train._config import TrainConfig, check_config
 from nectargan_jax.train._data import (PairedDataset, PairedImageFolder, SyntheticPairs,
                                        batches, prefetch)
 from nectargan_jax.train._experiment import Experiment, check_writable, choose_experiment
@@ -84,7 +84,7 @@ def _positive_int(name: str, value: object) -> int:
     return value
 
 
-def make_dataset(config: dict, *, seed: int, synthetic_pairs: int = SYNTHETIC_PAIRS,
+def make_dataset(config: TrainConfig, *, seed: int, synthetic_pairs: int = SYNTHETIC_PAIRS,
                  split: str = "train") -> PairedDataset:
     """The dataset a config names: ``dataroot/<split>`` images, or with an empty
     ``dataloader.dataroot`` the embedded ``SyntheticPairs`` task (any split).
@@ -96,23 +96,23 @@ def make_dataset(config: dict, *, seed: int, synthetic_pairs: int = SYNTHETIC_PA
     Raises:
       FileNotFoundError, ValueError: see ``PairedImageFolder``.
     """
-    data, load = config["dataloader"], config["dataloader"]["load"]
-    if not data["dataroot"]:
-        dataset = SyntheticPairs(synthetic_pairs, load["crop_size"],
+    data, load = config.dataloader, config.dataloader.load
+    if not data.dataroot:
+        dataset = SyntheticPairs(synthetic_pairs, load.crop_size,
                                  seed if split == "train" else seed + 1,
-                                 channels=load["input_nc"])
+                                 channels=load.input_nc)
     else:
-        dataset = PairedImageFolder(data["dataroot"], split, data["direction"],
-                                    load_size=load["load_size"], crop_size=load["crop_size"],
-                                    flip_chance=0.0, channels=load["input_nc"],
+        dataset = PairedImageFolder(data.dataroot, split, data.direction,
+                                    load_size=load.load_size, crop_size=load.crop_size,
+                                    flip_chance=0.0, channels=load.input_nc,
                                     train=split == "train")
-    augmentations = augmentations_from_config(config)
+    augmentations = augmentations_from_config(data.augmentations)
     if split == "train" and augmentations.on_host:
         return HostAugmentedPairs(dataset, augmentations)
     return dataset
 
 
-def _example_source(config: dict, *, seed: int, synthetic_pairs: int) -> PairedDataset:
+def _example_source(config: TrainConfig, *, seed: int, synthetic_pairs: int) -> PairedDataset:
     """Where example pairs come from: the val split, else the train split, both resized
     to ``crop_size`` and not augmented (the reference's validation data).
 
@@ -125,16 +125,16 @@ def _example_source(config: dict, *, seed: int, synthetic_pairs: int) -> PairedD
         source = make_dataset(config, seed=seed, synthetic_pairs=synthetic_pairs,
                               split="val")
     except FileNotFoundError:
-        data, load = config["dataloader"], config["dataloader"]["load"]
-        source = PairedImageFolder(data["dataroot"], "train", data["direction"],
-                                   load_size=load["load_size"], crop_size=load["crop_size"],
-                                   flip_chance=0.0, channels=load["input_nc"], train=False)
-    save = config["save"]
-    if save["save_examples"] and save["num_examples"] < 1:
+        data, load = config.dataloader, config.dataloader.load
+        source = PairedImageFolder(data.dataroot, "train", data.direction,
+                                   load_size=load.load_size, crop_size=load.crop_size,
+                                   flip_chance=0.0, channels=load.input_nc, train=False)
+    save = config.save
+    if save.save_examples and save.num_examples < 1:
         raise ValueError(f"save.num_examples must be an int >= 1 while save.save_examples is "
-                         f"on, got {save['num_examples']}.")
-    if save["save_examples"] and save["num_examples"] > len(source):
-        raise ValueError(f"save.num_examples={save['num_examples']} but the example images' "
+                         f"on, got {save.num_examples}.")
+    if save.save_examples and save.num_examples > len(source):
+        raise ValueError(f"save.num_examples={save.num_examples} but the example images' "
                          f"split holds {len(source)} pairs; give at most {len(source)}.")
     return source
 
@@ -167,15 +167,15 @@ def _chunks(it: Iterator[tuple[np.ndarray, np.ndarray]], size: int
 
 def _postfix(state: TrainState) -> str:
     """The progress bar's text: latest losses with their weights, and the learning rate."""
-    losses = state.manager.loss_values(precision=3)
-    weights = state.manager.loss_weights(precision=3)
+    losses = reporting.loss_values(state.manager, precision=3)
+    weights = reporting.loss_weights(state.manager, precision=3)
     parts = [f"{name}={value:.3g}(x{weights[name]:g})" for name, value in losses.items()
              if weights[name] != 0]
     lr = float(current_learning_rate(state.gen_opt))
     return " ".join(parts + [f"lr={lr:.2e}"])
 
 
-def train(config: dict, *, epochs: int | None = None, resume: bool = False,
+def train(config: TrainConfig, *, epochs: int | None = None, resume: bool = False,
           devices: int = 1, steps_per_dispatch: int = 1, seed: int = 0,
           synthetic_pairs: int = SYNTHETIC_PAIRS, log_every: int | None = None,
           progress: bool = True,
@@ -185,7 +185,7 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
     """Trains pix2pix as ``config`` says, into an experiment folder.
 
     Args:
-      config: a validated config (``load_config``).
+      config: the run's config (``load_config``).
       epochs: epochs the run ends after (counting resumed ones); None = the config's
         ``epochs + epochs_decay``.
       resume: continue the newest experiment folder from its newest checkpoint. With
@@ -222,13 +222,14 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
       nothing: it says so (``echo``) and returns the restored state.
 
     Raises:
+      TypeError: ``config`` is not a ``TrainConfig``.
       ValueError: bad arguments or data, or a checkpoint written with another config
         (``CheckpointMismatchError``); FileNotFoundError: missing data or nothing to
         resume; FileExistsError, NotADirectoryError, PermissionError: the experiment
         folder. All are raised before anything is written.
     """
-    load = config["train"]["load"]
-    epochs = total_epochs(config) if epochs is None else _positive_int("epochs", epochs)
+    load = check_config(config).train.load
+    epochs = config.total_epochs if epochs is None else _positive_int("epochs", epochs)
     devices = _positive_int("devices", devices)
     steps_per_dispatch = _positive_int("steps_per_dispatch", steps_per_dispatch)
     synthetic_pairs = _positive_int("synthetic_pairs", synthetic_pairs)
@@ -239,7 +240,7 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
     if devices > jax.local_device_count():
         raise ValueError(f"devices={devices} but only {jax.local_device_count()} local "
                          f"devices are available: {jax.local_devices()}.")
-    batch_size = config["dataloader"]["batch_size"]
+    batch_size = config.dataloader.batch_size
     if batch_size % devices:
         raise ValueError(f"dataloader.batch_size={batch_size} must be a multiple of "
                          f"devices={devices} (each device takes an equal share).")
@@ -249,12 +250,13 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
                          f"({len(dataset)} pairs).")
     example_source = _example_source(config, seed=seed, synthetic_pairs=synthetic_pairs)
     steps_per_epoch = len(dataset) // batch_size
-    experiment = choose_experiment(config, resume or load["continue_train"])
+    experiment = choose_experiment(config, resume or load.continue_train)
     fingerprint, settings = config_fingerprint(config), training_settings(config)
-    checkpoints = Checkpoints(experiment.checkpoints, max_to_keep=keep_checkpoints(config))
+    checkpoints = Checkpoints(experiment.checkpoints,
+                              max_to_keep=config.save.keep_checkpoints)
     start = checkpoints.latest_epoch() if resume else None
-    if not resume and load["continue_train"]:
-        start = load["load_epoch"]
+    if not resume and load.continue_train:
+        start = load.load_epoch
         if start not in checkpoints.epochs():
             raise FileNotFoundError(
                 f"train.load.load_epoch={start} but {str(experiment.checkpoints)!r} holds "
@@ -268,9 +270,6 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
     capacity = max(steps_per_dispatch, log_every or min(steps_per_epoch, _MAX_CAPACITY))
     step_fns, state = build_training(config, steps_per_epoch=steps_per_epoch, seed=seed,
                                      capacity=capacity)
-    health = health_checks(config)
-    if health is not None:
-        state = state._replace(manager=state.manager.replace(health=health))
     # The state committed to its devices, as a restored checkpoint's is: a fresh run and
     # a resumed one in the same process share one compiled step.
     batch_sharding = None
@@ -292,7 +291,7 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
     for note in startup_notes(config, epochs, jax.devices()[0]):
         echo(note)
     log = LossLog(experiment.dir, device=jax.devices()[0].platform,
-                  dataroot=config["dataloader"]["dataroot"])
+                  dataroot=config.dataloader.dataroot)
     live = _live_writers(config, steps_per_epoch)
     means = EpochMeans()
     writer = LogWriter(log, first_step=int(state.step), sinks=(*live, means))
@@ -303,10 +302,10 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
     if not log.path.exists():
         log.export_base_log()
 
-    save = config["save"]
+    save = config.save
     first = 0 if start is None else start
     if first < epochs:
-        side, channels = (config["dataloader"]["load"][k] for k in ("crop_size", "input_nc"))
+        side, channels = config.dataloader.load.crop_size, config.dataloader.load.input_nc
         _compile(step_fns, state, (batch_size, side, side, channels), steps_per_dispatch,
                  batch_sharding, echo)
     for epoch in range(first, epochs):
@@ -322,16 +321,16 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
                    "seconds": time.monotonic() - started}
         stop = on_epoch_end is not None and on_epoch_end(done, state, metrics) is False
         last = done == epochs or stop
-        if done % save["example_save_rate"] == 0 or last:
-            if save["save_examples"]:
-                x, y = example_pairs(example_source, save["num_examples"], seed=seed,
+        if done % save.example_save_rate == 0 or last:
+            if save.save_examples:
+                x, y = example_pairs(example_source, save.num_examples, seed=seed,
                                      epoch=done)
                 grid = example_grid(x, np.asarray(step_fns.generate(state, x)), y)
                 Image.fromarray(grid).save(experiment.example(done))
                 for live_writer in live:
                     live_writer.write_examples(done, int(state.step), grid)
             plot_loss_log(experiment.log, experiment.graphs, steps_per_epoch)
-        if save["save_model"] and (done % save["model_save_rate"] == 0 or last):
+        if save.save_model and (done % save.model_save_rate == 0 or last):
             checkpoints.save(done, state, fingerprint, settings)
         if stop:
             epochs = done
@@ -340,7 +339,7 @@ def train(config: dict, *, epochs: int | None = None, resume: bool = False,
     for live_writer in live:
         live_writer.close()
     echo(_summary(experiment, config_path, epochs, int(state.step),
-                  _checkpoint_listing(checkpoints, keep_checkpoints(config))))
+                  _checkpoint_listing(checkpoints, save.keep_checkpoints)))
     checkpoints.close()
     return TrainResult(experiment, state, step_fns, epochs)
 
@@ -368,7 +367,7 @@ def _learning_rates(state: TrainState) -> dict[str, float]:
             "lr_discriminator": float(current_learning_rate(state.disc_opt))}
 
 
-def _live_writers(config: dict, steps_per_epoch: int) -> tuple[RunWriter, ...]:
+def _live_writers(config: TrainConfig, steps_per_epoch: int) -> tuple[RunWriter, ...]:
     """TensorBoard and Visdom writers as ``visualizer`` asks (checked, nothing written).
 
     Raises:
@@ -376,15 +375,15 @@ def _live_writers(config: dict, steps_per_epoch: int) -> tuple[RunWriter, ...]:
       NotADirectoryError, PermissionError: the TensorBoard folder cannot be written.
     """
     writers: list[RunWriter] = []
-    board = config["visualizer"].get("tensorboard")
+    board = config.visualizer.tensorboard
     if board:
         check_writable(Path(board))
-        schedules = {which: learning_rate_schedule(config, which)
+        schedules = {which: config.train.learning_rate_schedule(which)
                      for which in ("generator", "discriminator")}
         writers.append(TensorBoardWriter(board, lambda step: {
             which: float(s(step // steps_per_epoch)) for which, s in schedules.items()}))
-    if config["visualizer"]["visdom"]["enable"]:
-        writers.append(VisdomWriter(config["visualizer"]["visdom"], steps_per_epoch))
+    if config.visualizer.visdom.enable:
+        writers.append(VisdomWriter(config.visualizer.visdom, steps_per_epoch))
     return tuple(writers)
 
 
@@ -449,10 +448,11 @@ def _flush(writer: LogWriter, manager: LossManager, echo: Callable[[str], None]
     epoch, the buffer's capacity and the steps per dispatch, so a run resumed with those
     unchanged flushes where the run it resumes did, and a window holds recomputed steps
     only or none (one holding both is reported whole)."""
-    report, manager = writer.flush(manager).drain_health()
-    if report and not writer.replayed:
-        echo(str(report))
-    return manager
+    def on_health(report) -> None:
+        if not writer.replayed:
+            echo(str(report))
+
+    return manager.flush(writer, on_health=on_health)
 
 
 def _checkpoint_listing(checkpoints: Checkpoints, keep: int | None) -> str:

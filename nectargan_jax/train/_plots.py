@@ -7,7 +7,6 @@ display needed, pyplot's global state and backend untouched); images with Pillow
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-import json
 import os
 from pathlib import Path
 
@@ -15,11 +14,8 @@ from matplotlib.figure import Figure
 import numpy as np
 from PIL import Image
 
-from nectargan_jax.losses import LossLog
+from nectargan_jax.log import DamagedLogError, read_records
 from nectargan_jax.scheduling import BaseSchedule
-
-LOG_NAME = "loss_log.json"
-LOG_ROOT_KEY = "LOSSMANAGER_LOG"
 
 
 def loss_groups(names: Sequence[str]) -> dict[str, list[str]]:
@@ -37,25 +33,17 @@ def loss_groups(names: Sequence[str]) -> dict[str, list[str]]:
     return groups
 
 
-def read_loss_log(path: str | os.PathLike) -> dict[str, dict[str, list[float]]]:
-    """``{name: {"loss": [...], "weights": [...]}}`` from a ``loss_log.json`` (journal included).
+def read_loss_log(path: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{name: (losses, weights)}`` from a loss log file (journal included).
 
     Raises:
       FileNotFoundError: ``path`` does not exist.
       ValueError: the file is not a loss log.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no loss log at {str(path)!r}.")
     try:
-        if path.name == LOG_NAME:
-            data = LossLog(path.parent).read()
-        else:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        return data[LOG_ROOT_KEY]["loss_functions"]
-    except (ValueError, KeyError, TypeError) as error:
-        raise ValueError(f"{str(path)!r} is not a loss log (expected "
-                         f"{{{LOG_ROOT_KEY!r}: {{'loss_functions': ...}}}}): {error}") from error
+        return read_records(path)
+    except DamagedLogError as error:
+        raise ValueError(f"{str(path)!r} is not a loss log: {error.problem}.") from error
 
 
 def plot_loss_log(log_path: str | os.PathLike, out_path: str | os.PathLike,
@@ -89,8 +77,7 @@ def plot_loss_log(log_path: str | os.PathLike, out_path: str | os.PathLike,
     xlabel = "epoch" if steps_per_epoch else "record"
     for (tag, names), (ax_loss, ax_weight) in zip(groups.items(), axes):
         for name in names:
-            losses = np.asarray(functions[name]["loss"], float)
-            weights = np.asarray(functions[name]["weights"], float)
+            losses, weights = functions[name]
             x = np.arange(len(losses)) * scale
             ax_loss.plot(x, losses, label=name, linewidth=0.8)
             ax_weight.plot(x, weights, label=name, linewidth=1.2)

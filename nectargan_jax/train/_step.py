@@ -17,14 +17,15 @@ The generator runs forward once per step (``jax.vjp``): its output feeds the D u
 (as a constant) and the G update, whose gradient flows back through the saved vjp.
 
 Weight rules from the config (``train.loss.adaptive_gan_weight``,
-``train.loss.uncertainty_weighting``) live in the manager. The adaptive GAN weight
-reads two gradients at the generator's last layer's kernel: of the NLL (the other
-weighted G losses) and of the unweighted G_GAN loss (rules given ``last_layer_grads``
-read each unweighted G loss's). They are pulled back from the generator's output
-through the saved vjp, keeping only that kernel (XLA drops the rest of those backward
-passes), and G_GAN's pull-back through D is reused for the update: no second forward of
-either model. Uncertainty weighting's log-variances are trained with
-an Adam of their own whose state is in ``TrainState``.
+``train.loss.uncertainty_weighting``) live in the manager, and the step computes the
+gradients they declare (``LossManager.gradients``), at the generator's last layer's
+kernel: ``grads[name]`` for a G loss is its unweighted gradient, ``grads['nll']`` that
+of the NLL (the other weighted G losses, the adaptive GAN weight's reference). They are
+pulled back from the generator's output through the saved vjp, keeping only that kernel
+(XLA drops the rest of those backward passes), and G_GAN's pull-back through D is
+reused for the update: no second forward of either model. The rules' trainable leaves
+(uncertainty weighting's log-variances) are trained with an Adam of their own whose
+state is in ``TrainState``.
 """
 
 from __future__ import annotations
@@ -45,9 +46,8 @@ from nectargan_jax.models import build_models
 from nectargan_jax.scheduling import Schedule, scheduled_optimizer
 from nectargan_jax.train._augment import Augmentations, augment_batch, step_key
 from nectargan_jax.train._augment_config import augmentations_from_config
-from nectargan_jax.train._config import G_LOSSES, learning_rate_schedule, loss_rules
-from nectargan_jax.train._config import loss_weights
-from nectargan_jax.weighting import adaptive_last_layer, gate, uncertainty
+from nectargan_jax.train._config import TrainConfig, TrainingConfig, check_config
+from nectargan_jax.train._config_loss import G_LOSSES
 
 Batch = tuple[jax.Array, jax.Array]
 
@@ -84,10 +84,6 @@ class Pix2PixStep:
         end_epoch, initial_value, target_value, options)``.
       gen_beta1, disc_beta1: Adam's ``b1``.
       steps_per_epoch: optimizer steps per epoch (the learning rate steps per epoch).
-      adaptive_gan_weight: the manager's G_GAN weight reads the last-layer gradients
-        of the NLL and of G_GAN (``grads={'nll': ..., 'G_GAN': ...}``).
-      last_layer_grads: G losses whose unweighted gradients at the last layer the
-        manager's rules read as ``grads[name]`` (gradient-norm balancing, GradNorm).
       rule_learning_rate: Adam's learning rate for the rules' trainable leaves
         (uncertainty weighting's log-variances); None when no rule has any.
       augmentations: the data augmentations the step applies to each batch first
@@ -101,16 +97,10 @@ class Pix2PixStep:
     gen_beta1: float
     disc_beta1: float
     steps_per_epoch: int
-    adaptive_gan_weight: bool = False
-    last_layer_grads: tuple[str, ...] = ()
     rule_learning_rate: float | None = None
     augmentations: Augmentations | None = None
 
     def __post_init__(self):
-        if not isinstance(self.last_layer_grads, tuple) or not set(
-                self.last_layer_grads) <= set(G_LOSSES):
-            raise ValueError(f"last_layer_grads must be a tuple of G losses from {G_LOSSES}, "
-                             f"got {self.last_layer_grads!r}.")
         # jit hashes its static argument on every call; the graph definitions take ~1 ms.
         fields = tuple(getattr(self, f.name) for f in dataclasses.fields(self))
         object.__setattr__(self, "_hash", hash(fields))
@@ -171,12 +161,12 @@ class Pix2PixStep:
             real_logits, rest = self._discriminate(params, rest, x, y)
             fake_logits, rest = self._discriminate(params, rest, x,
                                                    jax.lax.stop_gradient(fake))
-            total, _, manager = manager.compute_many({
+            out, manager = manager.compute_many({
                 "D_real": (real_logits, jnp.ones_like(real_logits)),
                 "D_fake": (fake_logits, jnp.zeros_like(fake_logits)),
             }, epoch)
             # Isola et al. halve D's objective to slow D relative to G.
-            return 0.5 * total, (rest, manager)
+            return 0.5 * out.total, (rest, manager)
 
         d_grads, (disc_rest, manager) = jax.grad(d_objective, has_aux=True)(
             state.disc_params, state.disc_rest, state.manager)
@@ -191,17 +181,16 @@ class Pix2PixStep:
         def g_objective(fake, logits, rule_params):
             inputs = {name: (fake, y) for name in G_LOSSES}
             inputs["G_GAN"] = (logits, jnp.ones_like(logits))
-            total, _, updated = manager.with_weight_params(rule_params).compute_many(
+            out, updated = manager.with_weight_params(rule_params).compute_many(
                 inputs, epoch, grads)
-            return total, updated
+            return out.total, (updated, out.weights["G_GAN"])
 
-        (d_fake, d_logits, d_rules), manager = jax.grad(
+        (d_fake, d_logits, d_rules), (manager, gan_weight) = jax.grad(
             g_objective, argnums=(0, 1, 2), has_aux=True)(fake, logits, manager.weight_params())
         if gan_at_fake is not None:
             # d_logits is G_GAN's weight times the gradient of the unweighted loss: its
             # pull-back through D is that weight times the one already taken.
-            applied = manager.history.latest_weight[manager.index("G_GAN")]
-            d_fake = d_fake + applied * gan_at_fake
+            d_fake = d_fake + gan_weight * gan_at_fake
         else:
             d_fake = d_fake + d_pull_back(d_logits)[0]
         (g_grads,) = pull_back(d_fake)
@@ -229,34 +218,42 @@ class Pix2PixStep:
         return model(x)
 
     def _last_layer_grads(self, manager, fake, y, logits, d_pull_back, pull_back, epoch):
-        """The gradients the rules read, at the generator's last layer's kernel.
+        """The gradients the manager's rules declare (``manager.gradients()``), at the
+        generator's last layer's kernel.
 
         Returns:
-          ``(grads, gan_at_fake)``: ``grads`` holds, with ``adaptive_gan_weight``, the
-          kernel gradients of the NLL (the other G losses, weighted by the manager as in
-          this step) as ``'nll'`` and of the unweighted G_GAN loss as ``'G_GAN'``, and
-          those of each unweighted loss of ``last_layer_grads`` under its name (None
-          when no rule reads any); ``gan_at_fake`` is the unweighted G_GAN loss's
-          gradient at the generator's output, if it was taken, else None.
+          ``(grads, gan_at_fake)``: ``grads`` holds, under its name, the kernel gradient
+          of each unweighted G loss a rule reads and, as ``'nll'``, that of the other G
+          losses weighted as in this step (None when no rule reads any); ``gan_at_fake``
+          is the unweighted G_GAN loss's gradient at the generator's output, if it was
+          taken, else None.
+
+        Raises:
+          ValueError: a rule reads a gradient the step does not make.
         """
-        names = set(self.last_layer_grads) | ({"G_GAN"} if self.adaptive_gan_weight else set())
-        if not names:
-            return None, None
+        keys = manager.gradients()
+        unknown = sorted(set(keys) - {*G_LOSSES, "nll"})
+        if unknown:
+            raise ValueError(f"the manager's weight rules read the gradients {unknown}, but "
+                             f"the training step makes only those of the G losses "
+                             f"{list(G_LOSSES)} and 'nll' (the G losses but G_GAN).")
         at_fake = {}
-        for name in sorted(names):
+        for name in keys:
+            if name == "nll":
+                def nll(fake):
+                    inputs = {loss: (fake, y) for loss in G_LOSSES if loss != "G_GAN"}
+                    return manager.evaluate(inputs, epoch).total
+
+                at_fake[name] = jax.grad(nll)(fake)
+                continue
             loss = manager.entries[manager.index(name)].function
             if name == "G_GAN":
                 (at_fake[name],) = d_pull_back(
                     jax.grad(lambda l, fn=loss: fn(l, jnp.ones_like(l)))(logits))
             else:
                 at_fake[name] = jax.grad(lambda f, fn=loss: fn(f, y))(fake)
-        if self.adaptive_gan_weight:
-            def nll(fake):
-                total, _, _ = manager.compute_many(
-                    {name: (fake, y) for name in G_LOSSES if name != "G_GAN"}, epoch)
-                return total
-
-            at_fake["nll"] = jax.grad(nll)(fake)
+        if not at_fake:
+            return None, None
         return ({key: _last_layer_kernel(pull_back, value) for key, value in at_fake.items()},
                 at_fake.get("G_GAN"))
 
@@ -266,12 +263,13 @@ class Pix2PixStep:
         return logits, _rest(model)
 
 
-def build_training(config: dict, *, steps_per_epoch: int, seed: int = 0,
+def build_training(config: TrainConfig, *, steps_per_epoch: int, seed: int = 0,
                    capacity: int = 1024) -> tuple[Pix2PixStep, TrainState]:
     """The step functions and the initial state of a pix2pix run.
 
     Args:
-      config: a validated config (``load_config``).
+      config: the run's config (``load_config``); with ``train.health`` the manager
+        runs its GAN health checks.
       steps_per_epoch: optimizer steps in one epoch (a positive int).
       seed: seeds the models' parameters, dropout and the data augmentations.
       capacity: records the manager holds per loss between two drains.
@@ -280,21 +278,22 @@ def build_training(config: dict, *, steps_per_epoch: int, seed: int = 0,
       ``(step_functions, state)``; ``state.step`` and ``state.epoch`` are 0.
 
     Raises:
+      TypeError: ``config`` is not a ``TrainConfig``.
       ValueError: ``steps_per_epoch`` or ``capacity`` is not a positive int, or
         ``train.loss.lambda_vgg`` is not 0 (the job ships no VGG19 weights).
     """
-    weights = loss_weights(config)
-    if weights.pop("lambda_vgg") != 0.0:
+    loss = check_config(config).train.loss
+    if loss.lambda_vgg != 0.0:
         raise ValueError("train.loss.lambda_vgg must be 0: the training job has no VGG19 "
-                         f"weights to compute G_VGG, got {config['train']['loss']['lambda_vgg']!r}.")
+                         f"weights to compute G_VGG, got {loss.lambda_vgg!r}.")
     for name, value in (("steps_per_epoch", steps_per_epoch), ("capacity", capacity)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {name}={value!r}.")
-    train = config["train"]
-    gen_lr = _schedule_spec(learning_rate_schedule(config, "generator"))
-    disc_lr = _schedule_spec(learning_rate_schedule(config, "discriminator"))
-    gen_beta1 = float(train["generator"]["optimizer"]["beta1"])
-    disc_beta1 = float(train["discriminator"]["optimizer"]["beta1"])
+    train = config.train
+    gen_lr = _schedule_spec(train.learning_rate_schedule("generator"))
+    disc_lr = _schedule_spec(train.learning_rate_schedule("discriminator"))
+    gen_beta1 = float(train.generator.optimizer.beta1)
+    disc_beta1 = float(train.discriminator.optimizer.beta1)
 
     # Parameters are drawn with the 'rbg' generator, whose program XLA compiles several
     # times faster than threefry's; dropout keeps threefry, which gives the same bits
@@ -302,14 +301,13 @@ def build_training(config: dict, *, steps_per_epoch: int, seed: int = 0,
     keys = (jax.random.key(seed, impl="rbg"), jax.random.key(seed))
     models = _model_config(config)
     (gen_def, _, _), (disc_def, _, _) = nnx.eval_shape(lambda: _split_models(models, keys))
-    rules = loss_rules(config)
-    augmentations = augmentations_from_config(config)
+    augmentations = augmentations_from_config(config.dataloader.augmentations)
+    balanced = loss.uncertainty_weighting
     step_fns = Pix2PixStep(
         gen_def, disc_def, gen_lr, disc_lr, gen_beta1, disc_beta1, steps_per_epoch,
-        adaptive_gan_weight="adaptive_gan_weight" in rules,
-        rule_learning_rate=rules.get("uncertainty_weighting", {}).get("learning_rate"),
+        rule_learning_rate=None if balanced is None else balanced.learning_rate,
         augmentations=None if augmentations.empty or augmentations.on_host else augmentations)
-    manager = _manager(config, weights, capacity)
+    manager = _manager(train, capacity)
     gen_params, gen_rest, disc_params, disc_rest = _initial_models(models, keys)
     rule_opt = (() if step_fns.rule_learning_rate is None
                 else step_fns.rule_tx.init(manager.weight_params()))
@@ -331,33 +329,29 @@ def _last_layer_kernel(pull_back, at_output: jax.Array) -> jax.Array:
     return layer["kernel"]
 
 
-def _manager(config: dict, weights: dict, capacity: int) -> LossManager:
-    """The pix2pix 'extended' losses with the config's lambdas and weight rules."""
+def _manager(train: TrainingConfig, capacity: int) -> LossManager:
+    """The pix2pix 'extended' losses with the config's lambdas, weight rules and health
+    checks."""
+    weights = train.loss.weights()
+    del weights["lambda_vgg"]  # 0: no G_VGG (``build_training``)
     manager = LossManager(capacity=capacity).with_spec(pix2pix, "extended", **weights)
-    rules = loss_rules(config)
-    if "adaptive_gan_weight" in rules:
-        spec = rules["adaptive_gan_weight"]
-        rule = gate(spec["start_step"]) * adaptive_last_layer(
-            "nll", eps=spec["eps"], maximum=spec["maximum"]) * spec["scale"]
-        manager = manager.with_rule(rule, ["G_GAN"])
-    if "uncertainty_weighting" in rules:
-        spec = rules["uncertainty_weighting"]
-        manager = manager.with_rule(uncertainty(init_log_variance=spec["init_log_variance"]),
-                                    spec["losses"])
-    return manager
+    for rule, names in train.loss.rules():
+        manager = manager.with_rule(rule, list(names))
+    return manager if train.health is None else manager.replace(health=train.health.checks())
 
 
-def _model_config(config: dict) -> str:
-    """The settings ``build_models`` reads, as JSON: a hashable key for one compiled init."""
-    gen, disc = config["train"]["generator"], config["train"]["discriminator"]
+def _model_config(config: TrainConfig) -> str:
+    """The config keys ``build_models`` reads, as JSON: a hashable key for one compiled
+    init."""
+    gen, disc = config.train.generator, config.train.discriminator
     return json.dumps({
-        "dataloader": {"load": {"input_nc": config["dataloader"]["load"]["input_nc"]}},
+        "dataloader": {"load": {"input_nc": config.dataloader.load.input_nc}},
         "train": {
-            "generator": {k: gen[k] for k in ("features", "n_downs", "block_type",
-                                              "upsample_type", "norm", "conv_impl")
-                          if k in gen},
-            "discriminator": {k: disc[k] for k in ("n_layers", "base_channels",
-                                                   "max_channels")},
+            "generator": {"features": gen.features, "n_downs": gen.n_downs,
+                          "block_type": gen.block_type, "upsample_type": gen.upsample_type,
+                          "norm": gen.norm, "conv_impl": gen.conv_impl},
+            "discriminator": {"n_layers": disc.n_layers, "base_channels": disc.base_channels,
+                              "max_channels": disc.max_channels},
         },
     }, sort_keys=True)
 
@@ -382,7 +376,7 @@ def _rest(model: nnx.Module) -> dict:
     return nnx.to_pure_dict(nnx.split(model, nnx.Param, ...)[2])
 
 
-def initial_models(config: dict, seed: int = 0) -> tuple[nnx.Module, nnx.Module]:
+def initial_models(config: TrainConfig, seed: int = 0) -> tuple[nnx.Module, nnx.Module]:
     """The generator and discriminator a config describes, initialised as
     ``build_training`` initialises them for ``seed`` (one compiled call per model
     config, shared with it), in train mode."""

@@ -37,6 +37,7 @@ from PIL import Image
 
 from nectargan_jax import _files as files
 from nectargan_jax.losses import l1, laplacian, sobel
+from nectargan_jax.train._config import TrainConfig
 from nectargan_jax.train._data import PairedDataset, PairedImageFolder, SyntheticPairs
 from nectargan_jax.train._loop import SYNTHETIC_PAIRS
 from nectargan_jax.train._plots import to_uint8
@@ -58,7 +59,7 @@ class Evaluation:
     results: list[dict]
 
 
-def test_pairs(config: dict, *, seed: int = 0) -> PairedDataset:
+def test_pairs(config: TrainConfig, *, seed: int = 0) -> PairedDataset:
     """The test pairs of a config: ``dataroot/test`` resized to ``crop_size`` (no crop, no
     flip), or with an empty ``dataroot`` the embedded task's own pairs (seed ``seed + 2``;
     training uses ``seed``, the examples ``seed + 1``).
@@ -66,13 +67,13 @@ def test_pairs(config: dict, *, seed: int = 0) -> PairedDataset:
     Raises:
       FileNotFoundError: no ``test`` folder; ValueError: no images in it.
     """
-    data, load = config["dataloader"], config["dataloader"]["load"]
-    if not data["dataroot"]:
-        return SyntheticPairs(SYNTHETIC_PAIRS, load["crop_size"], seed + 2,
-                              channels=load["input_nc"])
-    return PairedImageFolder(data["dataroot"], "test", data["direction"],
-                             load_size=load["crop_size"], crop_size=load["crop_size"],
-                             flip_chance=0.0, channels=load["input_nc"])
+    data, load = config.dataloader, config.dataloader.load
+    if not data.dataroot:
+        return SyntheticPairs(SYNTHETIC_PAIRS, load.crop_size, seed + 2,
+                              channels=load.input_nc)
+    return PairedImageFolder(data.dataroot, "test", data.direction,
+                             load_size=load.crop_size, crop_size=load.crop_size,
+                             flip_chance=0.0, channels=load.input_nc)
 
 
 def run_test(experiment: str | os.PathLike, *, load_epoch: int | None = None,
@@ -113,9 +114,9 @@ def run_test(experiment: str | os.PathLike, *, load_epoch: int | None = None,
         indices = sorted(np.random.default_rng(seed).choice(len(indices), count,
                                                             replace=False).tolist())
     output_dir = _new_test_dir(trained.experiment / "test")
-    common = trained.config["common"]
-    log = {"experiment": {"name": common["experiment_name"],
-                          "version": common["experiment_version"],
+    common = trained.config.common
+    log = {"experiment": {"name": common.experiment_name,
+                          "version": common.experiment_version,
                           "path": trained.experiment.resolve().as_posix()},
            "test": {"version": int(output_dir.name.split("_")[-1]),
                     "path": output_dir.resolve().as_posix(), "load_epoch": trained.epoch,

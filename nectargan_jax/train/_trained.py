@@ -29,7 +29,7 @@ import orbax.checkpoint as ocp
 
 from nectargan_jax import _files as files
 from nectargan_jax.models import load_torch_checkpoint, load_torch_state_dict
-from nectargan_jax.train._config import load_config
+from nectargan_jax.train._config import TrainConfig, load_config
 from nectargan_jax.train._step import initial_models
 
 NETS = ("G", "D")
@@ -44,7 +44,7 @@ class TrainedModels:
 
     Attributes:
       experiment: the experiment folder.
-      config: the validated config the models were built from.
+      config: the config the models were built from.
       config_path: the config file read.
       epoch: the epoch whose weights were loaded.
       sources: where each net's weights came from (``{'G': path, ...}``).
@@ -52,7 +52,7 @@ class TrainedModels:
     """
 
     experiment: Path
-    config: dict
+    config: TrainConfig
     config_path: Path
     epoch: int
     sources: dict[str, Path]
@@ -64,7 +64,7 @@ class TrainedModels:
 
 
 def experiment_config(experiment: str | os.PathLike, config_file: str | os.PathLike | None = None,
-                      overrides: dict[str, Any] | None = None) -> tuple[dict, Path]:
+                      overrides: dict[str, Any] | None = None) -> tuple[TrainConfig, Path]:
     """The config of an experiment: ``config_file`` if given, else the newest
     ``train<k>_config.json`` in the folder (largest ``k``), validated.
 
@@ -129,7 +129,7 @@ def load_trained(experiment: str | os.PathLike, *, load_epoch: int | None = None
     """
     config, config_path = experiment_config(experiment, config_file, overrides)
     folder = Path(experiment)
-    epoch = config["train"]["load"]["load_epoch"] if load_epoch is None else load_epoch
+    epoch = config.train.load.load_epoch if load_epoch is None else load_epoch
     if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
         raise ValueError(f"load_epoch must be an int >= 0, got {epoch!r}.")
     sources = {}

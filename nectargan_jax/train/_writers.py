@@ -27,6 +27,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from nectargan_jax.train._config import VisdomConfig
+
 Records = Mapping[str, tuple[np.ndarray, np.ndarray]]
 GRID_TITLE = "real_A | fake_B | real_B"
 
@@ -117,22 +119,22 @@ class VisdomWriter:
       ConnectionError: no Visdom server answers at ``server:port``.
     """
 
-    def __init__(self, settings: Mapping[str, Any], steps_per_epoch: int):
+    def __init__(self, settings: VisdomConfig, steps_per_epoch: int):
         visdom = _import("visdom", "visdom", "visualizer.visdom.enable", "visdom")
         self.settings, self.steps_per_epoch = settings, steps_per_epoch
-        self.vis = visdom.Visdom(server=settings["server"], port=settings["port"],
-                                 env=settings["env_name"])
+        self.vis = visdom.Visdom(server=settings.server, port=settings.port,
+                                 env=settings.env_name)
         if not self.vis.check_connection():
             raise ConnectionError(
                 f"visualizer.visdom.enable is true but no Visdom server answers at "
-                f"{settings['server']}:{settings['port']} (visualizer.visdom.server, .port); "
+                f"{settings.server}:{settings.port} (visualizer.visdom.server, .port); "
                 "start one (python -m visdom.server) or set visualizer.visdom.enable false.")
-        self.vis.close(win=None, env=settings["env_name"])
+        self.vis.close(win=None, env=settings.env_name)
 
     def write_records(self, first_step: int, records: Records) -> None:
         """Appends every ``update_frequency``-th step's losses to 'loss_G' and 'loss_D'."""
         count = _count(records)
-        every = self.settings["update_frequency"]
+        every = self.settings.update_frequency
         shown = [i for i in range(count) if (first_step + i) % every == 0]
         if not shown:
             return
@@ -149,7 +151,7 @@ class VisdomWriter:
 
     def write_examples(self, epoch: int, step: int, grid: np.ndarray) -> None:
         """The example grid in the 'comparison_grid' window, scaled to ``image_size``."""
-        size = self.settings["image_size"]
+        size = self.settings.image_size
         self.vis.images(np.transpose(grid, (2, 0, 1))[None] / 255.0, win="comparison_grid",
                         nrow=1, padding=2,
                         opts=dict(title=GRID_TITLE, width=size * 3, height=size))

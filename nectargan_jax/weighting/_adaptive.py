@@ -5,13 +5,12 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from nectargan_jax._pytree import pytree_dataclass, static_field
-from nectargan_jax.weighting._checks import positive_leaf
+from nectargan_jax._pytree import static_field
+from nectargan_jax._checks import positive_leaf
 from nectargan_jax.weighting._grads import grad_norm
 from nectargan_jax.weighting._rule import Applied, Context, Rule, applied
 
 
-@pytree_dataclass
 class AdaptiveLastLayer(Rule):
     """``clip(||grads[reference]|| / (||grads[<loss>]|| + eps), 0, maximum)``, gradient
     stopped. Build it with :func:`adaptive_last_layer`.
@@ -36,6 +35,10 @@ class AdaptiveLastLayer(Rule):
                              f"the loss {names[0]!r} itself: the reference must be another "
                              "gradient (e.g. the reconstruction loss's).")
         return self
+
+    def gradients(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        """The reference gradient and the loss's own (``grads[name]``)."""
+        return (self.reference, names[0])
 
     def __call__(self, ctx: Context) -> Applied:
         rule = "adaptive_last_layer"

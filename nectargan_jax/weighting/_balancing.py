@@ -8,13 +8,14 @@ manager. The weights carry no gradient: the papers treat them as constants of th
 from __future__ import annotations
 
 import numbers
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nectargan_jax._pytree import pytree_dataclass, static_field
-from nectargan_jax.weighting._checks import ranged_leaf, real_leaf
+from nectargan_jax._checks import ranged_leaf, real_leaf
+from nectargan_jax._pytree import static_field
 from nectargan_jax.weighting._rule import Applied, Context, Rule, applied, ratio_or_one
 
 _SOFTADAPT_VARIANTS = ("plain", "normalized", "loss_weighted")
@@ -28,51 +29,50 @@ def _check_group(rule: str, names: tuple[str, ...]) -> None:
             f"LossManager.with_rule({rule}(...), names)), got names={list(names)!r}.")
 
 
-@pytree_dataclass
+class DwaState(NamedTuple):
+    """What ``Dwa`` keeps between calls."""
+
+    epoch: jax.Array  # shape=(), float32: the epoch whose losses ``mean`` averages
+    calls: jax.Array  # shape=(), int32: calls seen in that epoch
+    mean: jax.Array  # shape=(k,): the running mean of that epoch's losses
+    last: jax.Array  # shape=(k,): the mean losses of the last completed epoch
+    before: jax.Array  # shape=(k,): the mean losses of the epoch completed before it
+    completed: jax.Array  # shape=(), int32: epochs completed, saturating at 2
+
+
 class Dwa(Rule):
     """Dynamic Weight Average (Liu, Johns and Davison, CVPR 2019). Build it with :func:`dwa`.
 
     Attributes:
       temperature: the softmax temperature ``T``.
-      epoch: ``shape=(), float32``: the epoch whose losses ``mean`` averages.
-      calls: ``shape=(), int32``: calls seen in that epoch.
-      mean: ``shape=(k,)``: the running mean of that epoch's losses.
-      last: ``shape=(k,)``: the mean losses of the last completed epoch.
-      before: ``shape=(k,)``: the mean losses of the epoch completed before it.
-      completed: ``shape=(), int32``: epochs completed, saturating at 2.
+      state: a :class:`DwaState` once bound.
     """
 
     temperature: jax.Array
-    epoch: jax.Array | None = None
-    calls: jax.Array | None = None
-    mean: jax.Array | None = None
-    last: jax.Array | None = None
-    before: jax.Array | None = None
-    completed: jax.Array | None = None
 
     def bind(self, names: tuple[str, ...]) -> Dwa:
         _check_group("dwa", names)
         k = len(names)
-        return self.replace(epoch=jnp.zeros((), jnp.float32), calls=jnp.zeros((), jnp.int32),
-                            mean=jnp.zeros((k,), jnp.float32), last=jnp.zeros((k,), jnp.float32),
-                            before=jnp.zeros((k,), jnp.float32),
-                            completed=jnp.zeros((), jnp.int32))
+        zeros = jnp.zeros((k,), jnp.float32)
+        return self.replace(state=DwaState(jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32),
+                                           zeros, zeros, zeros, jnp.zeros((), jnp.int32)))
 
     def __call__(self, ctx: Context) -> Applied:
         k = len(ctx.names)
+        s = self.state
         epoch = jnp.asarray(ctx.epoch, jnp.float32)
-        roll = (self.calls > 0) & (epoch != self.epoch)
-        last = jnp.where(roll, self.mean, self.last)
-        before = jnp.where(roll, self.last, self.before)
-        completed = jnp.minimum(self.completed + roll.astype(jnp.int32), 2)
+        roll = (s.calls > 0) & (epoch != s.epoch)
+        last = jnp.where(roll, s.mean, s.last)
+        before = jnp.where(roll, s.last, s.before)
+        completed = jnp.minimum(s.completed + roll.astype(jnp.int32), 2)
         ready = completed >= 2
         ratio = ratio_or_one(last, jnp.where(ready, before, 1.0))
         weight = jnp.where(ready, k * jax.nn.softmax(ratio / self.temperature), 1.0)
-        calls = jnp.where(roll, 0, self.calls) + 1
-        mean = jnp.where(roll, 0.0, self.mean)
+        calls = jnp.where(roll, 0, s.calls) + 1
+        mean = jnp.where(roll, 0.0, s.mean)
         mean = mean + (ctx.losses - mean) / calls.astype(jnp.float32)
-        return applied(weight, self.replace(epoch=epoch, calls=calls, mean=mean, last=last,
-                                            before=before, completed=completed), k)
+        return applied(weight, self.replace(state=DwaState(epoch, calls, mean, last, before,
+                                                           completed)), k)
 
 
 def dwa(temperature: float = 2.0) -> Dwa:
@@ -125,7 +125,13 @@ def dwa(temperature: float = 2.0) -> Dwa:
     return Dwa(ranged_leaf("temperature", temperature, 0.0, low_open=True))
 
 
-@pytree_dataclass
+class SoftAdaptState(NamedTuple):
+    """What ``SoftAdapt`` keeps between calls."""
+
+    previous: jax.Array  # shape=(k,): the losses of the previous call
+    started: jax.Array  # shape=(), bool: a previous call exists
+
+
 class SoftAdapt(Rule):
     """SoftAdapt (Heydari, Thompson and Mehmood, 2019). Build it with :func:`softadapt`.
 
@@ -133,33 +139,31 @@ class SoftAdapt(Rule):
       beta: the softmax's scale :math:`\\beta`.
       eps: added to the normalising sums.
       variant: ``'plain'``, ``'normalized'`` or ``'loss_weighted'`` (static).
-      previous: ``shape=(k,)``: the losses of the previous call.
-      started: ``shape=(), bool``: a previous call exists.
+      state: a :class:`SoftAdaptState` once bound.
     """
 
     beta: jax.Array
     eps: jax.Array
     variant: str = static_field(default="loss_weighted")
-    previous: jax.Array | None = None
-    started: jax.Array | None = None
 
     def bind(self, names: tuple[str, ...]) -> SoftAdapt:
         _check_group("softadapt", names)
-        return self.replace(previous=jnp.zeros((len(names),), jnp.float32),
-                            started=jnp.zeros((), bool))
+        return self.replace(state=SoftAdaptState(jnp.zeros((len(names),), jnp.float32),
+                                                 jnp.zeros((), bool)))
 
     def __call__(self, ctx: Context) -> Applied:
         k = len(ctx.names)
-        slope = ctx.losses - self.previous
+        previous, started = self.state
+        slope = ctx.losses - previous
         if self.variant == "normalized":
             slope = slope / (jnp.sum(jnp.abs(slope)) + self.eps)
         scaled = self.beta * slope
         terms = jnp.exp(scaled - jnp.max(scaled))
         if self.variant == "loss_weighted":
-            terms = terms * (ctx.losses + self.previous) / 2
-        weight = jnp.where(self.started, terms / (jnp.sum(terms) + self.eps), 1.0 / k)
-        return applied(weight, self.replace(previous=ctx.losses,
-                                            started=jnp.ones((), bool)), k)
+            terms = terms * (ctx.losses + previous) / 2
+        weight = jnp.where(started, terms / (jnp.sum(terms) + self.eps), 1.0 / k)
+        return applied(weight, self.replace(state=SoftAdaptState(ctx.losses,
+                                                                 jnp.ones((), bool))), k)
 
 
 def softadapt(beta: float = 0.1, variant: str = "loss_weighted", eps: float = 1e-8
@@ -221,7 +225,16 @@ def softadapt(beta: float = 0.1, variant: str = "loss_weighted", eps: float = 1e
     return SoftAdapt(real_leaf("beta", beta), ranged_leaf("eps", eps, 0.0), variant)
 
 
-@pytree_dataclass
+class ReLoBRaLoState(NamedTuple):
+    """What ``ReLoBRaLo`` keeps between calls."""
+
+    key: jax.Array  # shape=(2,), uint32: the PRNG key drawing rho (split every call)
+    weight: jax.Array  # shape=(k,): the weights of the previous call, lambda(t-1)
+    initial: jax.Array  # shape=(k,): the losses of the first call, L(0)
+    previous: jax.Array  # shape=(k,): the losses of the previous call, L(t-1)
+    calls: jax.Array  # shape=(), int32: calls seen, saturating at 2
+
+
 class ReLoBRaLo(Rule):
     """Relative Loss Balancing with Random Lookback (Bischof and Kraus). Build it with
     :func:`relobralo`.
@@ -231,11 +244,8 @@ class ReLoBRaLo(Rule):
       expected_rho: :math:`E[\\rho]`, the probability of keeping the previous weights.
       temperature: the softmax temperature ``T``.
       eps: added to the softmax's denominators.
-      key: ``shape=(2,), uint32``: the PRNG key drawing :math:`\\rho` (split every call).
-      weight: ``shape=(k,)``: the weights of the previous call, :math:`\\lambda(t-1)`.
-      initial: ``shape=(k,)``: the losses of the first call, :math:`L(0)`.
-      previous: ``shape=(k,)``: the losses of the previous call, :math:`L(t-1)`.
-      calls: ``shape=(), int32``: calls seen, saturating at 2.
+      key: ``shape=(2,), uint32``: the PRNG key the state starts from.
+      state: a :class:`ReLoBRaLoState` once bound.
     """
 
     alpha: jax.Array
@@ -243,18 +253,12 @@ class ReLoBRaLo(Rule):
     temperature: jax.Array
     eps: jax.Array
     key: jax.Array
-    weight: jax.Array | None = None
-    initial: jax.Array | None = None
-    previous: jax.Array | None = None
-    calls: jax.Array | None = None
 
     def bind(self, names: tuple[str, ...]) -> ReLoBRaLo:
         _check_group("relobralo", names)
-        k = len(names)
-        return self.replace(weight=jnp.ones((k,), jnp.float32),
-                            initial=jnp.ones((k,), jnp.float32),
-                            previous=jnp.ones((k,), jnp.float32),
-                            calls=jnp.zeros((), jnp.int32))
+        ones = jnp.ones((len(names),), jnp.float32)
+        return self.replace(state=ReLoBRaLoState(self.key, ones, ones, ones,
+                                                 jnp.zeros((), jnp.int32)))
 
     def _balanced(self, losses: jax.Array, reference: jax.Array) -> jax.Array:
         """:math:`\\lambda^{bal}`: ``k * softmax(L(t) / (T L(t') + eps))``."""
@@ -263,17 +267,17 @@ class ReLoBRaLo(Rule):
 
     def __call__(self, ctx: Context) -> Applied:
         k = len(ctx.names)
-        key, draw = jax.random.split(self.key)
+        s = self.state
+        key, draw = jax.random.split(s.key)
         rho = jax.random.bernoulli(draw, self.expected_rho).astype(jnp.float32)
-        initial = jnp.where(self.calls == 0, ctx.losses, self.initial)
+        initial = jnp.where(s.calls == 0, ctx.losses, s.initial)
         to_initial = self._balanced(ctx.losses, initial)
-        to_previous = self._balanced(ctx.losses, self.previous)
-        history = rho * self.weight + (1 - rho) * to_initial
+        to_previous = self._balanced(ctx.losses, s.previous)
+        history = rho * s.weight + (1 - rho) * to_initial
         full = self.alpha * history + (1 - self.alpha) * to_previous
-        weight = jnp.where(self.calls == 0, 1.0, jnp.where(self.calls == 1, to_initial, full))
-        return applied(weight, self.replace(
-            key=key, weight=weight, initial=initial, previous=ctx.losses,
-            calls=jnp.minimum(self.calls + 1, 2)), k)
+        weight = jnp.where(s.calls == 0, 1.0, jnp.where(s.calls == 1, to_initial, full))
+        return applied(weight, self.replace(state=ReLoBRaLoState(
+            key, weight, initial, ctx.losses, jnp.minimum(s.calls + 1, 2))), k)
 
 
 def relobralo(alpha: float = 0.999, expected_rho: float = 0.99, temperature: float = 0.1,

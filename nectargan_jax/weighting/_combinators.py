@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from nectargan_jax._pytree import pytree_dataclass, static_field
-from nectargan_jax.scheduling._schedule import number_leaf
-from nectargan_jax.weighting._checks import fraction_leaf, real_leaf
+from nectargan_jax._checks import fraction_leaf, number_leaf, real_leaf
+from nectargan_jax._pytree import static_field
 from nectargan_jax.weighting._rule import Applied, Context, Rule, applied, as_rule
 
 _UNITS = ("step", "epoch")
 
 
-@pytree_dataclass
 class Gate(Rule):
     """0 before ``start``, 1 from ``start`` on (counted in steps or epochs).
 
@@ -58,7 +56,6 @@ def gate(start: float, unit: str = "step") -> Gate:
     return Gate(real_leaf("start", start), unit)
 
 
-@pytree_dataclass
 class Clip(Rule):
     """``rule``'s weights clipped to ``[minimum, maximum]``; ``clamped`` where they hit.
 
@@ -72,17 +69,14 @@ class Clip(Rule):
     def bind(self, names: tuple[str, ...]) -> Clip:
         return self.replace(rule=self.rule.bind(names))
 
+    def gradients(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        return self.rule.gradients(names)
+
     def __call__(self, ctx: Context) -> Applied:
         out = self.rule(ctx)
         weight = jnp.clip(out.weight, self.minimum, self.maximum)
         hit = (out.weight <= self.minimum) | (out.weight >= self.maximum)
         return Applied(weight, out.offset, out.clamped | hit, self.replace(rule=out.rule))
-
-    def params(self) -> Any:
-        return self.rule.params()
-
-    def with_params(self, params: Any) -> Clip:
-        return self.replace(rule=self.rule.with_params(params))
 
 
 def clip(rule: Any, minimum: float = -float("inf"), maximum: float = float("inf")) -> Clip:
@@ -107,7 +101,13 @@ def _bound(name: str, value: Any) -> float:
     return float(number_leaf(name, value))
 
 
-@pytree_dataclass
+class EmaState(NamedTuple):
+    """The average an ``Ema`` keeps."""
+
+    average: jax.Array  # shape=(k,), dtype=float32: the previous weights' average
+    started: jax.Array  # shape=(), dtype=bool: a previous call exists
+
+
 class Ema(Rule):
     """An exponential moving average of ``rule``'s weights (bias-free: the first call
     takes the weight as it is).
@@ -118,28 +118,22 @@ class Ema(Rule):
 
     rule: Rule
     decay: jax.Array
-    average: jax.Array | None = None
-    started: jax.Array | None = None
 
     def bind(self, names: tuple[str, ...]) -> Ema:
-        return self.replace(rule=self.rule.bind(names),
-                            average=jnp.zeros((len(names),), jnp.float32),
-                            started=jnp.zeros((), bool))
+        return self.replace(rule=self.rule.bind(names), state=EmaState(
+            jnp.zeros((len(names),), jnp.float32), jnp.zeros((), bool)))
+
+    def gradients(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        return self.rule.gradients(names)
 
     def __call__(self, ctx: Context) -> Applied:
         out = self.rule(ctx)
-        previous = jax.lax.stop_gradient(self.average)
-        weight = jnp.where(self.started, self.decay * previous + (1 - self.decay) * out.weight,
-                           out.weight)
+        previous = jax.lax.stop_gradient(self.state.average)
+        weight = jnp.where(self.state.started,
+                           self.decay * previous + (1 - self.decay) * out.weight, out.weight)
         return Applied(weight, out.offset, out.clamped, self.replace(
-            rule=out.rule, average=jax.lax.stop_gradient(weight),
-            started=jnp.ones((), bool)))
-
-    def params(self) -> Any:
-        return self.rule.params()
-
-    def with_params(self, params: Any) -> Ema:
-        return self.replace(rule=self.rule.with_params(params))
+            rule=out.rule, state=EmaState(jax.lax.stop_gradient(weight),
+                                          jnp.ones((), bool))))
 
 
 def ema(rule: Any, decay: float = 0.9) -> Ema:

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from jax.typing import ArrayLike
 import numpy as np
 
-from nectargan_jax.scheduling._piecewise import checked_piecewise
+from nectargan_jax._checks import increasing_knots
+from nectargan_jax.scheduling import PiecewiseLinear
 from nectargan_jax.weighting._rule import OfStep
 
 
@@ -23,8 +24,7 @@ def freeze(weights: Sequence[float] | ArrayLike,
 
     Args:
       weights: the recorded weights of one loss, in record order: ``drain()``'s
-        ``records[name][1]``, or a ``LossLog``'s ``read()["LOSSMANAGER_LOG"]
-        ["loss_functions"][name]["weights"]``.
+        ``records[name][1]``, or a ``LossLog``'s ``records()[name][1]``.
       steps: the step of each weight (strictly increasing); None for one record per
         step from step 0 (what the manager records).
 
@@ -38,7 +38,7 @@ def freeze(weights: Sequence[float] | ArrayLike,
 
     Examples:
       >>> import jax.numpy as jnp
-      >>> from nectargan_jax.losses import LossManager
+      >>> from nectargan_jax import LossManager
       >>> lm = LossManager().register('G_GAN', lambda x, y: jnp.mean(x),
       ...                             weight=freeze([0.0, 0.5, 0.25]))
       >>> for step in range(4):
@@ -49,4 +49,5 @@ def freeze(weights: Sequence[float] | ArrayLike,
     if steps is None:
         steps = np.arange(len(weights) if isinstance(weights, (list, tuple))
                           else np.size(weights), dtype=float)
-    return OfStep(checked_piecewise(steps, weights, "freeze", ("steps", "weights")))
+    return OfStep(PiecewiseLinear(*increasing_knots(steps, weights, "freeze",
+                                                    ("steps", "weights"))))

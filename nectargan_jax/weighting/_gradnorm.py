@@ -8,12 +8,12 @@ gradients as constants (their weights carry no gradient to the model).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 
-from nectargan_jax._pytree import pytree_dataclass
-from nectargan_jax.weighting._checks import (count_leaf, fraction_leaf, positive_leaf,
-                                             ranged_leaf)
+from nectargan_jax._checks import count_leaf, fraction_leaf, positive_leaf, ranged_leaf
 from nectargan_jax.weighting._grads import grad_norms
 from nectargan_jax.weighting._rule import Applied, Context, Rule, applied, ratio_or_one
 
@@ -24,7 +24,6 @@ def _check_group(rule: str, names: tuple[str, ...]) -> None:
                          f"names)), got {len(names)}: {list(names)}.")
 
 
-@pytree_dataclass
 class GradNormBalance(Rule):
     """Weights that equalise the per-loss gradient norms, as a moving average updated
     every ``every`` steps. Build it with :func:`grad_norm_balance`.
@@ -33,27 +32,30 @@ class GradNormBalance(Rule):
       every: ``int32``: steps between updates (a leaf).
       momentum: the weight of the previous weights in the average (a leaf).
       eps: the relative guard in the denominator (a leaf).
-      weights: ``shape=(k,), dtype=float32``: the current weights, once bound.
+      state: ``shape=(k,), dtype=float32``: the current weights, once bound.
     """
 
     every: jax.Array
     momentum: jax.Array
     eps: jax.Array
-    weights: jax.Array | None = None
 
     def bind(self, names: tuple[str, ...]) -> GradNormBalance:
         _check_group("grad_norm_balance", names)
-        return self.replace(weights=jnp.ones((len(names),), jnp.float32))
+        return self.replace(state=jnp.ones((len(names),), jnp.float32))
+
+    def gradients(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        """Each loss's own gradient, ``grads[name]``."""
+        return names
 
     def __call__(self, ctx: Context) -> Applied:
         norms = grad_norms(ctx.grads, ctx.names, "grad_norm_balance")
         total = jnp.sum(norms)
         target = total / (norms + self.eps * jnp.mean(norms))
         due = (jnp.remainder(ctx.step, self.every) == 0) & (total > 0)
-        weights = jnp.where(due, self.momentum * self.weights + (1 - self.momentum) * target,
-                            self.weights)
+        weights = jnp.where(due, self.momentum * self.state + (1 - self.momentum) * target,
+                            self.state)
         weights = jax.lax.stop_gradient(weights)
-        return applied(weights, self.replace(weights=weights), len(ctx.names))
+        return applied(weights, self.replace(state=weights), len(ctx.names))
 
 
 def grad_norm_balance(every: int = 1000, momentum: float = 0.9, *,
@@ -111,7 +113,14 @@ def grad_norm_balance(every: int = 1000, momentum: float = 0.9, *,
                            positive_leaf("eps", eps))
 
 
-@pytree_dataclass
+class GradNormState(NamedTuple):
+    """What ``GradNorm`` keeps between calls."""
+
+    weights: jax.Array  # shape=(k,), float32: w(t)
+    initial: jax.Array  # shape=(k,), float32: L(0), the losses of the first call
+    started: jax.Array  # shape=(), bool: ``initial`` holds the first call's losses
+
+
 class GradNorm(Rule):
     """GradNorm's weights, updated by one gradient step per call. Build it with
     :func:`gradnorm`.
@@ -119,35 +128,35 @@ class GradNorm(Rule):
     Attributes:
       alpha: the restoring force (a leaf).
       learning_rate: the step size of the weights' update (a leaf).
-      weights: ``shape=(k,), dtype=float32``: ``w(t)``, once bound.
-      initial: ``shape=(k,), dtype=float32``: ``L(0)``, the losses of the first call.
-      started: ``bool``: ``initial`` holds the first call's losses.
+      state: a :class:`GradNormState` once bound.
     """
 
     alpha: jax.Array
     learning_rate: jax.Array
-    weights: jax.Array | None = None
-    initial: jax.Array | None = None
-    started: jax.Array | None = None
 
     def bind(self, names: tuple[str, ...]) -> GradNorm:
         _check_group("gradnorm", names)
         k = len(names)
-        return self.replace(weights=jnp.ones((k,), jnp.float32),
-                            initial=jnp.zeros((k,), jnp.float32),
-                            started=jnp.zeros((), bool))
+        return self.replace(state=GradNormState(jnp.ones((k,), jnp.float32),
+                                                jnp.zeros((k,), jnp.float32),
+                                                jnp.zeros((), bool)))
+
+    def gradients(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        """Each loss's own gradient, ``grads[name]``."""
+        return names
 
     def __call__(self, ctx: Context) -> Applied:
         k = len(ctx.names)
+        weights, initial, started = self.state
         norms = grad_norms(ctx.grads, ctx.names, "gradnorm")
-        initial = jnp.where(self.started, self.initial, ctx.losses)
+        initial = jnp.where(started, initial, ctx.losses)
         ratio = ratio_or_one(ctx.losses, initial)
         relative = ratio_or_one(ratio, jnp.mean(ratio))
-        grad = jax.grad(_gradnorm_loss)(self.weights, norms, relative, self.alpha)
-        stepped = self.weights - self.learning_rate * grad
+        grad = jax.grad(_gradnorm_loss)(weights, norms, relative, self.alpha)
+        stepped = weights - self.learning_rate * grad
         renormalised = jax.lax.stop_gradient(k * stepped / jnp.sum(stepped))
-        return applied(jax.lax.stop_gradient(self.weights), self.replace(
-            weights=renormalised, initial=initial, started=jnp.ones((), bool)), k)
+        return applied(jax.lax.stop_gradient(weights), self.replace(
+            state=GradNormState(renormalised, initial, jnp.ones((), bool))), k)
 
 
 def _gradnorm_loss(weights: jax.Array, norms: jax.Array, relative: jax.Array,
@@ -209,7 +218,7 @@ def gradnorm(alpha: float = 1.5, learning_rate: float = 0.025) -> GradNorm:
       >>> out = rule(Context(0, jnp.int32(0), jnp.ones(2), grads, ('a', 'b')))
       >>> out.weight.tolist()  # w(0)
       [1.0, 1.0]
-      >>> out.rule.weights.tolist()  # 2 * (1 - 0.1 * 5, 1 + 0.1 * 1) / 1.6
+      >>> out.rule.state.weights.tolist()  # 2 * (1 - 0.1 * 5, 1 + 0.1 * 1) / 1.6
       [0.625, 1.375]
     """
     return GradNorm(ranged_leaf("alpha", alpha, 0), positive_leaf("learning_rate", learning_rate))

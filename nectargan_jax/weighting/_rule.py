@@ -1,17 +1,20 @@
 """Weight rules: loss weights that follow the training state, updated inside the step.
 
-A rule weighs one or more named losses. Bound to their names (``Rule.bind``), it holds
-its state as fixed-shape array leaves; each call of the manager evaluates it on a
-:class:`Context` (epoch, step, this call's unweighted losses, user-supplied gradients)
-and gets back an :class:`Applied`: the weights, an additive term (uncertainty
-weighting's regulariser), which weights sit at a clamp, and the rule with its state
-updated. Rules, numbers and schedules multiply into one rule (``Product``).
+A rule weighs one or more named losses. A ``Rule`` subclass is a pytree (no decorator:
+its fields are leaves unless marked ``static_field``). Bound to their names
+(``Rule.bind``), it holds the state it needs in one field, ``state`` (fixed-shape
+arrays; None before binding); each call of the manager evaluates it on a
+:class:`Context` (epoch, step, this call's unweighted losses, the gradients it declares
+with ``gradients``) and gets back an :class:`Applied`: the weights, an additive term
+(uncertainty weighting's regulariser), which weights sit at a clamp, and the rule with
+its state updated. Rules, numbers and schedules multiply into one rule (``Product``).
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+import dataclasses
 import numbers
 from typing import Any, NamedTuple
 
@@ -19,9 +22,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nectargan_jax._pytree import pytree_dataclass, static_field
+from nectargan_jax._checks import number_leaf
+from nectargan_jax._pytree import Pytree
 from nectargan_jax.scheduling import BaseSchedule
-from nectargan_jax.scheduling._schedule import number_leaf
 
 
 class Context(NamedTuple):
@@ -34,7 +37,7 @@ class Context(NamedTuple):
       losses: ``shape=(k,)``: this call's unweighted losses, in the rule's name order,
         gradient stopped (a ``keep_map`` loss contributes its mean).
       grads: the gradients the caller passed to ``compute_many(..., grads=...)``,
-        ``{key: pytree}`` (empty when none were passed).
+        ``{key: pytree}``: the keys the rules declare (``Rule.gradients``).
       names: the rule's loss names (static).
     """
 
@@ -77,13 +80,23 @@ def ratio_or_one(numerator: jax.Array, denominator: jax.Array) -> jax.Array:
     return jnp.where(positive, numerator / jnp.where(positive, denominator, 1.0), 1.0)
 
 
-class Rule(abc.ABC):
-    """A loss weight computed from the training state (subclasses are pytrees).
+class Rule(Pytree, abc.ABC):
+    """A loss weight computed from the training state.
 
-    Subclasses implement ``__call__``, and ``bind`` when they hold per-loss state or
-    accept only some numbers of losses. ``rule * other`` (a rule, a number or a
-    schedule) is their product.
+    Subclasses are pytrees without a decorator (their fields are leaves unless marked
+    ``static_field``). They implement ``__call__``; ``bind`` when they hold state or
+    accept only some numbers of losses (the state goes into ``state``); ``gradients``
+    when they read ``ctx.grads``. ``rule * other`` (a rule, a number or a schedule) is
+    their product. Leaves wrapped in ``Trainable`` are trained by the user's
+    optimizer (``LossManager.weight_params``).
+
+    Attributes:
+      state: what ``bind`` creates for the losses (fixed-shape arrays, e.g. a
+        NamedTuple of them), updated by each call; None before binding and for rules
+        without state.
     """
+
+    state: Any = dataclasses.field(default=None, kw_only=True)
 
     def bind(self, names: tuple[str, ...]) -> Rule:
         """This rule ready to weigh ``names``: its state shaped for ``len(names)``.
@@ -94,18 +107,15 @@ class Rule(abc.ABC):
         del names
         return self
 
+    def gradients(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        """The keys of ``ctx.grads`` this rule reads when it weighs ``names`` (none by
+        default): a training step computes exactly these (``LossManager.gradients``)."""
+        del names
+        return ()
+
     @abc.abstractmethod
     def __call__(self, ctx: Context) -> Applied:
         """The weights for this call and the rule with its state updated."""
-
-    def params(self) -> Any:
-        """The trainable leaves (updated by the user's optimizer), or None."""
-        return None
-
-    def with_params(self, params: Any) -> Rule:
-        """This rule with its trainable leaves replaced by ``params``."""
-        del params
-        return self
 
     def __mul__(self, other: Any) -> Product:
         return Product(_factors(self) + _factors(as_rule(other, "factor")))
@@ -114,11 +124,22 @@ class Rule(abc.ABC):
         return Product(_factors(as_rule(other, "factor")) + _factors(self))
 
 
+class Trainable(Pytree):
+    """A leaf trained by the user's optimizer, as ``nnx.Param`` marks a model's: a rule
+    wraps such state in it (uncertainty weighting's log-variances), and
+    ``LossManager.weight_params`` selects every one by this type.
+
+    Attributes:
+      value: the array.
+    """
+
+    value: jax.Array
+
+
 def _factors(rule: Rule) -> tuple[Rule, ...]:
     return rule.factors if isinstance(rule, Product) else (rule,)
 
 
-@pytree_dataclass
 class Scale(Rule):
     """A constant factor (its value is a leaf)."""
 
@@ -128,7 +149,6 @@ class Scale(Rule):
         return applied(self.value, self, len(ctx.names))
 
 
-@pytree_dataclass
 class OfEpoch(Rule):
     """A schedule of the epoch as a factor: ``schedule(ctx.epoch)``."""
 
@@ -138,7 +158,6 @@ class OfEpoch(Rule):
         return applied(self.schedule(ctx.epoch), self, len(ctx.names))
 
 
-@pytree_dataclass
 class OfStep(Rule):
     """A function of the step as a factor: ``schedule(ctx.step)`` (e.g. a frozen rule).
 
@@ -151,7 +170,6 @@ class OfStep(Rule):
         return applied(self.schedule(ctx.step), self, len(ctx.names))
 
 
-@pytree_dataclass
 class Product(Rule):
     """The product of factors: weights multiply, offsets add, clamps combine (any).
 
@@ -163,6 +181,9 @@ class Product(Rule):
     def bind(self, names: tuple[str, ...]) -> Product:
         return Product(tuple(f.bind(names) for f in self.factors))
 
+    def gradients(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(k for f in self.factors for k in f.gradients(names)))
+
     def __call__(self, ctx: Context) -> Applied:
         k = len(ctx.names)
         weight, offset = jnp.ones((k,), jnp.float32), jnp.zeros((k,), jnp.float32)
@@ -173,15 +194,6 @@ class Product(Rule):
             clamped = clamped | out.clamped
             updated.append(out.rule)
         return Applied(weight, offset, clamped, Product(tuple(updated)))
-
-    def params(self) -> Any:
-        found = tuple(f.params() for f in self.factors)
-        return None if all(p is None for p in found) else found
-
-    def with_params(self, params: Any) -> Product:
-        if params is None:
-            return self
-        return Product(tuple(f.with_params(p) for f, p in zip(self.factors, params)))
 
 
 def as_rule(value: Any, name: str = "weight") -> Rule:
@@ -199,27 +211,3 @@ def as_rule(value: Any, name: str = "weight") -> Rule:
         raise TypeError(f"{name} must be a rule, a schedule or a real number, got "
                         f"{type(value).__name__}: {value!r}.")
     return Scale(number_leaf(name, value))
-
-
-@pytree_dataclass
-class BoundRule:
-    """A rule bound to the losses it weighs (the names are static).
-
-    Attributes:
-      names: the weighed losses, in the order of the rule's vectors.
-      rule: the rule, its state shaped for ``len(names)``.
-    """
-
-    names: tuple[str, ...] = static_field()
-    rule: Rule = None
-
-    @classmethod
-    def build(cls, rule: Any, names: Sequence[str]) -> BoundRule:
-        """Validates ``names`` and binds ``rule`` (a rule, schedule or number) to them."""
-        if isinstance(names, str) or not isinstance(names, (tuple, list)) or not names \
-                or not all(isinstance(n, str) for n in names):
-            raise TypeError(f"names must be a non-empty sequence of loss names, got {names!r}.")
-        if len(set(names)) != len(names):
-            raise ValueError(f"names must be distinct, got {list(names)!r}.")
-        names = tuple(names)
-        return cls(names, as_rule(rule).bind(names))

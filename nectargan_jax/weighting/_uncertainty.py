@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from nectargan_jax._pytree import pytree_dataclass
-from nectargan_jax.weighting._checks import real_leaf
-from nectargan_jax.weighting._rule import Applied, Context, Rule, applied
+from nectargan_jax._checks import real_leaf
+from nectargan_jax.weighting._rule import Applied, Context, Rule, Trainable, applied
 
 
-@pytree_dataclass
 class Uncertainty(Rule):
     """Weights ``exp(-s) / 2`` and offsets ``s / 2`` from trainable log-variances ``s``.
 
@@ -21,29 +16,19 @@ class Uncertainty(Rule):
 
     Attributes:
       init_log_variance: the value every ``s_i`` starts from (a leaf).
-      log_variance: ``shape=(k,), dtype=float32``: ``s``, once bound (the trainable
-        leaves: ``params()``).
+      state: once bound, ``Trainable(s)``, ``s`` of ``shape=(k,), dtype=float32`` (the
+        leaves ``LossManager.weight_params`` selects).
     """
 
     init_log_variance: jax.Array
-    log_variance: jax.Array | None = None
 
     def bind(self, names: tuple[str, ...]) -> Uncertainty:
-        return self.replace(log_variance=jnp.full((len(names),), self.init_log_variance,
-                                                  jnp.float32))
+        return self.replace(state=Trainable(jnp.full((len(names),), self.init_log_variance,
+                                                     jnp.float32)))
 
     def __call__(self, ctx: Context) -> Applied:
-        s = self.log_variance
+        s = self.state.value
         return applied(0.5 * jnp.exp(-s), self, len(ctx.names), offset=0.5 * s)
-
-    def params(self) -> jax.Array:
-        return self.log_variance
-
-    def with_params(self, params: Any) -> Uncertainty:
-        if np.shape(params) != np.shape(self.log_variance):
-            raise ValueError(f"uncertainty's params are its log-variances, of shape "
-                             f"{np.shape(self.log_variance)}; got shape {np.shape(params)}.")
-        return self.replace(log_variance=params)
 
 
 def uncertainty(init_log_variance: float = 0.0) -> Uncertainty:

@@ -2,7 +2,7 @@
 
 A file cut short (a writer killed mid-write, a full disk) or garbled somewhere is read
 up to its first error: the longest part before it that closes into valid JSON is kept,
-and each loss keeps the records whose loss and weight (and step) were all read.
+and each loss keeps the records whose loss and weight were both read.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import copy
 import json
 from typing import Any
 
-from nectargan_jax.losses._json_prefix import cuts
-from nectargan_jax.losses._log_format import COLUMNS
-from nectargan_jax.losses._log_format import HEADER_KEYS
-from nectargan_jax.losses._log_format import ROOT_KEY
-from nectargan_jax.losses._log_format import is_number
+from nectargan_jax.log._json_prefix import cuts
+from nectargan_jax.log._format import COLUMNS
+from nectargan_jax.log._format import HEADER_KEYS
+from nectargan_jax.log._format import ROOT_KEY
+from nectargan_jax.log._format import is_number
 
 
 def _readable_prefix(text: str) -> Any:
@@ -41,11 +41,10 @@ def _readable_entry(entry: dict) -> dict:
     """A loss's columns cut to the records read whole (missing columns read as empty)."""
     columns = {}
     for column in COLUMNS:
-        values = entry.get(column, [] if column != "steps" else None)
-        if values is not None:
-            values = values if isinstance(values, list) else []
-            n = next((i for i, v in enumerate(values) if not is_number(v)), len(values))
-            columns[column] = values[:n]
+        values = entry.get(column)
+        values = values if isinstance(values, list) else []
+        n = next((i for i, v in enumerate(values) if not is_number(v)), len(values))
+        columns[column] = values[:n]
     n = min(map(len, columns.values()))
     return {column: values[:n] for column, values in columns.items()}
 

@@ -2,8 +2,7 @@
 
 ``{"LOSSMANAGER_LOG": {"device": str, "dataroot": str, "dataset_length": int,
 "experiment": str, "loss_functions": {name: {"loss": [...], "weights": [...]}}}}``,
-indent 4. A loss whose records carry their step index also has ``"steps": [...]``
-(one per record); the reference's tools read ``loss`` and ``weights`` and ignore it.
+indent 4.
 """
 
 from __future__ import annotations
@@ -15,12 +14,18 @@ import os
 from pathlib import Path
 from typing import Any
 
-from nectargan_jax.losses._json_prefix import cuts
+import numpy as np
+
+from nectargan_jax.log._json_prefix import cuts
 
 LOG_NAME = "loss_log.json"
 ROOT_KEY = "LOSSMANAGER_LOG"
 HEADER_KEYS = ("device", "dataroot", "dataset_length", "experiment")
-COLUMNS = ("loss", "weights", "steps")
+COLUMNS = ("loss", "weights")
+
+Records = dict[str, tuple[np.ndarray, np.ndarray]]
+"""``{name: (weighted losses, weights applied)}``, 1-D arrays in record order: what a
+sink's ``append`` takes and a log's ``records()`` gives."""
 
 
 class DamagedLogError(ValueError):
@@ -73,7 +78,7 @@ def is_number(value: Any) -> bool:
 
 
 def entry_problem(entry: Any) -> str | None:
-    """What is wrong with one loss's entry ``{"loss", "weights"(, "steps")}``, or None."""
+    """What is wrong with one loss's entry ``{"loss": [...], "weights": [...]}``, or None."""
     if not isinstance(entry, Mapping):
         return f"is a {type(entry).__name__}, not an object"
     if "loss" not in entry or "weights" not in entry:
@@ -137,53 +142,23 @@ def parse_log(raw: bytes, path: Path) -> dict:
     return data
 
 
-def kinds(data: dict) -> dict[str, bool]:
-    """For each loss holding records, whether they carry steps."""
-    return {name: "steps" in entry
-            for name, entry in data[ROOT_KEY]["loss_functions"].items() if entry["loss"]}
-
-
-def check_steps(kinds_: Mapping[str, bool], chunk: Mapping[str, Mapping[str, list]]) -> None:
-    """Refuses records with steps for a loss whose records lack them, or the other way round.
-
-    Args:
-      kinds_: ``kinds(data)`` of the log the chunk will extend.
-      chunk: new records per loss, in the file's structure.
-
-    Raises:
-      ValueError: naming the loss; give steps always or never.
-    """
-    for name, entry in chunk.items():
-        if name in kinds_ and entry["loss"] and kinds_[name] != ("steps" in entry):
-            have = "carry" if kinds_[name] else "lack"
-            raise ValueError(
-                f"records[{name!r}] {'lack' if kinds_[name] else 'carry'} steps, but the "
-                f"records of {name!r} already in the log {have} them: give steps always "
-                "or never.")
-
-
 def extend(data: dict, chunk: Mapping[str, Mapping[str, list]]) -> None:
-    """Appends a chunk ``{name: {"loss": [...], "weights": [...](, "steps": [...])}}``.
+    """Appends a chunk ``{name: {"loss": [...], "weights": [...]}}`` to ``data`` in place.
 
     Every loss in the chunk gets an entry, even with no records.
-
-    Args:
-      data: a log in the file's structure, changed in place.
-      chunk: new records per loss, each an entry in the file's structure.
-
-    Raises:
-      ValueError: ``check_steps`` refuses the chunk; ``data`` is unchanged.
     """
-    check_steps(kinds(data), chunk)
     functions = data[ROOT_KEY]["loss_functions"]
     for name, entry in chunk.items():
         slot = functions.setdefault(name, {"loss": [], "weights": []})
-        if not slot["loss"]:  # an empty entry takes the kind of its first records;
-            # steps come first: a file cut short never holds a record without its step
-            slot = functions[name] = {**({"steps": []} if "steps" in entry else {}),
-                                      "loss": [], "weights": []}
         for column, values in slot.items():
-            values.extend(entry.get(column, []))
+            values.extend(entry[column])
+
+
+def as_records(data: dict) -> Records:
+    """The records of a log in the file's structure, as ``{name: (losses, weights)}``."""
+    return {name: (np.asarray(entry["loss"], np.float64),
+                   np.asarray(entry["weights"], np.float64))
+            for name, entry in data[ROOT_KEY]["loss_functions"].items()}
 
 
 def dump(data: dict, stream: Any) -> None:

@@ -1,20 +1,21 @@
-"""``LossManager``: the facade over the objective, the device history and reporting.
+"""``LossManager``: the facade over the objective, the device history and a monitor.
 
 A manager is a plain value: an immutable pytree whose leaves are all of its state (the
-weights, loss parameters and the device-side history) and whose aux data is structure
-only (names, functions, tags, capacity), equal for managers built the same way. Every
-method returns a new manager, so a manager passes through ``jit`` (donated or not),
-``grad(..., has_aux=True)``, ``vmap``, ``lax.scan`` carries, ``copy.deepcopy``,
-``pickle`` and orbax, and a step that computes, weights and records every loss makes no
-host transfer. Host work (drains, queries, console strings, the log) happens outside
-the step on concrete values (``nectargan_jax.losses.reporting``).
+weights, loss parameters, the rules' state and the device-side history) and whose aux
+data is structure only (names, functions, tags, capacity), equal for managers built the
+same way. Every method returns a new manager, so a manager passes through ``jit``
+(donated or not), ``grad(..., has_aux=True)``, ``vmap``, ``lax.scan`` carries,
+``copy.deepcopy``, ``pickle`` and orbax, and a step that computes, weights and records
+every loss makes no host transfer. Host work happens outside the step on concrete
+values: ``drain``, ``drain_health`` and ``flush`` here, queries and console strings in
+``nectargan_jax.manager.reporting``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 import numbers
-from typing import Any
+from typing import Any, Protocol
 
 import jax
 from jax.experimental import checkify
@@ -22,22 +23,49 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 import numpy as np
 
+from nectargan_jax._checks import check_bool, is_traced, on_host
 from nectargan_jax._pytree import pytree_dataclass, static_field
-from nectargan_jax.losses import reporting
-from nectargan_jax.losses._entry import LossEntry, LossFn, LossSpec, owned
-from nectargan_jax.losses._health import HealthChecks
-from nectargan_jax.losses._health_report import HealthReport, health_report
-from nectargan_jax.losses._history import History
-from nectargan_jax.losses._objective import Objective
-from nectargan_jax.losses.reporting import Records
-from nectargan_jax.weighting._rule import BoundRule, Rule
+from nectargan_jax.losses import LossSpec
+from nectargan_jax.manager import reporting
+from nectargan_jax.manager._entry import LossEntry, LossFn
+from nectargan_jax.manager._history import History
+from nectargan_jax.manager._objective import Evaluation, Objective
+from nectargan_jax.manager.reporting import Records
+from nectargan_jax.manager._bound import BoundRule
+from nectargan_jax.manager._trainable import trainable_leaves, with_trainable_leaves
+from nectargan_jax.weighting import Rule
 
 Query = str | tuple[str, ...] | list[str] | None
 
 
-def _check_flag(name: str, value: Any) -> None:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}: {value!r}.")
+class Sink(Protocol):
+    """Where ``flush`` writes: anything with ``append(records)`` (a ``LossLog``, a
+    writer of the training job, a list-like collector in a test)."""
+
+    def append(self, records: Records) -> None: ...
+
+
+class Monitor(Protocol):
+    """The manager's slot for per-call checks of the losses (``HealthChecks``): a
+    pytree updated inside the step and reported on the host."""
+
+    def sized(self, n: int) -> Monitor:
+        """This monitor with state for ``n`` losses."""
+
+    def update(self, names: tuple[str, ...], rows: tuple[int, ...], values: jax.Array,
+               clamped: jax.Array, steps: jax.Array, epoch: jax.Array) -> Monitor:
+        """The state after one call: ``values`` and ``clamped`` per evaluated row,
+        ``steps`` the records per loss before the call (pure jnp)."""
+
+    def report(self, names: tuple[str, ...]) -> Any:
+        """The events since the window started (host side): falsy when none, with
+        ``warn(stacklevel)`` issuing them as warnings (``flush``'s default)."""
+
+    def new_window(self) -> Monitor:
+        """This monitor with its window's events cleared."""
+
+
+_MONITOR_METHODS = ("sized", "update", "report", "new_window")
 
 
 def _check_epoch(epoch: Any) -> None:
@@ -79,6 +107,16 @@ def _check_inputs(objective: Objective, inputs: Any) -> dict[str, tuple[Any, Any
     return checked
 
 
+def _check_call(objective: Objective, inputs: Any, epoch: Any, grads: Any):
+    """The arguments of ``compute_many`` and ``evaluate``, checked."""
+    inputs = _check_inputs(objective, inputs)
+    _check_epoch(epoch)
+    if grads is not None and not isinstance(grads, Mapping):
+        raise TypeError(f"grads must be a mapping {{key: gradient pytree}} or None, got "
+                        f"{type(grads).__name__}.")
+    return inputs, dict(grads or {})
+
+
 @pytree_dataclass(flat=True)
 class LossManager:
     """An immutable collection of named losses with weights, tags and history.
@@ -94,18 +132,19 @@ class LossManager:
       check_finite: check every weighted loss for NaN/Inf with
         ``jax.experimental.checkify`` (wrap a jitted step in ``checkify.checkify``);
         the error names the loss and its step.
-      health: opt-in GAN health flags (:class:`HealthChecks`: discriminator collapse,
-        non-finite losses, weights at a clamp), kept on the device with the records and
-        reported by ``flush`` (``GANHealthWarning``) or ``drain_health``; None is off
-        and costs nothing.
+      health: a monitor updated at every call (:class:`Monitor`; e.g.
+        ``nectargan_jax.health.HealthChecks``: discriminator collapse, non-finite
+        losses, weights at a clamp), reported by ``flush`` or ``drain_health``; None
+        is off and costs nothing.
 
     Examples:
       >>> import jax.numpy as jnp
-      >>> from nectargan_jax.losses import LossManager, l1
+      >>> from nectargan_jax.losses import l1
       >>> lm = LossManager().register('L1', l1, weight=100.0, tags=('G',))
       >>> loss, lm = lm.compute('L1', jnp.ones((1, 4, 4, 3)), jnp.zeros((1, 4, 4, 3)))
-      >>> float(loss), lm.loss_values()
-      (100.0, {'L1': 100.0})
+      >>> records, lm = lm.drain()
+      >>> float(loss), records['L1'][1].tolist()
+      (100.0, [100.0])
     """
 
     capacity: int = static_field(default=1024)
@@ -113,7 +152,7 @@ class LossManager:
     check_finite: bool = static_field(default=False)
     objective: Objective = None
     history: History | None = None
-    health: HealthChecks | None = None
+    health: Monitor | None = None
 
     def __post_init__(self):
         if isinstance(self.capacity, (bool, np.bool_)) or not isinstance(
@@ -124,20 +163,19 @@ class LossManager:
             raise ValueError(
                 f"capacity must be a positive int, got capacity={self.capacity!r}.")
         object.__setattr__(self, "capacity", int(self.capacity))
-        _check_flag("keep_history", self.keep_history)
-        _check_flag("check_finite", self.check_finite)
-        object.__setattr__(self, "keep_history", bool(self.keep_history))
-        object.__setattr__(self, "check_finite", bool(self.check_finite))
+        object.__setattr__(self, "keep_history", check_bool("keep_history", self.keep_history))
+        object.__setattr__(self, "check_finite", check_bool("check_finite", self.check_finite))
         if self.objective is None:
             object.__setattr__(self, "objective", Objective())
         if self.history is None:
-            entries = self.objective.entries
+            n = len(self.objective.entries)
             object.__setattr__(self, "history", History.init(
-                self.capacity, [e.weight(0.0) for e in entries],
-                [e.map_shape for e in entries]))
+                self.capacity, [self.objective.schedule(i)(0.0) for i in range(n)],
+                [e.map_shape for e in self.objective.entries]))
         if self.health is not None:
-            if not isinstance(self.health, HealthChecks):
-                raise TypeError(f"health must be a HealthChecks or None, got "
+            if not all(callable(getattr(self.health, m, None)) for m in _MONITOR_METHODS):
+                raise TypeError(f"health must be a monitor such as HealthChecks (with methods "
+                                f"{', '.join(_MONITOR_METHODS)}) or None, got "
                                 f"{type(self.health).__name__}: {self.health!r}.")
             object.__setattr__(self, "health", self.health.sized(len(self.objective.entries)))
 
@@ -169,10 +207,6 @@ class LossManager:
         """Row of ``name`` in the records; KeyError listing the valid names."""
         return self.objective.index(name)
 
-    def _with_entries(self, entries: tuple[LossEntry, ...]) -> LossManager:
-        """A manager holding ``entries`` and no rule, with fresh (empty) records."""
-        return self.replace(objective=Objective(entries), history=None)
-
     def register(self, name: str, fn: LossFn, weight: Any = 1.0, tags: Any = (),
                  keep_map: Any = None) -> LossManager:
         """A new manager with one more loss (the records of the others are kept).
@@ -199,12 +233,15 @@ class LossManager:
             raise ValueError(f"a loss named {name!r} is already registered; registered "
                              f"losses: {list(self.names)}.")
         rule = weight if isinstance(weight, Rule) else None
-        entry = LossEntry.build(name, fn, 1.0 if rule is not None else weight, tags, keep_map)
-        fresh = History.init(self.capacity, [entry.weight(0.0)], [entry.map_shape])
+        entry, row = LossEntry.build(name, fn, 1.0 if rule is not None else weight, tags,
+                                     keep_map)
+        objective = Objective(self.entries + (entry,),
+                              jnp.concatenate([self.objective.numbers, row[None]]),
+                              self.objective.rules + _bound_alone(name, rule))
+        fresh = History.init(self.capacity, [objective.schedule(len(self.entries))(0.0)],
+                             [entry.map_shape])
         history = jax.tree.map(lambda a, b: jnp.concatenate([a, b]),
                                self.history.replace(maps=()), fresh.replace(maps=()))
-        objective = Objective(self.entries + (entry,),
-                              self.objective.rules + _bound_alone(name, rule))
         return self.replace(objective=objective,
                             history=history.replace(maps=self.history.maps + fresh.maps))
 
@@ -224,32 +261,33 @@ class LossManager:
           KeyError: an unknown name.
           TypeError, ValueError: bad names, or a rule that cannot weigh them.
         """
-        bound = owned(BoundRule.build(rule, names))
+        bound = BoundRule.build(rule, names)
         for name in bound.names:
             self.index(name)
         return self.replace(objective=self.objective.replace(
             rules=self.objective.rules + (bound,)))
 
-    def weight_params(self) -> tuple:
-        """The rules' trainable leaves (e.g. uncertainty weighting's log-variances), one
-        item per rule (None for a rule with none): give them to your optimizer, and
+    def gradients(self) -> tuple[str, ...]:
+        """The keys of ``grads`` the rules read (``compute_many(..., grads=...)``),
+        sorted: what a training step must compute, and nothing more."""
+        return tuple(sorted({key for bound in self.objective.rules
+                             for key in bound.rule.gradients(bound.names)}))
+
+    def weight_params(self) -> tuple[jax.Array, ...]:
+        """The rules' trainable leaves (``weighting.Trainable``, e.g. uncertainty
+        weighting's log-variances), in rule order: give them to your optimizer, and
         back with :meth:`with_weight_params` before computing."""
-        return tuple(bound.rule.params() for bound in self.objective.rules)
+        return trainable_leaves(self.objective.rules)
 
     def with_weight_params(self, params: tuple) -> LossManager:
         """This manager with the rules' trainable leaves replaced by ``params`` (as
         :meth:`weight_params` returns them); gradients flow from the losses to them.
 
         Raises:
-          ValueError: ``params`` does not have one item per rule.
+          ValueError: ``params`` is not a tuple of arrays shaped as ``weight_params()``.
         """
-        rules = self.objective.rules
-        if not isinstance(params, tuple) or len(params) != len(rules):
-            raise ValueError(f"params must be a tuple with one item per rule ({len(rules)}), "
-                             "as weight_params() returns it, got "
-                             f"{type(params).__name__} of length {_length(params)}.")
-        return self.replace(objective=self.objective.replace(rules=tuple(
-            bound.replace(rule=bound.rule.with_params(p)) for bound, p in zip(rules, params))))
+        return self.replace(objective=self.objective.replace(
+            rules=with_trainable_leaves(self.objective.rules, params)))
 
     def with_spec(self, spec: Callable[..., Mapping[str, LossSpec]], *args: Any,
                   **kwargs: Any) -> LossManager:
@@ -269,7 +307,7 @@ class LossManager:
         if not isinstance(declared, Mapping):
             raise TypeError(f"a loss spec must return a mapping name -> LossSpec, got "
                             f"{type(declared).__name__}.")
-        fresh = self._with_entries(())
+        fresh = self.replace(objective=Objective(), history=None)
         for name, item in declared.items():
             if not isinstance(item, LossSpec):
                 raise TypeError(f"spec entry {name!r} must be a LossSpec, got {item!r}.")
@@ -285,11 +323,12 @@ class LossManager:
         i = self.index(name)
         entries = list(self.entries)
         rule = weight if isinstance(weight, Rule) else None
-        entries[i] = LossEntry.build(name, entries[i].function,
-                                     1.0 if rule is not None else weight,
-                                     entries[i].tags, entries[i].map_shape)
+        entries[i], row = LossEntry.build(name, entries[i].function,
+                                          1.0 if rule is not None else weight,
+                                          entries[i].tags, entries[i].map_shape)
         rules = tuple(b for b in self.objective.rules if b.names != (name,))
-        return self.replace(objective=Objective(tuple(entries),
+        table = self.objective.numbers.at[i].set(row.astype(self.objective.numbers.dtype))
+        return self.replace(objective=Objective(tuple(entries), table,
                                                 rules + _bound_alone(name, rule)))
 
     def weight(self, name: str, epoch: ArrayLike) -> jax.Array:
@@ -297,33 +336,61 @@ class LossManager:
 
         Raises:
           ValueError: a rule weighs ``name`` (its weight depends on the training state;
-            the last one applied is in ``loss_weights()``).
+            the last one applied is ``reporting.loss_weights(manager)[name]``).
         """
         _check_epoch(epoch)
         i = self.index(name)
         if any(name in bound.names for bound in self.objective.rules):
             raise ValueError(f"the weight of loss {name!r} follows a rule, not only the "
-                             "epoch; the weight applied last is loss_weights()"
-                             f"[{name!r}].")
-        return self.entries[i].weight(epoch)
+                             "epoch; the weight applied last is reporting.loss_weights"
+                             f"(manager)[{name!r}].")
+        return self.objective.schedule(i)(epoch)
+
+    def registered(self, query: Query = None) -> dict[str, LossEntry]:
+        """The registered losses matching ``query``.
+
+        A query is None (every loss), a tag, or a sequence of tags (a loss matches if
+        it has any of them); one that matches no loss raises ``KeyError`` naming the
+        known tags and losses.
+        """
+        chosen = reporting.select({e.name: e.tags for e in self.entries}, query)
+        return {self.entries[i].name: self.entries[i] for i in chosen}
 
     # Computation (pure, jittable) -----------------------------------------------------
 
     def _step(self, inputs: dict[str, tuple[jax.Array, jax.Array]], epoch: jax.Array,
-              grads: dict[str, Any]) -> tuple[jax.Array, dict[str, jax.Array], LossManager]:
+              grads: dict[str, Any]) -> tuple[Evaluation, LossManager]:
         """The pure body of ``compute_many``: evaluate, weight, record."""
-        result = self.objective(inputs, epoch, check_finite=self.check_finite,
-                                steps=self.history.total, grads=grads)
-        values = jnp.stack([result.values[self.names[i]] for i in result.rows])
-        history = self.history.record(result.rows, values, result.weights, result.maps,
+        out = self.objective(inputs, epoch, check_finite=self.check_finite,
+                             steps=self.history.total, grads=grads)
+        values = jnp.stack([out.result.values[self.names[i]] for i in out.rows])
+        history = self.history.record(out.rows, values, out.weights, out.maps,
                                       self.keep_history)
-        objective = self.objective if not result.rules else self.objective.replace(
-            rules=result.rules)
+        objective = self.objective if not out.rules else self.objective.replace(
+            rules=out.rules)
         health = self.health if self.health is None else self.health.update(
-            self.names, result.rows, jax.lax.stop_gradient(values), result.clamped,
+            self.names, out.rows, jax.lax.stop_gradient(values), out.clamped,
             self.history.total, epoch)
-        return result.total, result.values, self.replace(objective=objective,
-                                                         history=history, health=health)
+        return out.result, self.replace(objective=objective, history=history, health=health)
+
+    def _evaluate(self, inputs: dict[str, tuple[jax.Array, jax.Array]], epoch: jax.Array,
+                  grads: dict[str, Any]) -> Evaluation:
+        """The pure body of ``evaluate``."""
+        return self.objective(inputs, epoch, steps=self.history.total, grads=grads).result
+
+    def evaluate(self, inputs: Mapping[str, tuple[ArrayLike, ArrayLike]],
+                 epoch: ArrayLike = 0, grads: Mapping[str, Any] | None = None) -> Evaluation:
+        """The objective alone: the losses weighted as ``compute_many`` weighs them, with
+        nothing recorded and no state updated (e.g. a part of the objective that a
+        step differentiates on its own).
+
+        Raises:
+          See ``compute_many``.
+        """
+        inputs, grads = _check_call(self.objective, inputs, epoch, grads)
+        if is_traced((self, inputs, grads, epoch)):
+            return self._evaluate(inputs, epoch, grads)
+        return _evaluate(self, inputs, epoch, grads)
 
     def compute(self, name: str, x: ArrayLike, y: ArrayLike, epoch: ArrayLike = 0,
                 grads: Mapping[str, Any] | None = None) -> tuple[jax.Array, LossManager]:
@@ -337,12 +404,12 @@ class LossManager:
           KeyError: unknown name (the message lists the registered ones).
           ValueError, TypeError: see ``compute_many``.
         """
-        _, values, manager = self.compute_many({name: (x, y)}, epoch, grads)
-        return values[name], manager
+        out, manager = self.compute_many({name: (x, y)}, epoch, grads)
+        return out.values[name], manager
 
     def compute_many(self, inputs: Mapping[str, tuple[ArrayLike, ArrayLike]],
                      epoch: ArrayLike = 0, grads: Mapping[str, Any] | None = None
-                     ) -> tuple[jax.Array, dict[str, jax.Array], LossManager]:
+                     ) -> tuple[Evaluation, LossManager]:
         """Computes, weights and records several losses in one go (a whole objective).
 
         The work runs as one compiled call (inlined when the caller is itself jitted),
@@ -352,12 +419,13 @@ class LossManager:
           inputs: ``{name: (x, y)}`` for each loss to compute.
           epoch: the epoch every weight is evaluated at (a real scalar).
           grads: ``{key: gradient pytree}`` for the weight rules that read gradients
-            (e.g. ``adaptive_last_layer``: the gradients of two losses at the last
-            layer); None when no rule needs any.
+            (the keys ``gradients()`` lists, e.g. ``adaptive_last_layer``'s: the
+            gradients of two losses at the last layer); None when no rule needs any.
 
         Returns:
-          ``(total, {name: weighted_loss}, new_manager)``; the new manager holds the
-          rules' updated state too.
+          ``(evaluation, new_manager)``: the :class:`Evaluation` (``total``, ``values``
+          and ``weights``, each weighted loss and the weight applied to it, by name) and
+          the manager holding the new records and the rules' updated state.
 
         Raises:
           KeyError: unknown name (the message lists the registered ones).
@@ -367,16 +435,8 @@ class LossManager:
           TypeError: inputs that are not ``{name: (x, y)}`` pairs of real arrays; an
             epoch that is not a real number.
         """
-        inputs = _check_inputs(self.objective, inputs)
-        _check_epoch(epoch)
-        if grads is not None and not isinstance(grads, Mapping):
-            raise TypeError(f"grads must be a mapping {{key: gradient pytree}} or None, got "
-                            f"{type(grads).__name__}.")
-        grads = dict(grads or {})
-        traced = isinstance(epoch, jax.core.Tracer) or any(
-            isinstance(leaf, jax.core.Tracer)
-            for leaf in jax.tree.leaves((self, inputs, grads)))
-        if traced:
+        inputs, grads = _check_call(self.objective, inputs, epoch, grads)
+        if is_traced((self, inputs, grads, epoch)):
             return self._step(inputs, epoch, grads)
         if self.check_finite:
             error, result = _checked_step(self, inputs, epoch, grads)
@@ -400,121 +460,74 @@ class LossManager:
         Raises:
           OverflowError: a loss recorded more than ``capacity`` values since the last
             drain (the message names it and says how many were dropped).
+          TypeError: called under a trace (inside jit, vmap...).
         """
+        on_host("LossManager.drain", self.history)
         records = reporting.drain(self.history, self.names)
         return records, self.replace(history=self.history.emptied())
 
-    def drain_health(self) -> tuple[HealthReport, LossManager]:
-        """The health events since the last report, and a manager starting a new window.
+    def drain_health(self) -> tuple[Any, LossManager]:
+        """The monitor's events since the last report, and a manager starting a new window.
 
         A pure read like ``drain`` (the records are left alone): this manager is
-        unchanged. A step is a loss's record index (its records before the call, from
-        0), the step weight rules see; a collapse continuing past a report goes on
-        counting in the next window.
+        unchanged. With ``HealthChecks``, a step is a loss's record index (its records
+        before the call, from 0), the step weight rules see; a collapse continuing past
+        a report goes on counting in the next window.
 
         Returns:
-          ``(report, new_manager)``; an empty report (falsy) when no check fired or the
-          manager has no health checks.
+          ``(report, new_manager)``: the monitor's report (a ``HealthReport``: falsy
+          when no check fired), or None without a monitor.
+
+        Raises:
+          TypeError: called under a trace (inside jit, vmap...).
         """
         if self.health is None:
-            return HealthReport(), self
-        return (health_report(self.health, self.names),
+            return None, self
+        on_host("LossManager.drain_health", self.health)
+        return (self.health.report(self.names),
                 self.replace(health=self.health.new_window()))
 
-    def flush(self, log: Any) -> LossManager:
-        """Drains the records into ``log`` (a ``LossLog``) and returns the emptied manager.
+    def flush(self, sink: Sink, on_health: Callable[[Any], object] | None = None
+              ) -> LossManager:
+        """Drains the records into ``sink``, then reports the monitor's events, and
+        returns the emptied manager (starting a new reporting window).
 
-        With health checks, each event since the last report is first issued as a
-        ``GANHealthWarning`` naming the loss, the step and the event, and the returned
-        manager starts a new reporting window.
+        If ``sink.append`` raises, the exception propagates and this manager still
+        holds every record and event: flushing it again writes them all.
 
-        If the write fails, the exception propagates and this manager still holds
-        every record and health event: flushing it again writes them all (and warns
-        again).
+        Args:
+          sink: anything with ``append(records)`` (a ``LossLog``, ``records`` as
+            ``drain`` returns them).
+          on_health: called with the monitor's report when it holds events; None issues
+            them as warnings (``GANHealthWarning`` with ``HealthChecks``).
 
         Raises:
-          TypeError: ``log`` has no ``append`` method.
+          TypeError: ``sink`` has no ``append`` method or ``on_health`` is not
+            callable; called under a trace (inside jit, vmap...).
         """
-        if not callable(getattr(log, "append", None)):
-            raise TypeError(f"log must be a LossLog (or have an append(records) method), "
-                            f"got {type(log).__name__}: {log!r}.")
+        if not callable(getattr(sink, "append", None)):
+            raise TypeError(f"sink must have an append(records) method (a LossLog...), "
+                            f"got {type(sink).__name__}: {sink!r}.")
+        if on_health is not None and not callable(on_health):
+            raise TypeError(f"on_health must be callable (report) -> None, got "
+                            f"{type(on_health).__name__}: {on_health!r}.")
+        on_host("LossManager.flush", self.history)
         records, emptied = self.drain()
+        sink.append(records)
         report, emptied = emptied.drain_health()
-        report.warn(stacklevel=2)
-        log.append(records)
+        if report:
+            if on_health is None:
+                report.warn(stacklevel=2)
+            else:
+                on_health(report)
         return emptied
-
-    def _select(self, query: Query) -> list[int]:
-        return reporting.select({e.name: e.tags for e in self.entries}, query)
-
-    def registered(self, query: Query = None) -> dict[str, LossEntry]:
-        """The registered losses matching ``query``.
-
-        A query is None (every loss), a tag, or a sequence of tags (a loss matches if
-        it has any of them); one that matches no loss raises ``KeyError`` naming the
-        known tags and losses.
-        """
-        return {self.entries[i].name: self.entries[i] for i in self._select(query)}
-
-    def loss_values(self, query: Query = None, precision: int = 2) -> dict[str, Any]:
-        """Latest weighted loss of each matching loss, rounded to ``precision``.
-
-        Raises:
-          IndexError: a matching loss has not been computed yet.
-        """
-        reporting.check_precision(precision)
-        latest = np.asarray(self.history.latest_loss)
-        total = np.asarray(self.history.total)
-        out = {}
-        for i in self._select(query):
-            if np.any(total[..., i] == 0):
-                raise IndexError(f"loss {self.names[i]!r} has not been computed yet.")
-            out[self.names[i]] = reporting.rounded(latest[..., i], precision)
-        return out
-
-    def loss_tensors(self, query: Query = None) -> dict[str, jax.Array]:
-        """Latest weighted map (``keep_map`` losses) or weighted value of matching losses."""
-        maps = self.history.maps
-        return {self.names[i]: maps[i] if maps[i] is not None
-                else self.history.latest_loss[..., i] for i in self._select(query)}
-
-    def loss_weights(self, query: Query = None, precision: int = 2) -> dict[str, Any]:
-        """Weight applied most recently to each matching loss (its epoch-0 weight before
-        the first computation), rounded to ``precision``."""
-        reporting.check_precision(precision)
-        latest = np.asarray(self.history.latest_weight)
-        return {self.names[i]: reporting.rounded(latest[..., i], precision)
-                for i in self._select(query)}
-
-    def print_losses(self, epoch: int, iters: int, query: Query = None, precision: int = 2,
-                     capture: bool = False) -> str | None:
-        """``"(epoch: {e}, iters: {i}) Loss: {name}: {value} ..."``, printed or returned.
-
-        A loss that has not been computed yet shows ``n/a``.
-        """
-        reporting.check_precision(precision)
-        latest = np.asarray(self.history.latest_loss)
-        total = np.asarray(self.history.total)
-        values = {self.names[i]: "n/a" if np.any(total[..., i] == 0)
-                  else reporting.rounded(latest[..., i], precision)
-                  for i in self._select(query)}
-        return reporting.emit(reporting.format_losses(epoch, iters, values), capture)
-
-    def print_weights(self, query: Query = None, precision: int = 2,
-                      capture: bool = False) -> str | None:
-        """``"Loss weights: {name}: {weight} ..."``, printed or returned."""
-        return reporting.emit(reporting.format_weights(
-            self.loss_weights(query, precision=precision)), capture)
 
 
 def _bound_alone(name: str, rule: Rule | None) -> tuple[BoundRule, ...]:
     """A loss's own rule bound to it alone, its buffers the manager's own (none: ())."""
-    return () if rule is None else (owned(BoundRule.build(rule, (name,))),)
-
-
-def _length(value: Any) -> Any:
-    return len(value) if hasattr(value, "__len__") else "n/a"
+    return () if rule is None else (BoundRule.build(rule, (name,)),)
 
 
 _step = jax.jit(LossManager._step)
+_evaluate = jax.jit(LossManager._evaluate)
 _checked_step = jax.jit(checkify.checkify(LossManager._step))

@@ -1,12 +1,13 @@
 """GAN health checks kept on the device: discriminator collapse, non-finite losses and
 weights at a clamp, flagged inside the step with no host transfer.
 
-``HealthChecks`` is opt-in (``LossManager(health=HealthChecks(...))``). Its structure
-(the collapse pair, which checks are on) is static; its numbers (threshold, patience)
-and its state (counters, first steps and epochs of each event since the last report)
-are fixed-shape array leaves that the manager updates in ``_step`` with jnp only. The
-host reads the state when the log is flushed (``nectargan_jax.losses._health_report``)
-and starts a new reporting window (``new_window``).
+``HealthChecks`` is opt-in (``LossManager(health=HealthChecks(...))``): a *monitor*, the
+manager's generic slot for per-call checks. Its structure (the collapse pair, which
+checks are on) is static; its numbers (threshold, patience) and its state (counters,
+first steps and epochs of each event since the last report) are fixed-shape array
+leaves, updated by ``update`` inside the manager's step with jnp only. The host reads the
+state with ``report`` when the log is flushed and starts a new reporting window
+(``new_window``).
 
 A *step* here is a loss's record index: the number of records the loss had before the
 call (``history.total``, from 0), the step a weight rule sees. For a pair computed
@@ -22,24 +23,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nectargan_jax._pytree import pytree_dataclass, static_field
-from nectargan_jax.losses._entry import owned
-from nectargan_jax.scheduling._schedule import number_leaf
-from nectargan_jax.weighting._checks import count_leaf
-
-_INT32_MAX = np.iinfo(np.int32).max
-# Columns of ``per_loss`` (int32) and ``per_loss_epoch`` (float32).
-NON_FINITE_COUNT, NON_FINITE_STEP, CLAMPED_COUNT, CLAMPED_STEP = range(4)
-NON_FINITE_EPOCH, CLAMPED_EPOCH = range(2)
-# Entries of ``pair`` (int32): the collapse run and the window's collapse events.
-RUN, COLLAPSED_COUNT, COLLAPSED_STEP, COLLAPSES_STARTED = range(4)
-
-
-def _check_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"HealthChecks: {name} must be a bool, got "
-                        f"{type(value).__name__}: {value!r}.")
-    return bool(value)
+from nectargan_jax._checks import check_bool, count_leaf, number_leaf, saturating_add
+from nectargan_jax._pytree import owned, pytree_dataclass, static_field
+from nectargan_jax.health._layout import (CLAMPED_COUNT, CLAMPED_EPOCH, CLAMPED_STEP,
+                                          COLLAPSED_COUNT, COLLAPSED_STEP, COLLAPSES_STARTED,
+                                          NON_FINITE_COUNT, NON_FINITE_EPOCH, NON_FINITE_STEP,
+                                          RUN)
+from nectargan_jax.health._report import HealthReport, health_report
 
 
 def _check_pair(collapse: Any) -> tuple[str, str] | None:
@@ -47,11 +37,11 @@ def _check_pair(collapse: Any) -> tuple[str, str] | None:
         return None
     if isinstance(collapse, str) or not isinstance(collapse, (tuple, list)) \
             or len(collapse) != 2 or not all(isinstance(n, str) for n in collapse):
-        raise TypeError("HealthChecks: collapse must be None or a pair of loss names "
+        raise TypeError("collapse must be None or a pair of loss names "
                         f"(discriminator real, fake), e.g. ('D_real', 'D_fake'), got "
                         f"{collapse!r}.")
     if collapse[0] == collapse[1]:
-        raise ValueError(f"HealthChecks: collapse must name two different losses, got "
+        raise ValueError(f"collapse must name two different losses, got "
                          f"{tuple(collapse)!r}.")
     return tuple(collapse)
 
@@ -107,10 +97,10 @@ class HealthChecks:
     def __post_init__(self):
         if self.per_loss is not None:  # built by the manager from a checked object
             return
-        object.__setattr__(self, "collapse", _check_pair(self.collapse))
-        object.__setattr__(self, "non_finite", _check_bool("non_finite", self.non_finite))
-        object.__setattr__(self, "clamped", _check_bool("clamped", self.clamped))
         try:
+            object.__setattr__(self, "collapse", _check_pair(self.collapse))
+            object.__setattr__(self, "non_finite", check_bool("non_finite", self.non_finite))
+            object.__setattr__(self, "clamped", check_bool("clamped", self.clamped))
             threshold = number_leaf("threshold", self.threshold)
             patience = count_leaf("patience", self.patience)
         except (TypeError, ValueError) as error:
@@ -167,6 +157,14 @@ class HealthChecks:
             per_loss_epoch=self.per_loss_epoch.at[...].set(per_loss_epoch),
             pair=self.pair.at[..., RUN + 1:].set(events),
             pair_epoch=self.pair_epoch.at[...].set(jnp.nan))
+
+    def report(self, names: Sequence[str]) -> HealthReport:
+        """The events of the window so far (host side: reads the state, changes nothing).
+
+        Args:
+          names: the manager's loss names, one per row.
+        """
+        return health_report(self, names)
 
     # Inside the step -----------------------------------------------------------------
 
@@ -245,8 +243,8 @@ def _fresh_rows(n: int) -> tuple[jax.Array, jax.Array]:
 
 
 def _increment(count: jax.Array, event: Any) -> jax.Array:
-    """``count + event``, saturating at the int32 maximum."""
-    return jnp.where(event & (count < _INT32_MAX), count + 1, count)
+    """``count + 1`` where ``event``, saturating at the int32 maximum."""
+    return saturating_add(count, jnp.asarray(event, jnp.int32))
 
 
 def _mark(per_loss: jax.Array, per_loss_epoch: jax.Array, at: np.ndarray, event: jax.Array,

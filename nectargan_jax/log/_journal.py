@@ -8,7 +8,7 @@ line framed so that it checks itself::
 ``length`` is the JSON's size in bytes (decimal) and ``crc32`` zlib's CRC-32 of those
 bytes (8 hex digits). Line 1 is the header ``{"journal": 1, "extends": <sha256>}``: the
 SHA-256 of the ``loss_log.json`` the journal extends. Each append adds
-``{"records": {name: {"loss": [...], "weights": [...](, "steps": [...])}}}``. Just
+``{"records": {name: {"loss": [...], "weights": [...]}}}``. Just
 before a merge (or a new log) renames another ``loss_log.json`` into place, the writer
 adds ``{"superseded_by": <sha256 of that file>}``: a journal whose last line names the
 current file was merged into it (the writer stopped before removing it).
@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 import zlib
 
-from nectargan_jax.losses._log_format import DamagedLogError
-from nectargan_jax.losses._log_format import entry_problem
+from nectargan_jax.log._format import DamagedLogError
+from nectargan_jax.log._format import entry_problem
 
 VERSION = 1
 CURRENT, SUPERSEDED, EMPTY, FOREIGN = "current", "superseded", "empty", "foreign"

@@ -1,11 +1,12 @@
 """The pure objective: registered losses evaluated, weighted and summed.
 
-``Objective`` is a pytree of ``LossEntry`` (weights and loss parameters are leaves;
-names, functions and tags static) and of weight rules bound to some of the losses
-(their state is leaves). Calling it is a pure function of (entries, rules, inputs,
-epoch, gradients) that returns the total, each weighted loss, the weight applied to it
-(a loss's schedule times the weights of the rules over it) and the rules with their
-state updated: what the manager then records and keeps.
+``Objective`` is a pytree of ``LossEntry`` (names, functions and tags static; a loss
+module's parameters are leaves), of the losses' schedule numbers packed into one
+``[n, 4]`` leaf, and of weight rules bound to some of the losses (their state is
+leaves). Calling it is a pure function of (entries, numbers, rules, inputs, epoch,
+gradients) that returns an :class:`Evaluation` (the total, each weighted loss and the
+weight applied to it: a loss's schedule times the weights of the rules over it), plus
+what the manager records and keeps (the rules with their state updated...).
 """
 
 from __future__ import annotations
@@ -18,17 +19,36 @@ from jax.experimental import checkify
 import jax.numpy as jnp
 import numpy as np
 
+from nectargan_jax._checks import float_dtype
 from nectargan_jax._pytree import pytree_dataclass
-from nectargan_jax.losses._entry import LossEntry
-from nectargan_jax.weighting._rule import BoundRule, Context
+from nectargan_jax.manager._entry import NUMBERS, LossEntry
+from nectargan_jax.scheduling import BaseSchedule
+from nectargan_jax.manager._bound import BoundRule
+from nectargan_jax.weighting import Context
 
 
 class Evaluation(NamedTuple):
-    """What one evaluation of an objective gives.
+    """What one call of the manager (``compute_many``) gives, besides the new manager.
 
     Attributes:
       total: the sum of the weighted losses (gradients flow).
-      values: ``{name: weighted loss}`` in the order of the inputs (gradients flow).
+      values: ``{name: weighted loss}`` for each input (gradients flow; keys sorted,
+        as JAX orders a dict's keys in a pytree).
+      weights: ``{name: weight applied}`` for each input: the loss's schedule times the
+        weights of the rules over it, as recorded (gradients flow where a rule lets
+        them, e.g. to uncertainty weighting's log-variances).
+    """
+
+    total: jax.Array
+    values: dict[str, jax.Array]
+    weights: dict[str, jax.Array]
+
+
+class Evaluated(NamedTuple):
+    """An :class:`Evaluation` and what the manager records and keeps from it.
+
+    Attributes:
+      result: the evaluation.
       rows: the evaluated losses' indices, in registration order.
       weights: ``shape=(len(rows),)``: the weight applied to each, in ``rows`` order.
       maps: ``{row: weighted per-element map}`` for losses that keep one.
@@ -36,8 +56,7 @@ class Evaluation(NamedTuple):
       rules: the bound rules, their state updated by this evaluation.
     """
 
-    total: jax.Array
-    values: dict[str, jax.Array]
+    result: Evaluation
     rows: tuple[int, ...]
     weights: jax.Array
     maps: dict[int, jax.Array]
@@ -47,16 +66,28 @@ class Evaluation(NamedTuple):
 
 @pytree_dataclass
 class Objective:
-    """Named, weighted losses: ``objective(inputs, epoch) -> Evaluation``.
+    """Named, weighted losses: ``objective(inputs, epoch) -> Evaluated``.
 
     Attributes:
       entries: the registered losses, in registration order.
+      numbers: ``shape=(n, 4)``: row ``i`` holds the numbers of loss ``i``'s packed
+        weight (zeros for a weight its entry holds itself). One leaf for every
+        schedule: a jitted step pays for every leaf it takes in and hands back.
       rules: weight rules, each bound to some of the losses (a loss's weight is its
         schedule times the weights of every rule over it).
     """
 
     entries: tuple[LossEntry, ...] = ()
+    numbers: jax.Array = None
     rules: tuple[BoundRule, ...] = ()
+
+    def __post_init__(self):
+        if self.numbers is None:
+            object.__setattr__(self, "numbers", jnp.zeros((0, NUMBERS), float_dtype()))
+
+    def schedule(self, i: int) -> BaseSchedule:
+        """The weight schedule of loss ``i``."""
+        return self.entries[i].schedule(self.numbers[..., i, :])
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -73,7 +104,7 @@ class Objective:
     def __call__(self, inputs: Mapping[str, tuple[jax.Array, jax.Array]],
                  epoch: jax.Array, *, check_finite: bool = False,
                  steps: jax.Array | None = None,
-                 grads: Mapping[str, Any] | None = None) -> Evaluation:
+                 grads: Mapping[str, Any] | None = None) -> Evaluated:
         """Evaluates the losses named in ``inputs`` at ``epoch``.
 
         Losses are evaluated in registration order, whatever the order of ``inputs``.
@@ -127,9 +158,12 @@ class Objective:
             values[entry.name] = value
             weights.append(weight)
         total = sum(values.values())
-        ordered = {name: values[name] for name in inputs}
+        names = list(inputs)
+        applied_by_name = {self.entries[i].name: w for i, w in zip(rows, weights)}
+        result = Evaluation(total, {name: values[name] for name in names},
+                            {name: applied_by_name[name] for name in names})
         clamped = jnp.stack([clamps.get(i, jnp.zeros((), bool)) for i in rows])
-        return Evaluation(total, ordered, rows, jnp.stack(weights), maps, clamped, rules)
+        return Evaluated(result, rows, jnp.stack(weights), maps, clamped, rules)
 
     def _apply_rules(self, rows: Sequence[int], raw: dict[int, jax.Array],
                      epoch: jax.Array, steps: jax.Array | None,
@@ -163,19 +197,26 @@ class Objective:
         return factors, offsets, clamps, tuple(rules)
 
     def weights(self, rows: Sequence[int], epoch: jax.Array) -> dict[int, jax.Array]:
-        """The weight of each row at ``epoch``, schedules of one structure evaluated
-        together: their numbers stacked and the schedule vmapped once (XLA:CPU runs one
-        small kernel per schedule otherwise, which costs more than the arithmetic)."""
+        """The weight of each row at ``epoch``. Packed schedules of one structure are
+        evaluated together, their rows of ``numbers`` taken at once and the schedule
+        vmapped over them (XLA:CPU runs one small kernel per schedule otherwise, which
+        costs more than the arithmetic)."""
         groups: dict[Any, list[int]] = {}
-        for i in rows:
-            groups.setdefault(jax.tree.structure(self.entries[i].weight), []).append(i)
         applied = {}
-        for members in groups.values():
-            schedules = [self.entries[i].weight for i in members]
+        for i in rows:
+            entry = self.entries[i]
+            if entry.packed is None:
+                applied[i] = entry.weight(epoch)
+            else:
+                groups.setdefault(entry.packed, []).append(i)
+        for packed, members in groups.items():
             if len(members) == 1:
-                applied[members[0]] = schedules[0](epoch)
+                applied[members[0]] = self.schedule(members[0])(epoch)
                 continue
-            stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *schedules)
+            contiguous = members == list(range(members[0], members[-1] + 1))
+            rows_of = (slice(members[0], members[-1] + 1) if contiguous
+                       else np.asarray(members))
+            stacked = jax.tree.unflatten(packed, [self.numbers[rows_of]])
             values = jax.vmap(lambda s: s(epoch))(stacked)
             applied.update((i, values[k]) for k, i in enumerate(members))
         return applied

@@ -8,20 +8,18 @@ from typing import Any
 
 import numpy as np
 
-ACCEPTED = ("{name: (losses, weights)} or {name: (losses, weights, steps)}, each a 1-D "
-            "array with one value per record")
+ACCEPTED = "{name: (losses, weights)}, each a 1-D array with one value per record"
 
 
-def _column(name: str, label: str, values: Any, kinds: str) -> np.ndarray:
-    """One column as a 1-D NumPy array of an accepted kind, or a clear error."""
+def _column(name: str, label: str, values: Any) -> np.ndarray:
+    """One column as a 1-D NumPy array of real numbers, or a clear error."""
     try:
         array = np.asarray(values)
     except ValueError as e:  # ragged nested sequences
         raise ValueError(f"records[{name!r}] {label} is not an array ({e}); expected "
                          f"{ACCEPTED}.") from None
-    if array.dtype.kind not in kinds and not (array.size == 0 and array.dtype.kind == "f"):
-        accepted = "integers" if kinds == "iu" else "real numbers"
-        raise TypeError(f"records[{name!r}] {label} must hold {accepted}, got dtype "
+    if array.dtype.kind not in "iuf":
+        raise TypeError(f"records[{name!r}] {label} must hold real numbers, got dtype "
                         f"{array.dtype} ({values!r:.60}); expected {ACCEPTED}.")
     if array.ndim != 1:
         raise ValueError(
@@ -35,21 +33,18 @@ def to_chunk(records: Any) -> dict[str, dict[str, list]]:
     """Checks the records of one append and returns them in the file's structure.
 
     Args:
-      records: ``{name: (losses, weights)}`` or ``{name: (losses, weights, steps)}``:
-        1-D arrays of one length, losses and weights real numbers (NaN and infinities
-        included: a diverged run's records are data, written as JSON ``NaN`` and
-        ``Infinity`` as Python's ``json`` and the reference do), steps non-negative
-        integers.
+      records: ``{name: (losses, weights)}``: 1-D arrays of one length of real
+        numbers (NaN and infinities included: a diverged run's records are data, written
+        as JSON ``NaN`` and ``Infinity`` as Python's ``json`` and the reference do).
 
     Returns:
-      ``{name: {"loss": [...], "weights": [...](, "steps": [...])}}`` as Python floats
-      (steps as ints).
+      ``{name: {"loss": [...], "weights": [...]}}`` as Python floats.
 
     Raises:
-      TypeError: not a mapping, a name that is not a string, a value that is not a pair
-        or triple, or arrays of the wrong kind (strings, booleans, complex numbers).
+      TypeError: not a mapping, a name that is not a string, a value that is not a pair,
+        or arrays of the wrong kind (strings, booleans, complex numbers).
       ValueError: an empty name, an array given instead of a pair, arrays that are not
-        1-D or differ in length, a negative step.
+        1-D or differ in length.
 
     Examples:
       >>> to_chunk({"G_L1": ([0.5, 0.25], [100.0, 100.0])})
@@ -69,20 +64,15 @@ def to_chunk(records: Any) -> dict[str, dict[str, list]]:
             raise ValueError(f"records[{name!r}] is an array of shape {value.shape}, not a "
                              f"pair (losses, weights); expected {ACCEPTED}.")
         if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) \
-                or len(value) not in (2, 3):
-            raise TypeError(f"records[{name!r}] must be a pair (losses, weights) or a triple "
-                            f"(losses, weights, steps), got {value!r:.60}.")
-        columns = {"loss": _column(name, "losses", value[0], "iuf"),
-                   "weights": _column(name, "weights", value[1], "iuf")}
-        if len(value) == 3:
-            columns["steps"] = _column(name, "steps", value[2], "iu")
+                or len(value) != 2:
+            raise TypeError(f"records[{name!r}] must be a pair (losses, weights), got "
+                            f"{value!r:.60}.")
+        columns = {"loss": _column(name, "losses", value[0]),
+                   "weights": _column(name, "weights", value[1])}
         lengths = {label: len(array) for label, array in columns.items()}
         if len(set(lengths.values())) > 1:
             raise ValueError(f"records[{name!r}] has columns of different lengths {lengths}; "
                              f"expected {ACCEPTED}.")
-        if "steps" in columns and columns["steps"].size and columns["steps"].min() < 0:
-            raise ValueError(f"records[{name!r}] steps must be non-negative, got "
-                             f"{columns['steps'].min()}.")
-        chunk[name] = {label: array.astype(int if label == "steps" else float).tolist()
+        chunk[name] = {label: array.astype(float).tolist()
                        for label, array in columns.items()}
     return chunk

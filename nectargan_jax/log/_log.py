@@ -22,19 +22,19 @@ import os
 from pathlib import Path
 from typing import Any
 
-from nectargan_jax.losses import _journal
+from nectargan_jax.log import _journal
 from nectargan_jax import _files as files
-from nectargan_jax.losses._log_format import DamagedLogError
-from nectargan_jax.losses._log_format import LOG_NAME
-from nectargan_jax.losses._log_format import ROOT_KEY
-from nectargan_jax.losses._log_format import base_log
-from nectargan_jax.losses._log_format import check_steps
-from nectargan_jax.losses._log_format import dump
-from nectargan_jax.losses._log_format import extend
-from nectargan_jax.losses._log_format import kinds
-from nectargan_jax.losses._log_format import parse_log
-from nectargan_jax.losses._log_records import to_chunk
-from nectargan_jax.losses._log_salvage import salvage
+from nectargan_jax.log._format import DamagedLogError
+from nectargan_jax.log._format import LOG_NAME
+from nectargan_jax.log._format import ROOT_KEY
+from nectargan_jax.log._format import Records
+from nectargan_jax.log._format import as_records
+from nectargan_jax.log._format import base_log
+from nectargan_jax.log._format import dump
+from nectargan_jax.log._format import extend
+from nectargan_jax.log._format import parse_log
+from nectargan_jax.log._records import to_chunk
+from nectargan_jax.log._salvage import salvage
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +78,6 @@ class _Known:
     file: tuple[int, int, int]  # (inode, size, mtime) of loss_log.json
     journal: tuple[int, int, int] | None
     digest: str
-    kinds: dict[str, bool]
 
 
 def _signature(path: Path) -> tuple[int, int, int] | None:
@@ -144,6 +143,9 @@ class LossLog:
         self._check_folder()
         if self.dir.is_dir():
             files.remove_stale_temps(self.path)
+
+    def __repr__(self) -> str:
+        return f"LossLog({str(self.dir)!r})"
 
     def __enter__(self) -> LossLog:
         return self
@@ -226,6 +228,27 @@ class LossLog:
         """
         return self._load().merged()
 
+    def records(self) -> Records:
+        """Every record in the log, journal included: ``{name: (losses, weights)}`` as
+        float64 NumPy arrays, in record order (what ``append`` was given, in order).
+
+        Raises:
+          NotADirectoryError: ``experiment_dir`` is a file.
+          DamagedLogError: ``loss_log.json`` or its journal is damaged.
+        """
+        return as_records(self.read())
+
+    def count(self) -> dict[str, int]:
+        """The number of records of each loss in the log (``{}`` for a new log).
+
+        Raises:
+          NotADirectoryError: ``experiment_dir`` is a file.
+          DamagedLogError: ``loss_log.json`` or its journal is damaged.
+        """
+        if not self.path.exists() and not self.journal.exists():
+            return {}
+        return {name: len(losses) for name, (losses, _) in self.records().items()}
+
     def _ready(self) -> _Known:
         """Checks the log before a journal append; cheap when nothing changed since."""
         known = self._known
@@ -236,8 +259,7 @@ class LossLog:
         if not loaded.digest:  # no loss_log.json yet: its header comes first
             self._commit(loaded.data)
             loaded = self._settle()
-        self._known = _Known(_signature(self.path), _signature(self.journal), loaded.digest,
-                             kinds(loaded.merged()))
+        self._known = _Known(_signature(self.path), _signature(self.journal), loaded.digest)
         return self._known
 
     def append(self, records: Mapping[str, Any]) -> None:
@@ -246,9 +268,8 @@ class LossLog:
         Every loss given gets an entry, even with no records (two empty lists).
 
         Args:
-          records: ``{name: (losses, weights)}`` or ``{name: (losses, weights, steps)}``,
-            1-D arrays of one length (losses and weights finite, steps integers >= 0).
-            A loss's records carry steps always or never.
+          records: ``{name: (losses, weights)}``, 1-D arrays of real numbers of one
+            length (what ``LossManager.drain`` gives).
 
         Raises:
           TypeError, ValueError: bad records (nothing written).
@@ -266,7 +287,6 @@ class LossLog:
             self._commit(data)
             return
         known = self._ready()
-        check_steps(known.kinds, chunk)
         new = known.journal is None
         line = (_journal.header(known.digest) if new else b"") + _journal.records(chunk)
         start = None
@@ -282,9 +302,6 @@ class LossLog:
                 files.truncate(self.journal, start)
             raise
         if self._known is not None:
-            for name, entry in chunk.items():
-                if entry["loss"]:
-                    known.kinds.setdefault(name, "steps" in entry)
             self._known = dataclasses.replace(known, journal=_signature(self.journal))
 
     def compact(self) -> None:
@@ -374,16 +391,29 @@ class LossLog:
                             "current one; its records are kept")
         kept = []
         for chunk in journal.chunks if status in (_journal.CURRENT, _journal.FOREIGN) else ():
-            try:
-                extend(data, chunk)
-            except ValueError as e:
-                problems.append(f"{self.journal}: {e}")
-                damaged = True
-            else:
-                kept.append(chunk)
+            extend(data, chunk)
+            kept.append(chunk)
         if damaged:
             aside.append(files.copy_aside(self.journal, "damaged"))
             return _journal.header(digest) + b"".join(map(_journal.records, kept))
         if journal.torn:
             files.truncate(self.journal, journal.complete_size)
         return None
+
+
+def read_records(path: str | os.PathLike) -> Records:
+    """The records of a loss log file, whatever its name: ``{name: (losses, weights)}``.
+
+    A ``loss_log.json`` is read with its journal (``LossLog.records``); a file of
+    another name (a copy, the reference's log) is read as it is.
+
+    Raises:
+      FileNotFoundError: no file at ``path``.
+      DamagedLogError: the file (or its journal) is not a whole, valid loss log.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no loss log at {str(path)!r}.")
+    if path.name == LOG_NAME:
+        return LossLog(path.parent).records()
+    return as_records(parse_log(path.read_bytes(), path))

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 import numpy as np
 
+from nectargan_jax._checks import saturating_add
 from nectargan_jax._pytree import pytree_dataclass
 
 
@@ -30,7 +31,7 @@ class History:
         (``weights``, ``[..., 1]``).
       counts: ``shape=(n, 2), dtype=int32``: ``fill``, records made into each row since
         the last drain (more than ``capacity`` when records were dropped), and
-        ``total``, records ever made per loss.
+        ``total``, records ever made per loss; both saturate at ``2**31 - 1``.
       latest: ``shape=(n, 2), dtype=float32``: ``latest_loss``, the last weighted loss
         (NaN before the first), and ``latest_weight``, the last weight applied.
       maps: one item per loss: the latest weighted per-element map (zeros before the
@@ -103,7 +104,8 @@ class History:
         new_maps = tuple(jax.lax.stop_gradient(maps[i]).astype(jnp.float32) if i in maps
                          else old for i, old in enumerate(self.maps))
         if not keep_history:
-            return self.replace(counts=self.counts + written * np.array([[0, 1]], np.int32),
+            return self.replace(counts=saturating_add(self.counts,
+                                                      written * np.array([[0, 1]], np.int32)),
                                 latest=latest, maps=new_maps)
         index = np.asarray(rows)
         # A full row's slot is out of bounds: 'drop' leaves the row as it is.
@@ -111,7 +113,7 @@ class History:
             pairs, mode="drop", unique_indices=True, indices_are_sorted=True)
         return self.replace(
             records=records,
-            counts=self.counts + written,
+            counts=saturating_add(self.counts, written),
             latest=latest,
             maps=new_maps,
         )

@@ -2,7 +2,7 @@
 warnings (``GANHealthWarning``).
 
 ``health_report`` reads a ``HealthChecks`` state on concrete values (one device read)
-and never changes it; the manager starts the next window itself
+and never changes it (``HealthChecks.report``); the manager starts the next window
 (``LossManager.drain_health``, ``LossManager.flush``).
 """
 
@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 import dataclasses
+from typing import TYPE_CHECKING
 import warnings
 
 import numpy as np
 
-from nectargan_jax.losses import _health as h
+from nectargan_jax.health import _layout as h
+
+if TYPE_CHECKING:
+    from nectargan_jax.health._monitor import HealthChecks
 
 
 class GANHealthWarning(UserWarning):
@@ -96,7 +100,7 @@ class HealthReport:
             warnings.warn(str(event), GANHealthWarning, stacklevel=stacklevel + 1)
 
 
-def health_report(health: h.HealthChecks, names: Sequence[str]) -> HealthReport:
+def health_report(health: HealthChecks, names: Sequence[str]) -> HealthReport:
     """The events recorded in ``health`` since its window started.
 
     Args:
