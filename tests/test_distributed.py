@@ -102,5 +102,5 @@ def test_an_unreachable_coordinator_is_an_error_within_the_timeout(tmp_path):
     assert child.returncode == 2, child.stderr[-2000:]
     last = child.stderr.strip().splitlines()[-1]
     assert last.startswith("nectargan-jax train: error: --coordinator 127.0.0.1:")
-    assert "did not start within --init-timeout 3 s" in last
+    assert "no coordinator answered within --init-timeout 3 s" in last
     assert not Path(tmp_path / "out").exists()

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 
+from flax import nnx
 import jax
 import numpy as np
 import pytest
@@ -37,6 +38,8 @@ record, root, mode = open(sys.argv[1], "w"), os.path.realpath(sys.argv[2]), sys.
 
 def note(path):
     path = os.path.realpath(os.fsdecode(path))
+    if os.path.isdir(path):  # a nameless temporary file (O_TMPFILE): a writability probe
+        return
     if path.startswith(root + os.sep) and "checkpoints" not in path[len(root):]:
         record.write(os.path.relpath(path, root) + "\n")
         record.flush()
@@ -143,12 +146,14 @@ def runs(tmp_path_factory):
                   kill=1)
     try:
         done = {"reference": reference.wait(1800), "killed": killed.wait(1800)}
+        saved = sorted(p.name for p in (_experiment(several_dir) / "checkpoints").iterdir())
         resumed = _Run(several_dir, "resumed", several_config, 2, 2, "--resume")
         done["resumed"] = resumed.wait(1800)
     finally:
         reference.close()
         killed.close()
     return {"reference": reference, "killed": killed, "resumed": resumed, "done": done,
+            "saved after the kill": saved,
             "dirs": {"reference": reference_dir, "several": several_dir}}
 
 
@@ -164,8 +169,7 @@ def test_a_killed_process_stops_the_others_with_a_message(runs):
     exited = runs["killed"].exited_at
     assert exited[0] - exited[1] < 120
     # The kill came in epoch 2: epoch 1's checkpoint is complete, epoch 2's absent.
-    assert sorted(p.name for p in (_experiment(runs["dirs"]["several"]) / "checkpoints"
-                                   ).iterdir() if p.name.isdigit()) == ["1", "2"]
+    assert runs["saved after the kill"] == ["1"]
 
 
 def test_resumed_two_processes_match_one_process(runs):
@@ -179,20 +183,15 @@ def test_resumed_two_processes_match_one_process(runs):
     assert logs[0].keys() == logs[1].keys()
     for name, entry in logs[0].items():
         assert len(entry["loss"]) == EPOCHS * PAIRS // 4
-        np.testing.assert_allclose(logs[1][name]["loss"], entry["loss"], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(logs[1][name]["loss"], entry["loss"], rtol=1e-5, atol=1e-5)
         assert logs[1][name]["weights"] == entry["weights"]
     for net in ("G", "D"):
-        a, b = (jax.tree.leaves(nnx_state(load_trained(e, load_epoch=EPOCHS).models[net]))
-                for e in (one, two))
+        a, b = (jax.tree.leaves(nnx.state(load_trained(
+            e.resolve(), load_epoch=EPOCHS, nets=(net,)).models[net], nnx.Param))
+            for e in (one, two))
         assert len(a) == len(b) > 0
         for x, y in zip(a, b):
             np.testing.assert_allclose(np.asarray(y), np.asarray(x), rtol=1e-5, atol=1e-6)
-
-
-def nnx_state(model):
-    from flax import nnx
-
-    return nnx.state(model, nnx.Param)
 
 
 def test_process_0_alone_writes_the_files(runs):

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 import contextlib
 import dataclasses
 import os
+import socket
 import sys
 import threading
 import time
@@ -138,13 +139,17 @@ def joined(launch: Launch | None, *, init_timeout: int = DEFAULT_INIT_TIMEOUT,
     if launch is None:
         yield
         return
+    started = time.monotonic()
+    if launch.coordinator is not None and launch.process_id != 0:
+        _wait_for_coordinator(launch.coordinator, init_timeout)
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     # A peer that stops is then not fatal to the runtime (which would abort this
     # process from one of its threads): the watch reports it and exits.
     jax.config.update("jax_enable_recoverability", True)
     try:
+        left = max(1, round(init_timeout - (time.monotonic() - started)))
         jax.distributed.initialize(launch.coordinator, launch.num_processes,
-                                   launch.process_id, initialization_timeout=init_timeout,
+                                   launch.process_id, initialization_timeout=left,
                                    heartbeat_timeout_seconds=max(_RUNTIME_HEARTBEAT,
                                                                  2 * heartbeat_timeout))
     except jax.errors.JaxRuntimeError as error:
@@ -167,6 +172,28 @@ def joined(launch: Launch | None, *, init_timeout: int = DEFAULT_INIT_TIMEOUT,
                                                                    2 * heartbeat_timeout))
     finally:
         watch.stop()
+
+
+def _wait_for_coordinator(coordinator: str, timeout: float) -> None:
+    """Waits until ``coordinator`` accepts connections (the runtime would abort this
+    process, not raise, when it cannot reach it).
+
+    Raises:
+      ConnectionError: it did not within ``timeout`` seconds.
+    """
+    host, _, port = coordinator.rpartition(":")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=1):
+                return
+        except OSError as error:
+            if time.monotonic() >= deadline:
+                raise ConnectionError(
+                    f"--coordinator {coordinator}: no coordinator answered within "
+                    f"--init-timeout {timeout:g} s ({error}); start process 0 there, or "
+                    "give its address.") from None
+            time.sleep(0.25)
 
 
 def _client():
