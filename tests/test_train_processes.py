@@ -100,7 +100,8 @@ class _Run:
                "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
         port = _free_port()
         self.records = [folder / f"{name}_writes_{i}.txt" for i in range(processes)]
-        self.children = []
+        self.errors = [folder / f"{name}_stderr_{i}.txt" for i in range(processes)]
+        self.children, self._streams = [], [path.open("w") for path in self.errors]
         for i in range(processes):
             several = [] if processes == 1 else [
                 "--coordinator", f"127.0.0.1:{port}", "--num-processes", str(processes),
@@ -111,7 +112,7 @@ class _Run:
                  "--devices", str(devices), "--synthetic-pairs", str(PAIRS),
                  "--no-progress", "--compile-cache", str(folder / "cache"), *several,
                  *flags],
-                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+                env=env, stdout=subprocess.DEVNULL, stderr=self._streams[i]))
         self.exited_at: list[float | None] = [None] * processes
 
     def wait(self, limit: float) -> list[tuple[int, str]]:
@@ -123,7 +124,8 @@ class _Run:
                     self.exited_at[i] = time.monotonic()
             time.sleep(0.2)
         self.close()
-        return [(child.returncode, child.stderr.read()) for child in self.children]
+        return [(child.returncode, path.read_text())
+                for child, path in zip(self.children, self.errors)]
 
     def writes(self, i: int) -> set[str]:
         return set(self.records[i].read_text().split()) if self.records[i].exists() else set()
@@ -133,6 +135,8 @@ class _Run:
             if child.poll() is None:
                 child.kill()
             child.wait()
+        for stream in self._streams:
+            stream.close()
 
 
 @pytest.fixture(scope="module")

@@ -323,3 +323,16 @@ def replicate(tree, sharding: jax.sharding.Sharding):
     devices = sorted(sharding.addressable_devices, key=lambda d: d.id)
     return jax.tree.map(lambda a: jax.make_array_from_single_device_arrays(
         a.shape, sharding, [jax.device_put(a, d) for d in devices]), tree)
+
+
+def wait_for_all(name: str) -> None:
+    """Waits until every process of a multi-process run has called ``wait_for_all(name)``
+    (returns at once in a single process).
+
+    A barrier of the coordination service, which waits as long as it must (a watch
+    still reports a lost peer), where gloo gives up after 30 s: called before the
+    processes' first collective and where process 0 alone works a while (example
+    images, graphs), so that slow work there is no failure.
+    """
+    if jax.process_count() > 1:
+        _client().wait_at_barrier(f"nectargan_jax/{name}", 1000 * _RUNTIME_HEARTBEAT)

@@ -50,7 +50,7 @@ from nectargan_jax.train._config import TrainConfig, check_config
 from nectargan_jax.train._data import (PairedDataset, PairedImageFolder, SyntheticPairs,
                                        batches, prefetch)
 from nectargan_jax.train._distributed import (check_agreement, check_batch_split,
-                                              process_local, replicate)
+                                              process_local, replicate, wait_for_all)
 from nectargan_jax.train._experiment import Experiment, check_writable, choose_experiment
 from nectargan_jax.train._notes import startup_notes
 from nectargan_jax.train._plots import example_grid, plot_loss_log
@@ -301,6 +301,7 @@ def train(config: TrainConfig, *, epochs: int | None = None, resume: bool = Fals
                  "train on).")
             return TrainResult(experiment, state, step_fns, epochs)
     if processes > 1:
+        wait_for_all("checked")
         check_agreement({"devices": devices, "steps_per_dispatch": steps_per_dispatch,
                          "seed": seed, "epochs": epochs, "synthetic_pairs": synthetic_pairs,
                          "the resumed epoch": -1 if start is None else start,
@@ -330,6 +331,7 @@ def train(config: TrainConfig, *, epochs: int | None = None, resume: bool = Fals
         side, channels = config.dataloader.load.crop_size, config.dataloader.load.input_nc
         _compile(step_fns, state, (batch_size, side, side, channels), steps_per_dispatch,
                  batch_sharding, echo)
+        wait_for_all("compiled")
     for epoch in range(first, epochs):
         started = time.monotonic()
         state = _run_epoch(step_fns, state, writer, dataset, epoch=epoch, epochs=epochs,
@@ -353,6 +355,7 @@ def train(config: TrainConfig, *, epochs: int | None = None, resume: bool = Fals
                 for live_writer in live:
                     live_writer.write_examples(done, int(state.step), grid)
             plot_loss_log(experiment.log, experiment.graphs, steps_per_epoch)
+        wait_for_all(f"epoch {done}")
         if save.save_model and (done % save.model_save_rate == 0 or last):
             checkpoints.save(done, state, fingerprint, settings)
         if stop:
