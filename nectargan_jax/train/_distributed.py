@@ -170,8 +170,23 @@ def joined(launch: Launch | None, *, init_timeout: int = DEFAULT_INIT_TIMEOUT,
         # The watch still runs here: a peer lost before it arrives is reported.
         _client().wait_at_barrier("nectargan_jax/done", 1000 * max(_RUNTIME_HEARTBEAT,
                                                                    2 * heartbeat_timeout))
+        watch.stop()
+        _leave_in_order()
     finally:
         watch.stop()
+
+
+def _leave_in_order() -> None:
+    """Disconnects the other processes first, process 0 (which hosts the coordination
+    service) last: a process still connected when the service goes away is aborted by
+    the runtime."""
+    me, everyone = jax.process_index(), list(range(jax.process_count()))
+    if me != 0:
+        jax.distributed.shutdown()
+        return
+    # Acts as a barrier of the live processes: returns once the others have left.
+    while set(_client().get_live_nodes(everyone)) != {0}:
+        time.sleep(_WATCH_INTERVAL)
 
 
 def _wait_for_coordinator(coordinator: str, timeout: float) -> None:
