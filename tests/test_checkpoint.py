@@ -152,7 +152,8 @@ def test_checkpoint_round_trip_keeps_every_leaf_and_the_metadata(runs, tmp_path)
     restored = store.restore(4, state, "abc")
     for a, b in zip(_leaves(state), _leaves(restored)):
         np.testing.assert_array_equal(a, b)
-    assert store.metadata(4) == {"epoch": 4, "step": 8, "config_fingerprint": "abc"}
+    assert store.metadata(4) == {"epoch": 4, "step": 8, "config_fingerprint": "abc",
+                                 "processes": 1}
     with pytest.raises(CheckpointMismatchError, match="'abc'.*'xyz'"):
         store.restore(4, state, "xyz")
     store.close()

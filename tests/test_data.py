@@ -293,3 +293,15 @@ def test_prefetch_stops_its_thread_when_abandoned():
     assert threading.active_count() == before
     with pytest.raises(ValueError, match="size must be an int >= 1, got 0"):
         prefetch(iter([]), size=0)
+
+
+def test_a_process_loads_only_its_rows_of_each_global_batch():
+    dataset = SyntheticPairs(12, 8, seed=3)
+    whole = list(batches(dataset, 4, seed=5, epoch=1))
+    for rows in (slice(0, 2), slice(2, 4)):
+        share = list(batches(dataset, 4, seed=5, epoch=1, rows=rows))
+        assert len(share) == len(whole) == 3
+        for (x, y), (wx, wy) in zip(share, whole):
+            assert x.shape == (2, 8, 8, 3)
+            np.testing.assert_array_equal(x, wx[rows])
+            np.testing.assert_array_equal(y, wy[rows])

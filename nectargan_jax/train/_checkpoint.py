@@ -88,6 +88,10 @@ class CheckpointWriteError(OSError):
 class Checkpoints:
     """The checkpoints of one experiment (orbax ``CheckpointManager``, synchronous saves).
 
+    In a multi-process run every process saves and restores together (orbax's
+    multi-host checkpointing; process 0 writes the metadata), and a checkpoint resumes
+    with the number of processes that saved it.
+
     Args:
       directory: the checkpoint folder (created at the first save).
       max_to_keep: keep only the newest checkpoints (None keeps all).
@@ -137,9 +141,16 @@ class Checkpoints:
             value, as ``0`` and ``0.0`` do not, the two fingerprints).
 
         Raises:
-          CheckpointMismatchError: the checkpoint's config fingerprint differs.
+          CheckpointMismatchError: the checkpoint's config fingerprint differs, or it
+            was saved by another number of processes (``jax.process_count()``).
         """
         meta = self.metadata(epoch)
+        saved_by, processes = meta.get("processes", 1), jax.process_count()
+        if saved_by != processes:
+            raise CheckpointMismatchError(
+                f"the checkpoint of epoch {epoch} in {str(self.directory)!r} was saved by "
+                f"{saved_by} processes but this run has {processes}; resume it with "
+                f"--num-processes {saved_by} (each with the same --devices).")
         if meta.get("config_fingerprint") != fingerprint:
             changes = ([] if settings is None or "settings" not in meta
                        else _changes(meta["settings"], settings))
@@ -169,7 +180,7 @@ class Checkpoints:
             loop flushes its log before each save, so a run resumed then loses nothing.
         """
         meta = {"epoch": int(epoch), "step": int(state.step),
-                "config_fingerprint": fingerprint}
+                "config_fingerprint": fingerprint, "processes": jax.process_count()}
         if settings is not None:
             meta["settings"] = settings
         manager = self._orbax()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+import os
 from pathlib import Path
 import sys
 
@@ -21,6 +22,7 @@ from nectargan_jax._xla_flags import apply_cpu_flags
 from nectargan_jax.train._compile_cache import ENV as CACHE_ENV
 from nectargan_jax.train._compile_cache import default_cache_dir
 from nectargan_jax.train._disk_full import disk_full_errno
+from nectargan_jax.train._distributed import DEFAULT_HEARTBEAT_TIMEOUT, DEFAULT_INIT_TIMEOUT
 
 _USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, FileExistsError,
                 NotADirectoryError, PermissionError, OverflowError, ConnectionError,
@@ -68,6 +70,22 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--tensorboard", metavar="DIR",
                        help="write TensorBoard event files (losses, weights, learning rates, "
                             "example images) to DIR (visualizer.tensorboard)")
+    several = train.add_argument_group(
+        "several processes", "train over the devices of several processes or hosts (JAX's "
+        "multi-controller runtime): start the same command once per process, each with the "
+        "three flags. Without them, a SLURM step or Open MPI job of several tasks (or a TPU "
+        "pod) is joined as JAX detects it.")
+    several.add_argument("--coordinator", metavar="HOST:PORT",
+                         help="process 0's host and a free port, the same in every process")
+    several.add_argument("--num-processes", type=int, metavar="N", help="processes in the run")
+    several.add_argument("--process-id", type=int, metavar="I",
+                         help="this process's index, 0 to N-1 (0 writes the files)")
+    several.add_argument("--init-timeout", type=int, default=DEFAULT_INIT_TIMEOUT,
+                         metavar="SECONDS", help="how long to wait for every process to join "
+                         f"(default {DEFAULT_INIT_TIMEOUT})")
+    several.add_argument("--heartbeat-timeout", type=int, default=DEFAULT_HEARTBEAT_TIMEOUT,
+                         metavar="SECONDS", help="how soon the others stop after a process "
+                         f"dies (default {DEFAULT_HEARTBEAT_TIMEOUT})")
     train.add_argument("--no-xla-cpu-flags", action="store_true",
                        help="leave XLA_FLAGS as it is (by default, run as a program, the "
                             "command adds XLA CPU flags that speed up convolutions; also "
@@ -135,6 +153,19 @@ def _add_trained_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
+    from nectargan_jax.train._distributed import joined, launch_from
+
+    for flag in ("init_timeout", "heartbeat_timeout"):
+        if getattr(args, flag) < 1:
+            raise ValueError(f"--{flag.replace('_', '-')} must be >= 1 second, got "
+                             f"{getattr(args, flag)}.")
+    launch = launch_from(args.coordinator, args.num_processes, args.process_id, os.environ)
+    with joined(launch, init_timeout=args.init_timeout,
+                heartbeat_timeout=args.heartbeat_timeout):
+        _train_joined(args)
+
+
+def _train_joined(args: argparse.Namespace) -> None:
     from nectargan_jax.train._compile_cache import cache_dir, enable_compile_cache
     from nectargan_jax.train._config import embedded_default_overrides, load_config
     from nectargan_jax.train._loop import SYNTHETIC_PAIRS, train

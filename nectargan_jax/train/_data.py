@@ -9,6 +9,7 @@ seed and the epoch: a resumed run sees the same data.
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import threading
@@ -230,7 +231,7 @@ class SyntheticPairs:
 
 
 def batches(dataset: PairedDataset, batch_size: int, *, seed: int, epoch: int,
-            shuffle: bool = True, drop_last: bool = True
+            shuffle: bool = True, drop_last: bool = True, rows: slice | None = None
             ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """One epoch of ``(inputs, targets)`` NHWC float32 batches, a pure function of the arguments.
 
@@ -245,6 +246,8 @@ def batches(dataset: PairedDataset, batch_size: int, *, seed: int, epoch: int,
       epoch: the epoch (from 0).
       shuffle: permute the order (else dataset order).
       drop_last: drop a last, smaller batch (keeps one compiled shape).
+      rows: load only these rows of each batch (one process's share of the global
+        batch in a multi-process run); None = all.
 
     Raises:
       ValueError: ``batch_size`` < 1, or larger than the dataset with ``drop_last``.
@@ -260,7 +263,7 @@ def batches(dataset: PairedDataset, batch_size: int, *, seed: int, epoch: int,
     stop = len(order) - len(order) % batch_size if drop_last else len(order)
     for start in range(0, stop, batch_size):
         pairs = [dataset.load(int(i), np.random.default_rng((seed, epoch, int(i))))
-                 for i in order[start:start + batch_size]]
+                 for i in order[start:start + batch_size][rows or slice(None)]]
         yield np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
 
 
@@ -273,9 +276,11 @@ def prefetch(iterator: Iterator[Any], size: int = 2,
 
     The thread reads ``iterator`` and ``jax.device_put``s each item (a pytree of arrays,
     with ``sharding`` if given), keeping up to ``size`` items ready, so loading and the
-    host-to-device copy overlap the training step. An exception in the iterator is
-    raised here, at the item where it happened. Closing the returned generator early
-    (``break``) stops the thread.
+    host-to-device copy overlap the training step. A ``sharding`` over devices of other
+    processes too takes each item as this process's share of a global array
+    (``jax.make_array_from_process_local_data``: its rows of the sharded axis). An
+    exception in the iterator is raised here, at the item where it happened. Closing the
+    returned generator early (``break``) stops the thread.
 
     Args:
       iterator: yields pytrees of arrays.
@@ -304,10 +309,15 @@ def _prefetch(iterator: Iterator[Any], size: int,
                 continue
         return False
 
+    place = (functools.partial(jax.tree.map, functools.partial(
+        jax.make_array_from_process_local_data, sharding))
+        if sharding is not None and not sharding.is_fully_addressable
+        else functools.partial(jax.device_put, device=sharding))
+
     def work() -> None:
         try:
             for item in iterator:
-                if not put(jax.device_put(item, sharding)):
+                if not put(place(item)):
                     return
         except BaseException as err:  # handed to the consumer, raised there
             put((_DONE, err))

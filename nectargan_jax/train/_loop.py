@@ -18,6 +18,10 @@ Order of work, chosen so that bad input changes nothing and a crash loses nothin
    records the log already holds are skipped (``LogWriter``), so SIGKILL at any moment
    neither loses nor duplicates a logged value.
 
+Several processes (``jax.distributed``, see ``_distributed``) train as one: the batch
+is sharded over all their devices, each loads its own rows of it, and only process 0
+writes files other than checkpoints, once the processes have agreed on the folder.
+
 With ``train.health`` set, the manager's GAN health checks run in the step and each
 flush prints the events since the previous one (``echo``).
 """
@@ -46,6 +50,8 @@ from nectargan_jax.train._checkpoint import Checkpoints, config_fingerprint, tra
 from nectargan_jax.train._config import TrainConfig, check_config
 from nectargan_jax.train._data import (PairedDataset, PairedImageFolder, SyntheticPairs,
                                        batches, prefetch)
+from nectargan_jax.train._distributed import (check_agreement, check_batch_split,
+                                              process_local, replicate, wait_for_all)
 from nectargan_jax.train._experiment import Experiment, check_writable, choose_experiment
 from nectargan_jax.train._notes import startup_notes
 from nectargan_jax.train._plots import example_grid, plot_loss_log
@@ -194,7 +200,11 @@ def train(config: TrainConfig, *, epochs: int | None = None, resume: bool = Fals
         does; the epochs after it are trained again (deterministically: the log keeps
         its records, and their checkpoints are replaced by identical ones).
       devices: local devices the batch is sharded over (data parallel; the state and
-        the LossManager are replicated). ``dataloader.batch_size`` must divide evenly.
+        the LossManager are replicated). In a multi-process run (``jax.distributed``
+        initialized: ``_distributed``) each process gives ``devices`` of its own, every
+        process loads only its share of each global batch, and process 0 alone writes
+        the log, the config, examples and graphs (all save the checkpoints together).
+        ``dataloader.batch_size`` must divide evenly over all processes' devices.
       steps_per_dispatch: steps per compiled call: 1 dispatches ``Pix2PixStep.step``
         once per step (the fastest path on a CPU); more run that many steps in one
         ``lax.scan`` (``Pix2PixStep.steps``), which saves per-call overhead where a
@@ -241,9 +251,10 @@ def train(config: TrainConfig, *, epochs: int | None = None, resume: bool = Fals
         raise ValueError(f"devices={devices} but only {jax.local_device_count()} local "
                          f"devices are available: {jax.local_devices()}.")
     batch_size = config.dataloader.batch_size
-    if batch_size % devices:
-        raise ValueError(f"dataloader.batch_size={batch_size} must be a multiple of "
-                         f"devices={devices} (each device takes an equal share).")
+    processes, primary = jax.process_count(), jax.process_index() == 0
+    check_batch_split(batch_size, devices, processes)
+    if not primary:
+        echo, progress = _silent, False
     dataset = make_dataset(config, seed=seed, synthetic_pairs=synthetic_pairs)
     if batch_size > len(dataset):
         raise ValueError(f"dataloader.batch_size={batch_size} is larger than the dataset "
@@ -270,15 +281,21 @@ def train(config: TrainConfig, *, epochs: int | None = None, resume: bool = Fals
     capacity = max(steps_per_dispatch, log_every or min(steps_per_epoch, _MAX_CAPACITY))
     step_fns, state = build_training(config, steps_per_epoch=steps_per_epoch, seed=seed,
                                      capacity=capacity)
-    # The state committed to its devices, as a restored checkpoint's is: a fresh run and
-    # a resumed one in the same process share one compiled step.
-    batch_sharding = None
-    if devices > 1:
-        mesh = Mesh(np.asarray(jax.local_devices()[:devices]), ("data",))
-        state = jax.device_put(state, NamedSharding(mesh, PartitionSpec()))
+    batch_sharding, rows = None, None
+    if devices * processes > 1:
+        mesh = Mesh(np.asarray([d for p in range(processes)
+                                for d in jax.local_devices(process_index=p)[:devices]]),
+                    ("data",))
+        state = replicate(state, NamedSharding(mesh, PartitionSpec()))
         batch_sharding = NamedSharding(mesh, PartitionSpec(
             *([] if steps_per_dispatch == 1 else [None]), "data"))
+        # The mesh lists each process's devices together: process p holds rows
+        # [p * share, (p + 1) * share) of every global batch, and loads only those.
+        share = batch_size // processes
+        rows = slice(jax.process_index() * share, (jax.process_index() + 1) * share)
     else:
+        # Committed to the device, as a restored checkpoint's state is: a fresh run and
+        # a resumed one in the same process share one compiled step.
         state = jax.device_put(state, jax.local_devices()[0])
     if start is not None:
         state = checkpoints.restore(start, state, fingerprint, settings)
@@ -288,19 +305,30 @@ def train(config: TrainConfig, *, epochs: int | None = None, resume: bool = Fals
                  f"epochs: nothing to do (give more epochs, e.g. --epochs {epochs + 1}, to "
                  "train on).")
             return TrainResult(experiment, state, step_fns, epochs)
+    if processes > 1:
+        wait_for_all("checked")
+        check_agreement({"devices": devices, "steps_per_dispatch": steps_per_dispatch,
+                         "seed": seed, "epochs": epochs, "synthetic_pairs": synthetic_pairs,
+                         "the resumed epoch": -1 if start is None else start,
+                         "the training settings": fingerprint,
+                         "the experiment folder": str(experiment.dir.resolve())})
     for note in startup_notes(config, epochs, jax.devices()[0]):
         echo(note)
+    # Process 0 alone writes the log, the config, examples and graphs; every process
+    # takes part in computing and in saving checkpoints.
     log = LossLog(experiment.dir, device=jax.devices()[0].platform,
-                  dataroot=config.dataloader.dataroot)
-    live = _live_writers(config, steps_per_epoch)
+                  dataroot=config.dataloader.dataroot) if primary else None
+    live = _live_writers(config, steps_per_epoch) if primary else ()
     means = EpochMeans()
     writer = LogWriter(log, first_step=int(state.step), sinks=(*live, means))
 
-    experiment.dir.mkdir(parents=True, exist_ok=True)
-    experiment.examples.mkdir(exist_ok=True)
-    config_path = experiment.export_config(config)
-    if not log.path.exists():
-        log.export_base_log()
+    config_path = None
+    if primary:
+        experiment.dir.mkdir(parents=True, exist_ok=True)
+        experiment.examples.mkdir(exist_ok=True)
+        config_path = experiment.export_config(config)
+        if not log.path.exists():
+            log.export_base_log()
 
     save = config.save
     first = 0 if start is None else start
@@ -308,38 +336,42 @@ def train(config: TrainConfig, *, epochs: int | None = None, resume: bool = Fals
         side, channels = config.dataloader.load.crop_size, config.dataloader.load.input_nc
         _compile(step_fns, state, (batch_size, side, side, channels), steps_per_dispatch,
                  batch_sharding, echo)
+        wait_for_all("compiled")
     for epoch in range(first, epochs):
         started = time.monotonic()
         state = _run_epoch(step_fns, state, writer, dataset, epoch=epoch, epochs=epochs,
                            batch_size=batch_size, seed=seed, capacity=capacity,
                            steps_per_dispatch=steps_per_dispatch,
                            steps_per_epoch=steps_per_epoch, sharding=batch_sharding,
-                           progress=progress, echo=echo)
+                           rows=rows, progress=progress, echo=echo)
         state = state._replace(manager=_flush(writer, state.manager, echo))
         done = epoch + 1
         metrics = {**means.take(), **_learning_rates(state),
                    "seconds": time.monotonic() - started}
         stop = on_epoch_end is not None and on_epoch_end(done, state, metrics) is False
         last = done == epochs or stop
-        if done % save.example_save_rate == 0 or last:
+        if primary and (done % save.example_save_rate == 0 or last):
             if save.save_examples:
                 x, y = example_pairs(example_source, save.num_examples, seed=seed,
                                      epoch=done)
-                grid = example_grid(x, np.asarray(step_fns.generate(state, x)), y)
+                here = state if processes == 1 else process_local(state)
+                grid = example_grid(x, np.asarray(step_fns.generate(here, x)), y)
                 Image.fromarray(grid).save(experiment.example(done))
                 for live_writer in live:
                     live_writer.write_examples(done, int(state.step), grid)
             plot_loss_log(experiment.log, experiment.graphs, steps_per_epoch)
+        wait_for_all(f"epoch {done}")
         if save.save_model and (done % save.model_save_rate == 0 or last):
             checkpoints.save(done, state, fingerprint, settings)
         if stop:
             epochs = done
             break
-    log.close()
-    for live_writer in live:
-        live_writer.close()
-    echo(_summary(experiment, config_path, epochs, int(state.step),
-                  _checkpoint_listing(checkpoints, save.keep_checkpoints)))
+    if primary:
+        log.close()
+        for live_writer in live:
+            live_writer.close()
+        echo(_summary(experiment, config_path, epochs, int(state.step),
+                      _checkpoint_listing(checkpoints, save.keep_checkpoints)))
     checkpoints.close()
     return TrainResult(experiment, state, step_fns, epochs)
 
@@ -359,6 +391,10 @@ def _compile(step_fns: Pix2PixStep, state: TrainState, batch_shape: tuple[int, .
     start = time.monotonic()
     step_fns.compile(state, (spec, spec), scan=steps_per_dispatch > 1)
     echo(f"compiled the training step in {time.monotonic() - start:.1f} s")
+
+
+def _silent(_: str) -> None:
+    """What processes other than 0 echo: nothing (process 0 reports for the run)."""
 
 
 def _learning_rates(state: TrainState) -> dict[str, float]:
@@ -390,14 +426,15 @@ def _live_writers(config: TrainConfig, steps_per_epoch: int) -> tuple[RunWriter,
 def _run_epoch(step_fns: Pix2PixStep, state: TrainState, writer: LogWriter,
                dataset: PairedDataset, *, epoch: int, epochs: int, batch_size: int,
                seed: int, capacity: int, steps_per_dispatch: int, steps_per_epoch: int,
-               sharding, progress: bool, echo: Callable[[str], None]) -> TrainState:
+               sharding, rows: slice | None, progress: bool, echo: Callable[[str], None]
+               ) -> TrainState:
     """One epoch: batches prefetched to the device, one step per ``Pix2PixStep.step``
     call (or chunks of ``steps_per_dispatch`` per ``Pix2PixStep.steps`` call), the
     manager flushed into the log before its buffer fills; the bar counts finished steps."""
     pending = 0
     shown = 0.0
     single = steps_per_dispatch == 1
-    source = batches(dataset, batch_size, seed=seed, epoch=epoch)
+    source = batches(dataset, batch_size, seed=seed, epoch=epoch, rows=rows)
     if not single:
         source = _chunks(source, steps_per_dispatch)
     dispatch = step_fns.step if single else step_fns.steps

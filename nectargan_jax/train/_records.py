@@ -39,7 +39,9 @@ class LogWriter:
     epoch's metrics) as ``sink.write_records(first_step, records)``.
 
     Args:
-      log: the experiment's loss log (a sink with ``append`` and ``count``).
+      log: the experiment's loss log (a sink with ``append`` and ``count``); None drains
+        the manager without writing (the processes other than 0 of a multi-process run,
+        whose process 0 writes it).
       first_step: the step of the first record the manager holds (the restored step).
       sinks: more destinations of the records.
 
@@ -48,9 +50,9 @@ class LogWriter:
         outside this job) or is inconsistent (see ``logged_records``).
     """
 
-    def __init__(self, log: Sink, first_step: int, sinks: Sequence[Any] = ()):
+    def __init__(self, log: Sink | None, first_step: int, sinks: Sequence[Any] = ()):
         self.log, self.sinks = log, tuple(sinks)
-        self.logged = logged_records(log)
+        self.logged = first_step if log is None else logged_records(log)
         self.next_step = first_step
         self.replayed = False
         if self.logged < first_step:
@@ -72,7 +74,7 @@ class LogWriter:
         """
         count = len(next(iter(records.values()))[0]) if records else 0
         skip = min(count, self.logged - self.next_step)
-        if count > skip:
+        if count > skip and self.log is not None:
             self.log.append({name: (losses[skip:], weights[skip:])
                              for name, (losses, weights) in records.items()})
         self.replayed = count > 0 and skip == count
