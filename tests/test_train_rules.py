@@ -102,8 +102,8 @@ def test_bad_rule_settings_name_the_key(overrides, message):
 
 
 def test_the_readme_settings_and_example_config_load():
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("**Adaptive loss weights**"):]
+    page = (ROOT / "docs" / "weight_rules.md").read_text()
+    section = page[page.index("## In the trainer"):]
     snippet = re.search(r"```json\n(.*?)```", section, re.S).group(1)
     config = load_config(overrides={"train": json.loads("{" + snippet + "}"),
                                     "train.loss.lambda_sobel": 1.0})
