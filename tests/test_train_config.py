@@ -5,7 +5,6 @@ import ast
 import dataclasses
 import json
 from pathlib import Path
-import re
 import subprocess
 import sys
 
@@ -184,22 +183,6 @@ def test_below_the_config_modules_nothing_reads_the_json_by_key():
                     and node.slice.value in sections:
                 found.append(f"{path.name}:{node.lineno}")
     assert found == []
-
-
-def _readme_config_example() -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("**Config**"):]
-    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
-
-
-def test_the_readme_config_example_runs_as_written(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    exec(_readme_config_example(), {})
-    assert capsys.readouterr().out.splitlines() == [
-        "6 50.0 200",
-        "128 LearningRateConfig(epochs=100, epochs_decay=50, initial=0.0002, target=0.0)"]
-    assert load_config(tmp_path / "my.json") == load_config(
-        overrides={"train.loss.lambda_l1": 50.0})
 
 
 def test_an_int_is_accepted_where_the_default_is_a_float():
