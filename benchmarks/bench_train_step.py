@@ -5,14 +5,14 @@ Every variant trains on the same folder of PNG pairs (written here, side by side
 pix2pix 'extended' spec. Per setting:
 
 (cmd)  ``nectargan_jax.train.train`` itself, the command's code path: the epoch loop with
-       its prefetch thread, log flushes and one ``Pix2PixStep.step`` dispatch per step
-       (``--steps-per-dispatch 1``, the command's default). Each epoch's loop is timed
+       its prefetch thread, log flushes and one dispatch of the compiled
+       ``Pix2PixStep.step`` per step (``--steps-per-dispatch 1``, the command's default). Each epoch's loop is timed
        from outside (epoch-end images, graphs and checkpoints are not in the figure;
        compilation happens before the first epoch and is not either); seconds per step,
        median over the epochs after each run's first.
 (scan) (cmd) with ``--steps-per-dispatch 4`` (``Pix2PixStep.steps``, a ``lax.scan``).
-(step) the bare compiled ``Pix2PixStep.step`` on batches already on the device, one
-       ``block_until_ready`` per step: what (cmd) dispatches.
+(step) the bare compiled ``Pix2PixStep.step`` (``Pix2PixStep.compile``, what (cmd)
+       dispatches) on batches already on the device, one ``block_until_ready`` per step.
 (t)    a PyTorch eager epoch in the reference trainer's style: the same folder read in
        the loop (the reference's default ``num_workers`` is 0), one G forward, the D
        update, then the G update, every loss through ``interop.LossManager``'s
@@ -131,13 +131,14 @@ def bare_step(config: TrainConfig, data: list, steps_per_epoch: int) -> list[flo
     capacity = min(steps_per_epoch, 512)  # as ``train`` sizes the manager
     fns, state = build_training(config, steps_per_epoch=steps_per_epoch, capacity=capacity)
     device_batches = [tuple(jax.device_put(a) for a in batch) for batch in data]
+    step = fns.compile(state, device_batches[0])  # what ``train`` dispatches
     times = []
     for i, batch in enumerate(device_batches):
         if i and i % capacity == 0:
             _, manager = state.manager.drain()
             state = state._replace(manager=manager)
         start = time.perf_counter()
-        state = jax.block_until_ready(fns.step(state, batch))
+        state = jax.block_until_ready(step(state, batch))
         times.append(time.perf_counter() - start)
     return times[1:]
 

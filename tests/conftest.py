@@ -1,9 +1,26 @@
-"""Test configuration: strict broadcasting, and ``helpers`` importable from every test file."""
+"""Test configuration: strict broadcasting, one compilation cache for the subprocesses,
+and ``helpers`` importable from every test file."""
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 
-import jax
+# The commands and scripts the tests start in subprocesses share one persistent
+# compilation cache for the whole session (pytest-xdist's workers inherit the folder
+# from the main process), so a program one of them compiled loads from disk in the
+# next. The test processes themselves keep it off: tests count their compilations.
+# This runs before JAX is imported, which reads JAX_COMPILATION_CACHE_DIR at import.
+_SHARED_CACHE = "NECTARGAN_JAX_TEST_XLA_CACHE"
+os.environ.pop("JAX_COMPILATION_CACHE_DIR", None)
+if _SHARED_CACHE not in os.environ:
+    os.environ[_SHARED_CACHE] = tempfile.mkdtemp(prefix="nectargan-jax-tests-xla-")
+    atexit.register(shutil.rmtree, os.environ[_SHARED_CACHE], ignore_errors=True)
+
+import jax  # noqa: E402
+
+os.environ["JAX_COMPILATION_CACHE_DIR"] = os.environ[_SHARED_CACHE]
 
 # Implicit rank promotion (e.g. adding shapes (3,) and (2, 3)) is an error in every test:
 # a cheap way to catch silent broadcasting mistakes (equinox's conftest does the same).

@@ -103,10 +103,22 @@ def test_the_experiment_folder_holds_everything(run):
 
 
 def test_the_loop_dispatches_the_single_step_compiled_once(tmp_path, monkeypatch):
-    """One ``Pix2PixStep.step`` call per step (what bench_train_step.py times), compiled
-    once before the first epoch; the scanned ``steps`` is not used."""
-    calls = {"step": 0, "steps": 0}
-    for name in calls:
+    """One call per step of the compiled ``Pix2PixStep.step`` that ``Pix2PixStep.compile``
+    gives (what bench_train_step.py times), compiled once before the first epoch; the
+    scanned ``steps`` is neither compiled nor called."""
+    calls = {"compile": [], "step": 0, "steps": 0, "dispatched": 0}
+
+    def compile_counted(self, *args, _real=Pix2PixStep.compile, **kwargs):
+        compiled = _real(self, *args, **kwargs)
+        calls["compile"].append(kwargs.get("scan", False))
+
+        def dispatched(*call_args):
+            calls["dispatched"] += 1
+            return compiled(*call_args)
+        return dispatched
+
+    monkeypatch.setattr(Pix2PixStep, "compile", compile_counted)
+    for name in ("step", "steps"):
         def counted(self, *args, _name=name, _real=getattr(Pix2PixStep, name)):
             calls[_name] += 1
             return _real(self, *args)
@@ -116,7 +128,8 @@ def test_the_loop_dispatches_the_single_step_compiled_once(tmp_path, monkeypatch
                                   "save.save_examples": False})
     with count_compilations() as log:
         train(config, epochs=2, echo=lambda _: None, **QUIET)
-    assert calls == {"step": 2 * PAIRS // 2, "steps": 0}
+    assert calls == {"compile": [False], "step": 0, "steps": 0,
+                     "dispatched": 2 * PAIRS // 2}
     assert log.count("_step") == 1 and log.count("_steps") == 0, log.names
 
 

@@ -146,7 +146,7 @@ def runs(tmp_path_factory):
     several_dir = tmp_path_factory.mktemp("two_processes")
     reference = _Run(reference_dir, "reference", _config_file(reference_dir), 1, 4)
     several_config = _config_file(several_dir)
-    killed = _Run(several_dir, "killed", several_config, 2, 2, "--heartbeat-timeout", "45",
+    killed = _Run(several_dir, "killed", several_config, 2, 2, "--heartbeat-timeout", "15",
                   kill=1)
     try:
         done = {"reference": reference.wait(1800), "killed": killed.wait(1800)}

@@ -181,13 +181,16 @@ def _train_joined(args: argparse.Namespace) -> None:
     overrides.update({key: value for key, value in flags.items() if value is not None})
     config = load_config(args.config, overrides)
     directory = cache_dir(args.compile_cache)
+    steps = None
     if directory is not None:
-        enable_compile_cache(directory)
+        # JAX keeps every compiled function in the folder; the training step's whole
+        # executable is also kept in its 'steps' folder (loaded without tracing).
+        steps = enable_compile_cache(directory) / "steps"
     train(config, epochs=args.epochs, resume=args.resume, devices=args.devices,
           steps_per_dispatch=args.steps_per_dispatch, seed=args.seed,
           synthetic_pairs=SYNTHETIC_PAIRS if args.synthetic_pairs is None
           else args.synthetic_pairs,
-          progress=not args.no_progress)
+          progress=not args.no_progress, compile_cache=steps)
 
 
 def _plot_log(args: argparse.Namespace) -> None:

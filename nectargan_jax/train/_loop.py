@@ -5,9 +5,9 @@ Order of work, chosen so that bad input changes nothing and a crash loses nothin
 1. Check everything (arguments, data, the experiment folder, the checkpoint's config,
    the loss log) and build the initial state. Nothing is written yet.
 2. Create the folder, write the config used and the log's header.
-3. Compile the training step (one line says so; with the command's persistent
-   compilation cache a second start loads it from disk).
-4. Per epoch: dispatch one step at a time through ``Pix2PixStep.step`` (or
+3. Compile the training step (one line says so; with ``compile_cache`` a second start
+   loads its executable from disk, ``_step_cache``).
+4. Per epoch: dispatch one step at a time through the compiled ``Pix2PixStep.step`` (or
    ``steps_per_dispatch`` steps through the scanned ``Pix2PixStep.steps``), batches
    prefetched to the device, flushing the manager's records into the log (and
    TensorBoard, Visdom: see ``_writers``) before its buffer fills; at the epoch's end
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections import deque
 import dataclasses
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -184,7 +185,7 @@ def _postfix(state: TrainState) -> str:
 def train(config: TrainConfig, *, epochs: int | None = None, resume: bool = False,
           devices: int = 1, steps_per_dispatch: int = 1, seed: int = 0,
           synthetic_pairs: int = SYNTHETIC_PAIRS, log_every: int | None = None,
-          progress: bool = True,
+          progress: bool = True, compile_cache: str | os.PathLike | None = None,
           echo: Callable[[str], None] = print,
           on_epoch_end: Callable[[int, TrainState, dict[str, float]], object] | None = None
           ) -> TrainResult:
@@ -214,6 +215,10 @@ def train(config: TrainConfig, *, epochs: int | None = None, resume: bool = Fals
       log_every: steps between two writes of the loss log (rounded up to whole
         dispatches); None = once per epoch, or every 512 steps if epochs are longer.
       progress: show a tqdm progress bar.
+      compile_cache: a folder where the compiled training step is kept, so that a
+        second start or a resume with the same settings loads it instead of compiling
+        (the command passes ``--compile-cache``'s folder, where JAX keeps the other
+        compiled functions); None keeps nothing. Single-process runs only.
       echo: where the final summary, the GAN health reports (``train.health``) and the
         notes on settings the run follows differently from how they read (``_notes``:
         the device JAX runs on, epochs at a learning rate of 0) go.
@@ -334,12 +339,13 @@ def train(config: TrainConfig, *, epochs: int | None = None, resume: bool = Fals
     first = 0 if start is None else start
     if first < epochs:
         side, channels = config.dataloader.load.crop_size, config.dataloader.load.input_nc
-        _compile(step_fns, state, (batch_size, side, side, channels), steps_per_dispatch,
-                 batch_sharding, echo)
+        compiled = _compile(step_fns, state, (batch_size, side, side, channels),
+                            steps_per_dispatch, batch_sharding, compile_cache, echo)
         wait_for_all("compiled")
     for epoch in range(first, epochs):
         started = time.monotonic()
-        state = _run_epoch(step_fns, state, writer, dataset, epoch=epoch, epochs=epochs,
+        state = _run_epoch(step_fns, compiled, state, writer, dataset, epoch=epoch,
+                           epochs=epochs,
                            batch_size=batch_size, seed=seed, capacity=capacity,
                            steps_per_dispatch=steps_per_dispatch,
                            steps_per_epoch=steps_per_epoch, sharding=batch_sharding,
@@ -377,20 +383,20 @@ def train(config: TrainConfig, *, epochs: int | None = None, resume: bool = Fals
 
 
 def _compile(step_fns: Pix2PixStep, state: TrainState, batch_shape: tuple[int, ...],
-             steps_per_dispatch: int, sharding, echo: Callable[[str], None]) -> None:
-    """Compiles the function ``_run_epoch`` dispatches for full batches, saying so.
-
-    ``lower(...).compile()`` fills the same in-memory cache the dispatch reads, so the
-    first step does not compile again (a last, shorter chunk of ``steps`` compiles
-    once more when an epoch's steps are not a multiple of ``steps_per_dispatch``).
-    """
+             steps_per_dispatch: int, sharding, cache: str | os.PathLike | None,
+             echo: Callable[[str], None]) -> jax.stages.Compiled:
+    """The function ``_run_epoch`` dispatches for full batches (chunks), compiled or
+    loaded from ``cache``, saying so. A last, shorter chunk of ``steps`` compiles once
+    more when an epoch's steps are not a multiple of ``steps_per_dispatch``."""
     if steps_per_dispatch > 1:
         batch_shape = (steps_per_dispatch, *batch_shape)
     spec = jax.ShapeDtypeStruct(batch_shape, jnp.float32, sharding=sharding)
     echo("compiling the training step ...")
     start = time.monotonic()
-    step_fns.compile(state, (spec, spec), scan=steps_per_dispatch > 1)
+    compiled = step_fns.compile(state, (spec, spec), scan=steps_per_dispatch > 1,
+                                cache=None if cache is None else Path(cache), echo=echo)
     echo(f"compiled the training step in {time.monotonic() - start:.1f} s")
+    return compiled
 
 
 def _silent(_: str) -> None:
@@ -423,13 +429,15 @@ def _live_writers(config: TrainConfig, steps_per_epoch: int) -> tuple[RunWriter,
     return tuple(writers)
 
 
-def _run_epoch(step_fns: Pix2PixStep, state: TrainState, writer: LogWriter,
+def _run_epoch(step_fns: Pix2PixStep, compiled: jax.stages.Compiled, state: TrainState,
+               writer: LogWriter,
                dataset: PairedDataset, *, epoch: int, epochs: int, batch_size: int,
                seed: int, capacity: int, steps_per_dispatch: int, steps_per_epoch: int,
                sharding, rows: slice | None, progress: bool, echo: Callable[[str], None]
                ) -> TrainState:
-    """One epoch: batches prefetched to the device, one step per ``Pix2PixStep.step``
-    call (or chunks of ``steps_per_dispatch`` per ``Pix2PixStep.steps`` call), the
+    """One epoch: batches prefetched to the device, one step per call of ``compiled``
+    (``Pix2PixStep.step``, or chunks of ``steps_per_dispatch`` per call of the scanned
+    ``Pix2PixStep.steps``, a last shorter chunk through ``steps`` itself), the
     manager flushed into the log before its buffer fills; the bar counts finished steps."""
     pending = 0
     shown = 0.0
@@ -437,7 +445,6 @@ def _run_epoch(step_fns: Pix2PixStep, state: TrainState, writer: LogWriter,
     source = batches(dataset, batch_size, seed=seed, epoch=epoch, rows=rows)
     if not single:
         source = _chunks(source, steps_per_dispatch)
-    dispatch = step_fns.step if single else step_fns.steps
     in_flight: deque[tuple[jax.Array, int]] = deque()
     with tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{epochs}", unit="step",
               disable=not progress, leave=True) as bar:
@@ -446,7 +453,8 @@ def _run_epoch(step_fns: Pix2PixStep, state: TrainState, writer: LogWriter,
             if pending + count > capacity:
                 state = state._replace(manager=_flush(writer, state.manager, echo))
                 pending = 0
-            state = dispatch(state, (xs, ys))
+            full = single or count == steps_per_dispatch
+            state = (compiled if full else step_fns.steps)(state, (xs, ys))
             pending += count
             # A copy of the step counter: the state itself is donated to the next call.
             in_flight.append((state.step.copy(), count))

@@ -30,9 +30,11 @@ state is in ``TrainState``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import dataclasses
 import functools
 import json
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from flax import nnx
@@ -48,6 +50,7 @@ from nectargan_jax.train._augment import Augmentations, augment_batch, step_key
 from nectargan_jax.train._augment_config import augmentations_from_config
 from nectargan_jax.train._config import TrainConfig, TrainingConfig, check_config
 from nectargan_jax.train._config_loss import G_LOSSES
+from nectargan_jax.train._step_cache import compile_step
 
 Batch = tuple[jax.Array, jax.Array]
 
@@ -131,11 +134,19 @@ class Pix2PixStep:
         """``len(batches[0])`` steps in one compiled call (``state`` is donated)."""
         return _jitted_steps(self, state, batches)
 
-    def compile(self, state: TrainState, batch: Batch, *, scan: bool = False) -> None:
-        """Compiles ``step`` (with ``scan``: ``steps``) for arguments shaped like these
-        (arrays or ``jax.ShapeDtypeStruct``s); the first call with such arguments then
-        runs without compiling."""
-        (_jitted_steps if scan else _jitted_step).lower(self, state, batch).compile()
+    def compile(self, state: TrainState, batch: Batch, *, scan: bool = False,
+                cache: Path | None = None, echo: Callable[[str], None] = print
+                ) -> jax.stages.Compiled:
+        """``step`` (with ``scan``: ``steps``) compiled for arguments shaped like these
+        (arrays or ``jax.ShapeDtypeStruct``s), called as ``compiled(state, batch)``.
+
+        Without ``cache`` this fills the in-memory cache ``step`` reads too, so its first
+        call with such arguments runs without compiling. With ``cache`` (a folder), the
+        executable is loaded from there when a start with the same settings kept it, and
+        kept there otherwise (``_step_cache``; ``echo`` says when that fails).
+        """
+        return compile_step(_jitted_steps if scan else _jitted_step, self, state, batch,
+                            cache, echo)
 
     def generate(self, state: TrainState, x: jax.Array) -> jax.Array:
         """The generator's output for ``x`` in eval mode, compiled."""
