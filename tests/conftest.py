@@ -34,3 +34,17 @@ os.environ.setdefault("NECTARGAN_JAX_COMPILE_CACHE", "off")
 _TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 if _TESTS_DIR not in sys.path:
     sys.path.insert(0, _TESTS_DIR)
+
+
+# The slowest test files (real processes, simulated devices, whole training runs, the
+# GPU check's smoke run) start first, so that the README's two pytest-xdist workers,
+# which take whole files in this order (pyproject's --no-loadscope-reorder), end
+# together instead of one running the longest file alone at the end.
+_SLOW_FILES = ("test_train_processes.py", "test_train_loop.py", "test_train_rules.py",
+               "test_train_sharding.py", "test_readme.py", "test_train_step.py",
+               "test_gpu_check.py", "test_cli.py", "test_export.py", "test_conv_impl.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(_SLOW_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

@@ -230,8 +230,8 @@ def _records_logged(folder):
 
 def test_sigkill_at_random_moments_loses_and_duplicates_nothing(run, tmp_path):
     script = _CHILD.format(tests=str(TESTS), learning=LEARNING, epochs=EPOCHS, pairs=PAIRS)
+    # The children share the session's compilation cache (conftest), every function in it.
     env = {**os.environ, "JAX_PLATFORMS": "cpu",
-           "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax-cache"),
            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
            "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
     out = tmp_path / "out"

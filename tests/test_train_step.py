@@ -20,6 +20,10 @@ LR = 2e-4
 # Learning rate: constant through epoch epochs - 1 = 0, then linear to 0 at epoch
 # epochs + epochs_decay = 4: 2e-4, 1.5e-4, 1e-4 at epochs 0, 1, 2.
 SCHEDULED = {
+    # The convolution forms the command uses on this backend: XLA CPU's own gradient
+    # convolutions in a scan's body sum in another order than outside one (see
+    # models/_cpu_conv.py), which Adam's first steps magnify past this file's tolerances.
+    "train.generator.conv_impl": "auto",
     "train.generator.learning_rate.epochs": 1,
     "train.generator.learning_rate.epochs_decay": 3,
     "train.loss.lambda_l1": {"schedule": "linear", "start_epoch": 0, "end_epoch": 2,
@@ -111,7 +115,8 @@ def test_every_convolution_of_the_scanned_step_is_in_the_cpu_fast_form():
     gradient convolutions must come out in that form already."""
     # 32x32 pairs: the first layers are large enough to be XLA convolutions.
     fns, state = build_training(tiny_config(**{"dataloader.load.load_size": 32,
-                                               "dataloader.load.crop_size": 32}),
+                                               "dataloader.load.crop_size": 32,
+                                               "train.generator.conv_impl": "cpu"}),
                                 steps_per_epoch=1, capacity=2)
     batch = jax.ShapeDtypeStruct((2, 2, 32, 32, 3), jnp.float32)
     compiled = _jitted_steps.lower(fns, state, (batch, batch)).compile().as_text()
