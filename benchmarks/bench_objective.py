@@ -18,7 +18,7 @@ timed in interleaved rounds by groups (a, b and g; e with f; c with d), so that 
 elsewhere on the machine hits both sides of a ratio alike. Runs unchanged on a GPU (JAX
 and torch pick their default device).
 
-    python benchmarks/bench_objective.py [--batches 1 16] [--repeats 20] [--scan-steps 8]
+    python benchmarks/bench_objective.py [--batches 1 16] [--repeats 60] [--scan-steps 8]
 """
 
 from __future__ import annotations
@@ -142,13 +142,19 @@ def interop_step(manager, fake, real, d_real, d_fake, epoch):
 
 def median_times(variants, repeats, warmup=3):
     """Median seconds per call of each ``(fn, sync)``, timed in interleaved rounds so that
-    load from elsewhere on the machine hits every variant alike."""
+    load from elsewhere on the machine hits every variant alike. The order rotates from
+    round to round: a call runs measurably slower or faster depending on which variant
+    ran just before it (XLA's worker threads, caches), and a fixed order turned that
+    into a bias of several percent in the ratios."""
     for fn, sync in variants.values():
         for _ in range(warmup):
             sync(fn())
     times = {name: [] for name in variants}
-    for _ in range(repeats):
-        for name, (fn, sync) in variants.items():
+    names = list(variants)
+    for round_ in range(repeats):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            fn, sync = variants[name]
             t0 = time.perf_counter()
             sync(fn())
             times[name].append(time.perf_counter() - t0)
@@ -235,7 +241,7 @@ def run(batch, repeats, scan_steps, tmp_dir):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
-    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=60)
     parser.add_argument("--scan-steps", type=int, default=8)
     args = parser.parse_args()
     print(f"jax {jax.__version__} on {jax.devices()[0].platform}, torch {torch.__version__}, "
