@@ -1,7 +1,9 @@
 """Paired data: the side-by-side folder, the procedural task, batching, prefetching."""
 
 import io
+import os
 import struct
+import sys
 import threading
 import zlib
 
@@ -272,6 +274,20 @@ def test_prefetch_puts_items_on_the_device_in_order():
         assert isinstance(x, jax.Array) and x.sharding == sharding
         np.testing.assert_array_equal(np.asarray(x), want_x)
         np.testing.assert_array_equal(np.asarray(y), want_y)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or jax.default_backend() != "cpu",
+                    reason="per-thread niceness (Linux), lowered for a CPU backend only")
+def test_prefetch_loads_at_a_lower_priority_than_the_step_on_a_cpu():
+    """The loader runs niced by 10 (capped at 19), so that it does not preempt XLA's
+    compute threads; the calling thread keeps its priority."""
+    def niceness():
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    caller = niceness()
+    (seen,) = prefetch(np.int32(niceness()) for _ in range(1))  # read in the loader
+    assert int(seen) == min(19, caller + 10)
+    assert niceness() == caller
 
 
 def test_prefetch_raises_the_loaders_error_at_its_place():
