@@ -14,7 +14,7 @@ TESTS = Path(__file__).parent
 
 # Runs in a child process: the device count is fixed when jax is first imported.
 _CHILD = """
-import json, sys
+import json, pathlib, sys
 sys.path.insert(0, {tests!r})
 import jax
 import numpy as np
@@ -31,12 +31,17 @@ config = tiny_config(sys.argv[1], **{{"dataloader.batch_size": 8, "save.save_mod
                                      "dataloader.load.crop_size": 32,
                                      "dataloader.load.load_size": 32, **json.loads(sys.argv[2])}})
 out = {{}}
-# One device through the scanned step, eight through the single step.
-for devices, per_dispatch in ((1, 2), (8, 1)):
+steps = pathlib.Path(sys.argv[1], "steps")
+# One device through the scanned step, eight through the single step, then one device
+# again, its step loaded from the folder the first run kept it in (a step sharded over
+# several devices is not kept).
+for key, devices, per_dispatch in (("1", 1, 2), ("8", 8, 1), ("1 again", 1, 2)):
     result = train(config, epochs=2, devices=devices, steps_per_dispatch=per_dispatch,
-                   synthetic_pairs=16, progress=False, echo=lambda _: None)
+                   synthetic_pairs=16, progress=False, echo=lambda _: None,
+                   compile_cache=steps)
     log = json.loads(result.experiment.log.read_text())["LOSSMANAGER_LOG"]
-    out[devices] = {{
+    out[key] = {{
+        "kept": len(list(steps.glob("*.step"))),
         "log": log["loss_functions"],
         "params": [np.asarray(a).ravel().tolist() for a in
                    jax.tree.leaves((result.state.gen_params, result.state.disc_params))],
@@ -64,8 +69,10 @@ def test_eight_devices_match_one_device(tmp_path, rules):
         env=env, capture_output=True, text=True, timeout=300)
     assert child.returncode == 0, child.stderr[-3000:]
     out = json.loads(child.stdout.strip().splitlines()[-1])
-    one, eight = out["1"], out["8"]
+    one, eight, again = out["1"], out["8"], out["1 again"]
     assert one["devices"] == 1 and eight["devices"] == 8
+    assert (one["kept"], eight["kept"], again["kept"]) == (1, 1, 1)
+    assert again["log"] == one["log"] and again["params"] == one["params"]
     assert eight["replicated"]  # parameters, optimizer states and the manager
     for name, entry in one["log"].items():
         assert len(entry["loss"]) == 2 * 16 // 8

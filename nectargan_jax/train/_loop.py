@@ -218,7 +218,7 @@ def train(config: TrainConfig, *, epochs: int | None = None, resume: bool = Fals
       compile_cache: a folder where the compiled training step is kept, so that a
         second start or a resume with the same settings loads it instead of compiling
         (the command passes ``--compile-cache``'s folder, where JAX keeps the other
-        compiled functions); None keeps nothing. Single-process runs only.
+        compiled functions); None keeps nothing. Runs on one device only.
       echo: where the final summary, the GAN health reports (``train.health``) and the
         notes on settings the run follows differently from how they read (``_notes``:
         the device JAX runs on, epochs at a learning rate of 0) go.
@@ -345,8 +345,7 @@ def train(config: TrainConfig, *, epochs: int | None = None, resume: bool = Fals
     for epoch in range(first, epochs):
         started = time.monotonic()
         state = _run_epoch(step_fns, compiled, state, writer, dataset, epoch=epoch,
-                           epochs=epochs,
-                           batch_size=batch_size, seed=seed, capacity=capacity,
+                           epochs=epochs, batch_size=batch_size, seed=seed, capacity=capacity,
                            steps_per_dispatch=steps_per_dispatch,
                            steps_per_epoch=steps_per_epoch, sharding=batch_sharding,
                            rows=rows, progress=progress, echo=echo)
@@ -430,8 +429,7 @@ def _live_writers(config: TrainConfig, steps_per_epoch: int) -> tuple[RunWriter,
 
 
 def _run_epoch(step_fns: Pix2PixStep, compiled: jax.stages.Compiled, state: TrainState,
-               writer: LogWriter,
-               dataset: PairedDataset, *, epoch: int, epochs: int, batch_size: int,
+               writer: LogWriter, dataset: PairedDataset, *, epoch: int, epochs: int, batch_size: int,
                seed: int, capacity: int, steps_per_dispatch: int, steps_per_epoch: int,
                sharding, rows: slice | None, progress: bool, echo: Callable[[str], None]
                ) -> TrainState:

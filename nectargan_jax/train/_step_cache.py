@@ -9,8 +9,8 @@ this package's source, the library versions, the backend, the XLA flags and JAX'
 settings. A start with the same key deserializes the executable
 (``jax.experimental.serialize_executable``) and traces nothing.
 
-Single-process runs only: a run on several processes compiles as before (JAX's own
-cache still serves it).
+Runs on one device only: a step sharded over several devices or processes compiles as
+before (JAX's own cache still serves it).
 """
 
 from __future__ import annotations
@@ -46,21 +46,25 @@ def compile_step(jitted: Any, static: Any, state: Any, batch: Any, folder: Path 
     Args:
       jitted: the jitted step, ``static`` its static first argument.
       state, batch: arrays or ``jax.ShapeDtypeStruct`` s shaped like the arguments.
-      folder: where executables are kept; None compiles and keeps nothing.
+      folder: where executables are kept; None compiles and keeps nothing (as does a
+        step whose arguments are on several devices).
       echo: says why a kept executable could not be read or one could not be kept (the
         step is then compiled, and the run goes on).
 
     Returns:
       The compiled step, called as ``compiled(state, batch)``.
     """
-    if folder is None or jax.process_count() > 1:
+    devices = {device for leaf in jax.tree.leaves((state, batch))
+               for device in (leaf.sharding.device_set if getattr(leaf, "sharding", None)
+                              is not None else jax.devices()[:1])}
+    if folder is None or jax.process_count() > 1 or len(devices) != 1:
         return jitted.lower(static, state, batch).compile()
     path = Path(folder) / f"{step_key(static, (state, batch))}{_SUFFIX}"
     if path.is_file():
         try:
             loaded = serialize_executable.deserialize_and_load(
                 path.read_bytes(), jax.tree.structure(((state, batch), {})),
-                jax.tree.structure(state))
+                jax.tree.structure(state), execution_devices=list(devices))
             os.utime(path)
             return loaded
         except Exception as err:  # noqa: BLE001 -- any unreadable file is compiled anew
