@@ -25,8 +25,9 @@ rounds' samples, so that drift on a shared machine hits every variant alike. Pri
 seconds per step and the ratios cmd/step (the command's overhead; the target is
 <= 1.1), cmd/t and cmd/c (< 1: the command is faster; the target for cmd/t is <= 0.8)
 and scan/cmd (the scanned step per step against one step per dispatch), all from this
-one run. JAX runs with the XLA CPU flags the command sets (``nectargan_jax._xla_flags``),
-applied before JAX starts. Runs unchanged on a GPU.
+one run. JAX runs with the XLA CPU flags the command sets (``nectargan_jax._xla_flags``)
+and the process with the command's allocator settings (``nectargan_jax._cpu_memory``;
+PyTorch runs under them too), both applied before JAX starts. Runs unchanged on a GPU.
 
     python benchmarks/bench_train_step.py [--settings embedded 128-f16 ...] [--epochs 3]
         [--rounds 2] [--no-compile] [--no-scan]
@@ -43,9 +44,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from nectargan_jax._cpu_memory import keep_freed_memory
 from nectargan_jax._xla_flags import apply_cpu_flags
 
 apply_cpu_flags()  # before JAX starts its backend, as the command does
+keep_freed_memory()  # the command's allocator settings (PyTorch's variants run under them too)
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402

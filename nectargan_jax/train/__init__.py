@@ -7,6 +7,7 @@ from nectargan_jax.train._requirements import check_train_extra
 
 check_train_extra()
 
+from nectargan_jax._cpu_memory import keep_freed_memory
 from nectargan_jax._xla_flags import apply_cpu_flags
 from nectargan_jax.train._augment_config import AugmentationsConfig
 from nectargan_jax.train._augment_config import BothAugmentations
@@ -59,6 +60,6 @@ __all__ = [
     "ScheduleConfig", "SyntheticPairs", "TargetAugmentations", "TrainConfig", "TrainResult",
     "TrainState", "TrainingConfig", "UncertaintyWeightingConfig", "VisdomConfig",
     "VisualizerConfig", "apply_cpu_flags", "batches", "build_training", "config_fingerprint",
-    "embedded_default_overrides", "load_config", "plot_loss_log", "plot_schedules",
-    "prefetch", "save_example_grid", "train",
+    "embedded_default_overrides", "keep_freed_memory", "load_config", "plot_loss_log",
+    "plot_schedules", "prefetch", "save_example_grid", "train",
 ]

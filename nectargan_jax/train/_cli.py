@@ -18,6 +18,7 @@ from pathlib import Path
 import sys
 
 from nectargan_jax._xla_flags import SWITCH
+from nectargan_jax._cpu_memory import keep_freed_memory
 from nectargan_jax._xla_flags import apply_cpu_flags
 from nectargan_jax.train._compile_cache import ENV as CACHE_ENV
 from nectargan_jax.train._compile_cache import default_cache_dir
@@ -87,9 +88,10 @@ def _parser() -> argparse.ArgumentParser:
                          metavar="SECONDS", help="how soon the others stop after a process "
                          f"dies (default {DEFAULT_HEARTBEAT_TIMEOUT})")
     train.add_argument("--no-xla-cpu-flags", action="store_true",
-                       help="leave XLA_FLAGS as it is (by default, run as a program, the "
-                            "command adds XLA CPU flags that speed up convolutions; also "
-                            f"{SWITCH}=0)")
+                       help="leave XLA_FLAGS and the C allocator as they are (by "
+                            "default, run as a program on a CPU, the command adds XLA CPU "
+                            "flags that speed up convolutions and keeps freed memory for "
+                            f"the next step; also {SWITCH}=0)")
 
     plot_log = commands.add_parser("plot-log", help="plot a loss_log.json")
     plot_log.add_argument("log", help="a loss_log.json")
@@ -248,9 +250,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Run as a program (``argv`` None: the ``nectargan-jax`` script, ``python -m
     nectargan_jax``), ``train`` first adds ``nectargan_jax._xla_flags.CPU_FLAGS`` to
-    ``XLA_FLAGS`` (options the user set are kept; ``--no-xla-cpu-flags`` or
-    ``NECTARGAN_JAX_XLA_CPU_FLAGS=0`` turns this off). Called with ``argv`` from a
-    Python process, whose JAX backend may already run, it leaves the environment alone.
+    ``XLA_FLAGS`` (options the user set are kept) and, when JAX computes on the CPU, sets
+    the C allocator to keep freed memory (``nectargan_jax._cpu_memory``);
+    ``--no-xla-cpu-flags`` or ``NECTARGAN_JAX_XLA_CPU_FLAGS=0`` turns both off. Called
+    with ``argv`` from a Python process, whose JAX backend may already run, it leaves the
+    environment and the allocator alone.
     """
     parser = _parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
@@ -258,6 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(["train"])
     if argv is None and args.command == "train" and not args.no_xla_cpu_flags:
         apply_cpu_flags()
+        keep_freed_memory()
     run = {"train": _train, "plot-log": _plot_log, "plot-schedule": _plot_schedule,
            "convert": _convert, "test": _test, "export": _export}
     try:

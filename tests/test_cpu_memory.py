@@ -1,0 +1,107 @@
+"""The command's allocator settings on a CPU: a call's large temporary buffer is reused by
+the next call instead of being mapped and zeroed again (counted in page faults).
+
+glibc's settings are per process and set before JAX starts, so the effect is measured in
+fresh processes.
+"""
+
+import json
+import os
+from pathlib import Path
+import subprocess
+import sys
+
+import pytest
+
+from nectargan_jax import _cpu_memory
+from nectargan_jax._cpu_memory import computes_on_cpu
+from nectargan_jax._cpu_memory import keep_freed_memory
+from nectargan_jax._xla_flags import SWITCH
+
+ROOT = Path(__file__).resolve().parents[1]
+LINUX_GLIBC = sys.platform == "linux" and _cpu_memory.platform.libc_ver()[0] == "glibc"
+
+# A jitted function whose first product is a 64 MiB temporary (16,384 pages of 4 KiB):
+# the minor page faults of its last 8 of 32 calls (with the settings the heap grows by a
+# few such buffers over the first calls, as small allocations split freed ones, and
+# then stays). ``MODE`` is "script" (a script calls
+# keep_freed_memory first), "none" (it does not) or "command" (``nectargan-jax`` run as
+# a program with its ``train`` replaced by the probe, taking the remaining arguments).
+PROBE = """
+import json, resource, sys
+
+def faults(applied=None):
+    import jax, jax.numpy as jnp
+    f = jax.jit(lambda x, w, v: (x @ w) @ v)
+    x, w, v = jnp.ones((4096, 64)), jnp.ones((64, 4096)), jnp.ones((4096, 1))
+    for _ in range(24):
+        f(x, w, v).block_until_ready()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(8):
+        f(x, w, v).block_until_ready()
+    print(json.dumps({"applied": applied,
+                      "faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before}))
+
+mode = sys.argv[1]
+if mode == "command":
+    import nectargan_jax.train._loop as loop
+    loop.train = lambda config, **kwargs: faults()
+    from nectargan_jax.train._cli import main
+    sys.argv = ["nectargan-jax", *sys.argv[2:]]
+    raise SystemExit(main())
+from nectargan_jax._cpu_memory import keep_freed_memory
+faults(keep_freed_memory() if mode == "script" else False)
+"""
+BUFFER_PAGES = 64 * 2**20 // 4096
+
+
+def probe(*args, switch=None):
+    env = {k: v for k, v in os.environ.items() if k not in (SWITCH, "GLIBC_TUNABLES")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    env["JAX_PLATFORMS"] = "cpu"
+    if switch is not None:
+        env[SWITCH] = switch
+    out = subprocess.run([sys.executable, "-c", PROBE, *args], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(not LINUX_GLIBC, reason="the settings are glibc's (Linux)")
+def test_a_calls_temporary_buffer_is_reused_by_the_next_call():
+    kept = probe("script")
+    assert kept["applied"] is True
+    assert kept["faults"] < BUFFER_PAGES // 4
+    # Without the settings glibc maps the buffer afresh and the kernel faults it in.
+    default = probe("none")
+    assert default["faults"] > 6 * BUFFER_PAGES
+
+
+@pytest.mark.skipif(not LINUX_GLIBC, reason="the settings are glibc's (Linux)")
+def test_the_train_command_applies_them_unless_told_not_to():
+    assert probe("command", "train")["faults"] < BUFFER_PAGES // 4
+    assert probe("command", "train", "--no-xla-cpu-flags")["faults"] > 6 * BUFFER_PAGES
+    assert probe("command", "train", switch="0")["faults"] > 6 * BUFFER_PAGES
+
+
+@pytest.mark.parametrize("platforms, expected", [
+    ("cpu", True), (" CPU ", True), ("cpu,cuda", True), ("cuda", False), ("tpu,cpu", False),
+])
+def test_jax_platforms_decides_the_backend(platforms, expected):
+    assert computes_on_cpu({"JAX_PLATFORMS": platforms}) is expected
+
+
+def test_an_installed_accelerator_plugin_means_no_cpu_settings(monkeypatch):
+    monkeypatch.setattr(_cpu_memory.importlib.metadata, "entry_points",
+                        lambda group: ["jax_cuda12_plugin"] if group == "jax_plugins" else [])
+    assert computes_on_cpu({}) is False
+    assert keep_freed_memory({}) is False
+    assert computes_on_cpu({"JAX_PLATFORMS": "cpu"}) is True
+
+
+@pytest.mark.parametrize("environ", [
+    {SWITCH: "0"}, {SWITCH: " Off "}, {"JAX_PLATFORMS": "cuda"},
+])
+def test_switched_off_or_not_on_a_cpu_changes_nothing(environ, monkeypatch):
+    monkeypatch.setattr(_cpu_memory.ctypes, "CDLL", lambda name: pytest.fail("C library used"))
+    assert keep_freed_memory(environ) is False
