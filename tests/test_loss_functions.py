@@ -291,3 +291,30 @@ def test_unknown_layout_lists_the_accepted(fn, layout):
     with pytest.raises(ValueError, match=rf"layout must be one of \('NHWC', 'NCHW'\), "
                                          rf"got layout={re.escape(repr(layout))}\."):
         fn(x, x, layout=layout)
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA:CPU's kernel choice")
+@pytest.mark.parametrize("fn", [sobel, laplacian])
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
+def test_stencils_arithmetic_is_one_kernel_on_a_cpu(fn, layout):
+    """With the mean's sum from the constant 0, YNNPACK took the stencil's arithmetic and
+    left each shifted slice to a kernel of its own (Sobel: 14 kernels, about 2x slower
+    per call); now: each image's padded gray, the stencil, the sum, the division."""
+    shape = (1, 64, 64, 3) if layout == "NHWC" else (1, 3, 64, 64)
+    x = jnp.zeros(shape)
+    hlo = jax.jit(functools.partial(fn, layout=layout)).lower(x, x).compile().as_text()
+    entry = hlo[hlo.index("\nENTRY"):]
+    assert entry.count(" fusion(") <= 6
+
+
+@pytest.mark.parametrize("fn", [sobel, laplacian])
+def test_stencil_mean_of_a_nan_or_inf_image_is_that_of_its_map(fn):
+    """The sum starts from the map's first element (min'd with 0): NaN or inf there, or
+    elsewhere, gives what the mean of the map gives."""
+    x = jnp.zeros((1, 8, 8, 3))
+    for value in (jnp.nan, jnp.inf):
+        for pixel in ((0, 0, 0, 0), (0, 5, 3, 1)):  # the map's first element, and another
+            bad = x.at[pixel].set(value)
+            expected = np.mean(np.asarray(fn(bad, x, reduction="none")))
+            assert not np.isfinite(expected)
+            np.testing.assert_array_equal(jax.jit(fn)(bad, x), expected)

@@ -132,10 +132,34 @@ def _channel_images(x: jax.Array, layout: str) -> list[jax.Array]:
 
 
 def _image_map(values: jax.Array, layout: str, reduction: str) -> jax.Array:
-    """The mean of an (N, H, W) map, or the map with a channel axis of 1 in ``layout``."""
+    """The mean of a non-negative (N, H, W) map, or the map with a channel axis of 1 in
+    ``layout``."""
     if reduction == "mean":
-        return jnp.mean(values)
+        return jax.lax.platform_dependent(values, cpu=_fused_mean, default=jnp.mean)
     return jnp.expand_dims(values, channel_axis(layout))
+
+
+def _fused_mean(values: jax.Array) -> jax.Array:
+    """The mean of a non-negative map, its stencil computed in one kernel on XLA:CPU.
+
+    XLA:CPU hands a sum from the constant 0 to YNNPACK with the elementwise arithmetic
+    that feeds it, and leaves each shifted slice of the stencil to a kernel of its own:
+    Sobel ran as 14 kernels, about 2x slower per call than as 6 (measured). A sum
+    starting from ``min(values[0], 0)``, which is 0 for a non-negative map (NaN where
+    that element is NaN, as the sum would be), keeps the stencil in one XLA fusion and
+    leaves YNNPACK only the sum.
+    """
+    return _sum_from_first(values) / values.size
+
+
+@jax.custom_jvp
+def _sum_from_first(values: jax.Array) -> jax.Array:
+    start = jax.lax.stop_gradient(jnp.minimum(values.ravel()[0], 0))
+    return jax.lax.reduce(values, start, jax.lax.add, tuple(range(values.ndim)))
+
+
+_sum_from_first.defjvp(lambda primals, tangents: (_sum_from_first(*primals),
+                                                  jnp.sum(*tangents)))
 
 
 def _sobel_magnitude(p: jax.Array) -> jax.Array:
