@@ -2,15 +2,20 @@
 
 XLA's CPU runtime allocates every call's temporary buffer with ``malloc`` (341 MB for
 the default config's training step at batch 1). glibc serves any allocation above 32 MB
-with a fresh ``mmap`` from a thread's own arena and unmaps it when it is freed, so the
-kernel maps and zeroes those pages again on every step: 83,000 page faults and about
-0.25 s of system time per step, measured on this project's CPU. PyTorch's eager
-allocations stay under that size and are reused from the heap.
+with a fresh ``mmap`` and unmaps it when it is freed, so the kernel maps and zeroes those
+pages again on every step: 83,000 page faults and about 0.25 s of system time per step,
+measured on this project's CPU. A thread other than the main one (where JAX's
+asynchronous CPU dispatch runs a computation) allocates from an arena of its own, which
+maps anything above 64 MB whatever the settings.
 
-:func:`keep_freed_memory` makes glibc serve every thread from the main heap
-(``M_ARENA_MAX`` 1), never ``mmap`` an allocation (``M_MMAP_MAX`` 0) and never hand the
-heap's top back to the system below 2 GiB (``M_TRIM_THRESHOLD``): a freed step buffer is
-reused by the next step without a page fault. The process keeps its peak memory.
+:func:`keep_freed_memory` runs each CPU computation on the thread that dispatches it
+(``jax_cpu_enable_async_dispatch`` off: the training loop's main thread, which allocates
+from glibc's main heap), and makes glibc never ``mmap`` an allocation from that heap
+(``M_MMAP_MAX`` 0) nor hand its top back to the system below 2 GiB
+(``M_TRIM_THRESHOLD``): a freed step buffer is reused by the next step without a page
+fault. The process keeps its peak memory. (Serving every thread from the main heap
+instead, ``M_ARENA_MAX`` 1, made XLA's threads wait for each other's allocations: the
+embedded default's step ran 1.3-1.6x slower.)
 
 Like ``_xla_flags``, only the ``nectargan-jax train`` command run as a program applies it
 (``--no-xla-cpu-flags`` or ``NECTARGAN_JAX_XLA_CPU_FLAGS=0`` turns both off), and only
@@ -33,7 +38,6 @@ from nectargan_jax._xla_flags import SWITCH
 # glibc's mallopt parameters (malloc.h).
 M_TRIM_THRESHOLD = -1
 M_MMAP_MAX = -4
-M_ARENA_MAX = -8
 TRIM_THRESHOLD = 2**31 - 1
 
 
@@ -50,10 +54,10 @@ def computes_on_cpu(environ: Mapping[str, str] | None = None) -> bool:
 
 
 def keep_freed_memory(environ: Mapping[str, str] | None = None) -> bool:
-    """Sets glibc's allocator to keep freed memory for reuse (see the module's doc).
+    """Runs CPU computations on the dispatching thread and sets glibc's allocator to keep
+    freed memory for reuse (see the module's doc).
 
-    Call it before JAX starts its backend: threads that have allocated already keep
-    their own arenas.
+    Call it before JAX starts its backend (JAX reads the dispatch setting then).
 
     Args:
       environ: the environment to read (``os.environ`` by default).
@@ -67,6 +71,9 @@ def keep_freed_memory(environ: Mapping[str, str] | None = None) -> bool:
         return False
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
+    import jax  # here: the command line imports this module, and most commands need no JAX
+
+    jax.config.update("jax_cpu_enable_async_dispatch", False)
     libc = ctypes.CDLL(None)
     return all(libc.mallopt(option, value) == 1 for option, value in (
-        (M_ARENA_MAX, 1), (M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, TRIM_THRESHOLD)))
+        (M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, TRIM_THRESHOLD)))

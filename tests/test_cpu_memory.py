@@ -24,16 +24,16 @@ LINUX_GLIBC = sys.platform == "linux" and _cpu_memory.platform.libc_ver()[0] == 
 # A jitted function whose first product is a 64 MiB temporary (16,384 pages of 4 KiB):
 # the minor page faults of its last 8 of 32 calls (with the settings the heap grows by a
 # few such buffers over the first calls, as small allocations split freed ones, and
-# then stays). ``MODE`` is "script" (a script calls
-# keep_freed_memory first), "none" (it does not) or "command" (``nectargan-jax`` run as
-# a program with its ``train`` replaced by the probe, taking the remaining arguments).
+# then stays). The first argument is "script" (a script calls keep_freed_memory first)
+# or "command" (``nectargan-jax`` run as a program with its ``train`` replaced by the
+# probe, taking the remaining arguments).
 PROBE = """
 import json, resource, sys
 
 def faults(applied=None):
     import jax, jax.numpy as jnp
     f = jax.jit(lambda x, w, v: (x @ w) @ v)
-    x, w, v = jnp.ones((4096, 64)), jnp.ones((64, 4096)), jnp.ones((4096, 1))
+    x, w, v = jnp.ones((4096, 8)), jnp.ones((8, 4096)), jnp.ones((4096, 1))
     for _ in range(24):
         f(x, w, v).block_until_ready()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -50,17 +50,15 @@ if mode == "command":
     sys.argv = ["nectargan-jax", *sys.argv[2:]]
     raise SystemExit(main())
 from nectargan_jax._cpu_memory import keep_freed_memory
-faults(keep_freed_memory() if mode == "script" else False)
+faults(keep_freed_memory())
 """
 BUFFER_PAGES = 64 * 2**20 // 4096
 
 
-def probe(*args, switch=None):
+def probe(*args):
     env = {k: v for k, v in os.environ.items() if k not in (SWITCH, "GLIBC_TUNABLES")}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     env["JAX_PLATFORMS"] = "cpu"
-    if switch is not None:
-        env[SWITCH] = switch
     out = subprocess.run([sys.executable, "-c", PROBE, *args], env=env, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -68,20 +66,13 @@ def probe(*args, switch=None):
 
 
 @pytest.mark.skipif(not LINUX_GLIBC, reason="the settings are glibc's (Linux)")
-def test_a_calls_temporary_buffer_is_reused_by_the_next_call():
-    kept = probe("script")
-    assert kept["applied"] is True
-    assert kept["faults"] < BUFFER_PAGES // 4
-    # Without the settings glibc maps the buffer afresh and the kernel faults it in.
-    default = probe("none")
-    assert default["faults"] > 6 * BUFFER_PAGES
-
-
-@pytest.mark.skipif(not LINUX_GLIBC, reason="the settings are glibc's (Linux)")
-def test_the_train_command_applies_them_unless_told_not_to():
+def test_a_calls_temporary_buffer_is_reused_by_the_next_call_in_the_command_and_a_script():
+    script = probe("script")
+    assert script["applied"] is True
+    assert script["faults"] < BUFFER_PAGES // 4
     assert probe("command", "train")["faults"] < BUFFER_PAGES // 4
+    # Without the settings glibc maps the buffer afresh and the kernel faults it in.
     assert probe("command", "train", "--no-xla-cpu-flags")["faults"] > 6 * BUFFER_PAGES
-    assert probe("command", "train", switch="0")["faults"] > 6 * BUFFER_PAGES
 
 
 @pytest.mark.parametrize("platforms, expected", [

@@ -17,8 +17,8 @@ import os
 from pathlib import Path
 import sys
 
-from nectargan_jax._xla_flags import SWITCH
 from nectargan_jax._cpu_memory import keep_freed_memory
+from nectargan_jax._xla_flags import SWITCH
 from nectargan_jax._xla_flags import apply_cpu_flags
 from nectargan_jax.train._compile_cache import ENV as CACHE_ENV
 from nectargan_jax.train._compile_cache import default_cache_dir
