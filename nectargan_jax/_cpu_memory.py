@@ -71,9 +71,9 @@ def keep_freed_memory(environ: Mapping[str, str] | None = None) -> bool:
         return False
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
+    libc = ctypes.CDLL(None)
     import jax  # here: the command line imports this module, and most commands need no JAX
 
     jax.config.update("jax_cpu_enable_async_dispatch", False)
-    libc = ctypes.CDLL(None)
     return all(libc.mallopt(option, value) == 1 for option, value in (
         (M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, TRIM_THRESHOLD)))
