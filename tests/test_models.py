@@ -6,6 +6,8 @@ in ``test_torch_weights.py``.
 
 import json
 from pathlib import Path
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -387,21 +389,56 @@ def _check_against_torch(ours, kernel, bias, theirs, x):
                                rtol=1e-4, atol=1e-4)
 
 
-def test_instance_norm_is_torchs_forward_and_backward():
+@pytest.mark.parametrize("conv_impl", ["xla", "cpu"])
+def test_instance_norm_is_torchs_forward_and_backward(conv_impl):
     """Values and input gradients of ``nn.InstanceNorm2d``'s defaults, on a batch whose
-    images and channels have different means and spreads."""
+    images and channels have different means and spreads, with either form's sums."""
     rng = np.random.default_rng(3)
     x = (rng.standard_normal((2, 5, 7, 3)) * [1.0, 4.0, 0.1] + [0.0, 3.0, -2.0]
          ).astype(np.float32)
     weights = rng.standard_normal(x.shape).astype(np.float32)
     ours, grad = jax.value_and_grad(
-        lambda v: jnp.sum(InstanceNorm()(v) * weights))(jnp.asarray(x))
+        lambda v: jnp.sum(InstanceNorm(conv_impl)(v) * weights))(jnp.asarray(x))
     theirs_x = nchw(x).requires_grad_()
     theirs = torch.sum(torch.nn.InstanceNorm2d(3)(theirs_x) * nchw(weights))
     theirs.backward()
     np.testing.assert_allclose(float(ours), theirs.item(), rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(grad, theirs_x.grad.numpy().transpose(0, 2, 3, 1),
                                rtol=1e-4, atol=1e-5)
+
+
+# Compiles a PatchGAN block (4x4 stride-1 convolution, instance norm, LeakyReLU) at
+# batch 16 under the training command's XLA flags and counts the convolutions XLA's CPU
+# backend placed inside YNNPACK fusions.
+CONV_IN_YNN_PROBE = r"""
+import json, re
+from nectargan_jax._xla_flags import apply_cpu_flags
+apply_cpu_flags()
+import jax, jax.numpy as jnp
+from flax import nnx
+from nectargan_jax.models._patchgan import PatchBlock
+graph, params = nnx.split(PatchBlock(128, 256, 1, norm="instance", rngs=nnx.Rngs(0),
+                                     conv_impl="cpu"))
+block = jax.jit(lambda x, p: nnx.merge(graph, p)(x))
+hlo = block.lower(jax.ShapeDtypeStruct((16, 64, 64, 128), jnp.float32),
+                  params).compile().as_text()
+ynn = set(re.findall(r'calls=%([\w.]+)[^\n]*"kind":"__ynn_fusion"', hlo))
+bodies = re.findall(r"^%([\w.]+) \([^\n]*\{\n(.*?)\n\}", hlo, re.S | re.M)
+print(json.dumps({"convolutions": hlo.count(" convolution("),
+                  "in_ynn": sum(b.count(" convolution(") for n, b in bodies if n in ynn)}))
+"""
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA:CPU's YNNPACK fusions")
+def test_instance_norm_keeps_the_convolution_before_it_out_of_ynnpack():
+    """A plain sum of the convolution's output made XLA:CPU give the convolution to
+    YNNPACK with the sum, 1.4x slower for the PatchGAN at batch 16; the 'cpu' form's
+    sums are products, which leave it to XLA (the command's flag)."""
+    out = subprocess.run([sys.executable, "-c", CONV_IN_YNN_PROBE], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen == {"convolutions": 1, "in_ynn": 0}
 
 
 @pytest.mark.parametrize("conv_impl", ["xla", "cpu"])
@@ -466,8 +503,9 @@ def _conv_impls(model):
 @pytest.mark.parametrize("platform, expected", [("cpu", "cpu"), ("gpu", "xla"), ("tpu", "xla")])
 def test_auto_takes_the_default_backends_forms_at_construction(platform, expected,
                                                                 monkeypatch):
-    """Every convolving layer (the residual shortcuts too) resolves 'auto' for the
-    backend the model is built on (``jax.default_backend``, patched)."""
+    """Every convolving layer (the residual shortcuts too) and every instance norm
+    resolves 'auto' for the backend the model is built on (``jax.default_backend``,
+    patched)."""
     monkeypatch.setattr(jax, "default_backend", lambda: platform)
     g = abstract(lambda: UnetGenerator(3, 3, features=4, n_downs=2,
                                        block_type="ResidualUnetBlock", rngs=nnx.Rngs(0)))
@@ -475,10 +513,11 @@ def test_auto_takes_the_default_backends_forms_at_construction(platform, expecte
                                                rngs=nnx.Rngs(0)))
     impls, kernels = _conv_impls(g)
     # 8 main convolutions (initial_down, 2 downs, bottleneck, 3 ups, final_up) and
-    # 7 shortcuts (ups[0]'s is the identity); the model itself holds one too.
-    assert kernels == 15 and impls == [expected] * 16
+    # 7 shortcuts (ups[0]'s is the identity); the model itself holds one too, and so do
+    # its 5 instance norms.
+    assert kernels == 15 and impls == [expected] * (16 + 5)
     impls, kernels = _conv_impls(d)
-    assert kernels == 4 and impls == [expected] * 5
+    assert kernels == 4 and impls == [expected] * (5 + 2)  # the 2 blocks' norms
 
 
 # name -> (build(conv_impl, seed), input shape): every kind of layer in both forms.

@@ -235,18 +235,36 @@ class InstanceNorm(nnx.Module):
     Written as two spatial means of the NHWC batch: on XLA CPU, forward and gradient,
     1.1-1.3x faster than ``nnx.InstanceNorm``'s group-norm form at the U-Net's shapes
     (``benchmarks/bench_norm.py``).
+
+    ``conv_impl`` (see the module docstring) chooses how the means are summed. With
+    ``'cpu'`` each sum is a product with a vector of ones: XLA's CPU backend gives a sum
+    to YNNPACK together with the convolution that produces its input, and YNNPACK runs
+    that convolution several times slower than XLA's own at batch 16 (the PatchGAN's
+    stride-1 layer at 256x256: forward pass and gradients 1.4x slower in all). A product
+    is a matrix multiplication, which keeps the convolution out. ``'xla'``: plain sums.
     """
 
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __init__(self, conv_impl: str = "auto"):
+        self.conv_impl = resolve_conv_impl(conv_impl)
+
+    def _spatial_sum(self, x: jax.Array) -> jax.Array:
+        """(N, H, W, C) -> (N, 1, 1, C), the sum over H and W."""
+        if self.conv_impl == "cpu":
+            ones = jnp.ones(x.shape[1:3], x.dtype)
+            return jnp.einsum("nhwc,hw->nc", x, ones)[:, None, None, :]
         # Sums, not jnp.mean: jax2onnx writes a mean as an opset-18 ReduceMean, which the
         # exported opset-17 graph cannot hold.
+        return jnp.sum(x, axis=(1, 2), keepdims=True)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
         scale = 1.0 / (x.shape[1] * x.shape[2])
-        centred = x - jnp.sum(x, axis=(1, 2), keepdims=True) * scale
-        variance = jnp.sum(centred * centred, axis=(1, 2), keepdims=True) * scale
+        centred = x - self._spatial_sum(x) * scale
+        variance = self._spatial_sum(centred * centred) * scale
         return centred * lax.rsqrt(variance + 1e-5)
 
 
-def make_norm(norm: str, features: int, rngs: nnx.Rngs) -> nnx.Module:
+def make_norm(norm: str, features: int, rngs: nnx.Rngs, conv_impl: str = "auto"
+              ) -> nnx.Module:
     """``'instance'`` (the reference's ``nn.InstanceNorm2d``) or ``'batch'`` (Isola et al.;
     torch's momentum 0.1, eps 1e-5).
 
@@ -257,6 +275,8 @@ def make_norm(norm: str, features: int, rngs: nnx.Rngs) -> nnx.Module:
     averages the unbiased one), so eval-mode outputs differ slightly from a PyTorch twin's
     after training; training-mode outputs and running means match.
 
+    ``conv_impl``: how instance norm sums (``InstanceNorm``); BatchNorm ignores it.
+
     Raises:
       ValueError: another ``norm``.
     """
@@ -264,5 +284,5 @@ def make_norm(norm: str, features: int, rngs: nnx.Rngs) -> nnx.Module:
         return nnx.BatchNorm(features, momentum=0.9, epsilon=1e-5, scale_init=scale_init,
                              rngs=rngs)
     if norm == "instance":
-        return InstanceNorm()
+        return InstanceNorm(conv_impl)
     raise ValueError(f"norm must be one of {NORMS}, got {norm!r}.")

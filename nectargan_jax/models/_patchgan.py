@@ -31,7 +31,7 @@ class PatchBlock(nnx.Module):
                  rngs: nnx.Rngs, conv_impl: str = "auto"):
         self.conv = ReflectConv(in_features, out_features, 4, stride, 1, use_bias=False,
                                 rngs=rngs, torch_init=True, conv_impl=conv_impl)
-        self.norm = make_norm(norm, out_features, rngs)
+        self.norm = make_norm(norm, out_features, rngs, conv_impl)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return nnx.leaky_relu(self.norm(self.conv(x)), 0.2)
