@@ -4,7 +4,9 @@ This jaxlib routes CPU convolutions to YNNPACK by default; on the pix2pix models
 2-3x slower there than through XLA's own (Eigen) convolutions at batch 16 (measured on a
 2-core AVX-512 CPU: a full D+G step at 256x256, 24-26 s against 10.8-11.3 s), while matrix
 products stay in YNNPACK. ``CPU_FLAGS`` takes convolutions off YNNPACK's list and
-leaves the rest of it. The flags only matter on a CPU backend.
+leaves the rest of it. The flags only matter on a CPU backend. A convolution XLA fuses
+into a YNNPACK reduction still runs there; the models' instance norm avoids such
+fusions (``models._layers.InstanceNorm``).
 
 Only the ``nectargan-jax train`` command run as a program applies them, and only for
 options the user has not set in ``XLA_FLAGS`` already; ``import nectargan_jax`` sets

@@ -232,16 +232,16 @@ class InstanceNorm(nnx.Module):
     ``nn.InstanceNorm2d`` defaults (eps 1e-5, the biased variance in two passes, no
     learned scale or bias, no running statistics).
 
-    Written as two spatial means of the NHWC batch: on XLA CPU, forward and gradient,
-    1.1-1.3x faster than ``nnx.InstanceNorm``'s group-norm form at the U-Net's shapes
+    Written as two spatial means of the NHWC batch. ``conv_impl`` (see the module
+    docstring) chooses how they are summed. ``'xla'``: plain sums (on XLA CPU, forward
+    and gradient, 1.1-1.3x faster than ``nnx.InstanceNorm``'s group-norm form at the
+    U-Net's shapes). ``'cpu'``: each sum a product with a vector of ones. XLA's CPU
+    backend gives a plain sum to YNNPACK together with the convolution that produces its
+    input, and at batch 16 YNNPACK ran that convolution several times slower than XLA
+    does (the PatchGAN's stride-1 block, forward and gradients: 1.6x slower in all). A
+    product is a matrix multiplication, which keeps the convolution out; alone it costs
+    more than a plain sum, but in the models it wins or ties at batch 1 to 16
     (``benchmarks/bench_norm.py``).
-
-    ``conv_impl`` (see the module docstring) chooses how the means are summed. With
-    ``'cpu'`` each sum is a product with a vector of ones: XLA's CPU backend gives a sum
-    to YNNPACK together with the convolution that produces its input, and YNNPACK runs
-    that convolution several times slower than XLA's own at batch 16 (the PatchGAN's
-    stride-1 layer at 256x256: forward pass and gradients 1.4x slower in all). A product
-    is a matrix multiplication, which keeps the convolution out. ``'xla'``: plain sums.
     """
 
     def __init__(self, conv_impl: str = "auto"):
