@@ -16,6 +16,7 @@ import pytest
 import torch
 from flax import nnx
 
+from nectargan_jax._xla_flags import jaxlib_checked
 from nectargan_jax.configs import load_default_config
 from nectargan_jax.models import PatchGANDiscriminator
 from nectargan_jax.models import UnetGenerator
@@ -429,7 +430,8 @@ print(json.dumps({"convolutions": hlo.count(" convolution("),
 """
 
 
-@pytest.mark.skipif(jax.default_backend() != "cpu", reason="XLA:CPU's YNNPACK fusions")
+@pytest.mark.skipif(jax.default_backend() != "cpu" or not jaxlib_checked(),
+                    reason="XLA:CPU's YNNPACK fusions, under the command's flag")
 def test_instance_norm_keeps_the_convolution_before_it_out_of_ynnpack():
     """A plain sum of the convolution's output made XLA:CPU give the convolution to
     YNNPACK with the sum, 1.4x slower for the PatchGAN at batch 16; the 'cpu' form's

@@ -94,8 +94,8 @@ class UnetBlock(nnx.Module):
             self.conv = UpConv(in_features, out_features, upsample_type,
                                use_bias=use_bias or upsample_type == "Bilinear", rngs=rngs,
                                conv_impl=conv_impl)
-        self.norm = None if norm is None else make_norm(norm, out_features, rngs,
-                                                                conv_impl)
+        self.norm = (None if norm is None
+                     else make_norm(norm, out_features, rngs, conv_impl))
         self.identity_shortcut = residual and not down and in_features == out_features
         if residual and down:
             shortcut = StridedConv1x1(in_features, out_features, rngs=rngs,
