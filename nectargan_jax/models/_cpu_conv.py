@@ -217,9 +217,26 @@ def conv_transpose_4x4(x: jax.Array, kernel: jax.Array) -> jax.Array:
         parts = [[sum(z[ry + 2 * ty][rx + 2 * tx][:, ry + ty:ry + ty + h, rx + tx:rx + tx + w]
                       for ty in (0, 1) for tx in (0, 1)) for rx in (0, 1)] for ry in (0, 1)]
     else:
-        parts = [[conv_valid(padded[:, ry:ry + h + 1, rx:rx + w + 1], kernel[ry::2, rx::2], 1)
+        kernels = parity_kernels(kernel)
+        parts = [[conv_valid(padded[:, ry:ry + h + 1, rx:rx + w + 1], kernels[ry][rx], 1)
                   for rx in (0, 1)] for ry in (0, 1)]
     return interleave(parts)
+
+
+def parity_kernels(kernel: jax.Array) -> list[list[jax.Array]]:
+    """(4, 4, I, O) -> ``kernels[ry][rx] == kernel[ry::2, rx::2]``, shape (2, 2, I, O).
+
+    Regrouped and split rather than sliced: the gradient of a split is one concatenation,
+    where each strided slice's gradient is a zero-padded array of the kernel's full size,
+    which the optimizer's updates then read four at a time (at the U-Net's
+    (4, 4, 1024, 512) kernels, four times the memory traffic of one gradient).
+    """
+    i, o = kernel.shape[2:]
+    # Kernel row 2 * t + r is (t, r) after the reshape; the same for columns.
+    grouped = (kernel.reshape(2, 2, 2, 2, i, o).transpose(1, 3, 0, 2, 4, 5)
+               .reshape(4, 2, 2, i, o))
+    parts = [part[0] for part in jnp.split(grouped, 4)]
+    return [parts[0:2], parts[2:4]]
 
 
 def conv_transpose_1x1(x: jax.Array, kernel: jax.Array) -> jax.Array:
