@@ -6,7 +6,9 @@ CPU forms compute) is built with ``conv_impl='xla'`` (``lax``'s convolutions) an
 jitted call computes the forward pass and the gradients with respect to the input and
 the parameters (a vjp of a fixed cotangent). The two forms' results are checked to agree
 first. On a CPU the U-Net's output layer is also timed with its kernel taps sliced out
-of one product instead of split (``tap_responses``' reason).
+of one product instead of split (``tap_responses``' reason), and its transposed
+convolutions from 8x8 to 64x64 pixels with their four output-pixel parities computed by
+four convolutions and by one (``PARITIES_AS_ONE``' reason).
 
 Every timed call gets inputs of its own (made before timing), the forms alternating;
 prints median milliseconds and xla / cpu (> 1: the CPU forms are faster) from this one
@@ -28,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nectargan_jax._xla_flags import apply_cpu_flags
-from nectargan_jax.models._cpu_conv import interleave
+from nectargan_jax.models._cpu_conv import interleave, parities_as_four, parities_as_one
 from nectargan_jax.models._layers import ReflectConv, StridedConv1x1, TransposedConv4x4
 from nectargan_jax.models._layers import ZeroInterleave1x1
 
@@ -73,6 +75,19 @@ def transposed_sliced(x: jax.Array, kernel: jax.Array) -> jax.Array:
     return interleave([[sum(z[:, ry + ty:ry + ty + h, rx + tx:rx + tx + w, ry + 2 * ty,
                                rx + 2 * tx] for ty in (0, 1) for tx in (0, 1))
                         for rx in (0, 1)] for ry in (0, 1)])
+
+
+# U-Net up-sampling layers (features 64, n_downs 8): (input side, in, out channels).
+UP_LAYERS = [(8, 1024, 512), (16, 1024, 256), (32, 512, 128), (64, 256, 64)]
+
+
+def transposed_parities(parities):
+    """The 4x4 stride-2 transposed convolution (no bias) with its parities computed by
+    ``parities`` (``parities_as_four`` or ``parities_as_one``)."""
+    def apply(x, params):
+        padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+        return interleave(parities(padded, params["kernel"][...]))
+    return apply
 
 
 def forward_and_gradients(apply) -> callable:
@@ -147,6 +162,17 @@ def main():
         ms = median_ms(fns, params, x_shape, y_shape, args.repeats, rng)
         print(f"  {label}, cpu form with its taps sliced: {ms['sliced']:.2f} ms, split: "
               f"{ms['split']:.2f} ms, sliced / split {ms['sliced'] / ms['split']:.2f}")
+        for side, inputs, outputs in UP_LAYERS:
+            def make(impl, rngs, c=(inputs, outputs)):
+                return TransposedConv4x4(*c, use_bias=False, rngs=rngs, conv_impl=impl)
+
+            _, params, x_shape, y_shape = forms(make, args.batch, side, inputs)
+            fns = {name: forward_and_gradients(transposed_parities(parities))
+                   for name, parities in (("four", parities_as_four), ("one", parities_as_one))}
+            ms = median_ms(fns, params, x_shape, y_shape, args.repeats, rng)
+            print(f"  4x4 s2^T {inputs}->{outputs} at {side}, parities as four convolutions: "
+                  f"{ms['four']:.2f} ms, as one: {ms['one']:.2f} ms, four / one "
+                  f"{ms['four'] / ms['one']:.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -337,10 +337,10 @@ def test_transposed_convolutions_match_flax_conv_transpose(conv_impl):
     kernel, and the same gradients (input and kernel), in both forms."""
     x = jnp.asarray(images((2, 5, 7, 3)))
     # Below and above FEW_OUTPUTS; above it, 5x7 and 9x8 pixels per parity (four
-    # convolutions) and 16x17 (PARITIES_AS_ONE: one): every way of computing it.
-    assert 9 * 8 < PARITIES_AS_ONE <= 16 * 17
+    # convolutions) and 32x33 (PARITIES_AS_ONE: one): every way of computing it.
+    assert 9 * 8 < PARITIES_AS_ONE <= 32 * 33
     for out, inputs in [(4, x), (9, x), (9, jnp.asarray(images((2, 9, 8, 3)))),
-                        (9, jnp.asarray(images((1, 16, 17, 3))))]:
+                        (9, jnp.asarray(images((1, 32, 33, 3))))]:
         assert (out < FEW_OUTPUTS) == (out == 4)
         ours = TransposedConv4x4(3, out, use_bias=True, rngs=rngs(0), conv_impl=conv_impl)
         reference = nnx.ConvTranspose(3, out, (4, 4), (2, 2), padding=((2, 2), (2, 2)),

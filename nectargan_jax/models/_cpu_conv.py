@@ -10,9 +10,10 @@ TPU the plain operations, which XLA and cuDNN tune, are the better choice.
   64x64x128 -> 64 channels). ``conv_transpose_4x4`` computes the 4x4 stride-2 one from
   2x2 stride-1 convolutions, one per output-pixel parity, interleaved: on inputs of at
   least ``PARITIES_AS_ONE`` pixels per image as one convolution giving all four
-  parities as channels (forward and both gradients 0.64-0.94x the time of four at the
-  U-Net's 16x16 to 128x128 layers, batch 1 and 16), on smaller ones as four (where
-  one's extra row and column of outputs cost up to 2.25x the arithmetic);
+  parities as channels (forward and both gradients 0.64-0.93x the time of four at the
+  U-Net's 32x32 to 128x128 layers, batch 1 and 16; about even at 16x16), on smaller
+  ones as four (where one's extra row and column of outputs cost up to 2.25x the
+  arithmetic: 1.3-1.6x the time at 8x8);
   ``conv_transpose_1x1`` the 1x1 one as a 1x1 convolution placed on the even pixels.
 - Few output channels: convolutions with fewer than ``FEW_OUTPUTS`` of them (the
   PatchGAN's last layer, the U-Net's output layer) are 10-100x slower as XLA CPU
@@ -57,7 +58,7 @@ FEW_OUTPUTS = 8
 SMALL_OUTPUT = 64
 # 4x4 transposed convolutions of inputs with at least this many pixels per image run
 # their four output-pixel parities as one convolution.
-PARITIES_AS_ONE = 256
+PARITIES_AS_ONE = 1024
 
 
 def _conv(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Array:
@@ -214,7 +215,10 @@ def interleave(parts: list[list[jax.Array]]) -> jax.Array:
 def conv_transpose_4x4(x: jax.Array, kernel: jax.Array) -> jax.Array:
     """``lax.conv_transpose(x, kernel, (2, 2), ((2, 2), (2, 2)))`` (PyTorch's
     ``ConvTranspose2d(kernel_size=4, stride=2, padding=1)``, the kernel flipped in space)
-    as four stride-1 convolutions, one per output-pixel parity, interleaved."""
+    as stride-1 convolutions giving each output-pixel parity, interleaved: from tap
+    responses for fewer than ``FEW_OUTPUTS`` output channels, else as one convolution
+    (``parities_as_one``) on inputs of at least ``PARITIES_AS_ONE`` pixels per image and
+    as four (``parities_as_four``) on smaller ones."""
     # Along each axis, output pixel 2m + r reads input pixels m - 1 + r and m + r
     # (zero padding 1) through taps r and r + 2 of the (flipped) kernel.
     n, h, w, _ = x.shape
@@ -224,20 +228,37 @@ def conv_transpose_4x4(x: jax.Array, kernel: jax.Array) -> jax.Array:
         parts = [[sum(z[ry + 2 * ty][rx + 2 * tx][:, ry + ty:ry + ty + h, rx + tx:rx + tx + w]
                       for ty in (0, 1) for tx in (0, 1)) for rx in (0, 1)] for ry in (0, 1)]
     elif h * w >= PARITIES_AS_ONE:
-        # Parity (ry, rx) at (m, n) is the 2x2 convolution of padded at (m + ry, n + rx):
-        # one convolution of all of padded, the parities' kernels side by side as its
-        # output channels, then each parity's channels at its offset.
-        i, o = kernel.shape[2:]
-        side_by_side = (kernel.reshape(2, 2, 2, 2, i, o).transpose(0, 2, 4, 1, 3, 5)
-                        .reshape(2, 2, i, 4 * o))
-        # Split, then sliced: the gradient of a split is one concatenation.
-        z = jnp.split(conv_valid(padded, side_by_side, 1), 4, axis=-1)
-        parts = [[z[2 * ry + rx][:, ry:ry + h, rx:rx + w] for rx in (0, 1)] for ry in (0, 1)]
+        parts = parities_as_one(padded, kernel)
     else:
-        kernels = parity_kernels(kernel)
-        parts = [[conv_valid(padded[:, ry:ry + h + 1, rx:rx + w + 1], kernels[ry][rx], 1)
-                  for rx in (0, 1)] for ry in (0, 1)]
+        parts = parities_as_four(padded, kernel)
     return interleave(parts)
+
+
+def parities_as_one(padded: jax.Array, kernel: jax.Array) -> list[list[jax.Array]]:
+    """The four parities (``interleave``'s parts) of the transposed convolution of an
+    input zero-padded by 1 (N, H+2, W+2, I) as one 2x2 convolution of all of it.
+
+    Parity (ry, rx) at (m, n) is the 2x2 convolution of the padded input at
+    (m + ry, n + rx): the parities' kernels side by side as the convolution's output
+    channels, then each parity's channels at its offset.
+    """
+    h, w = padded.shape[1] - 2, padded.shape[2] - 2
+    i, o = kernel.shape[2:]
+    side_by_side = (kernel.reshape(2, 2, 2, 2, i, o).transpose(0, 2, 4, 1, 3, 5)
+                    .reshape(2, 2, i, 4 * o))
+    # Split, then sliced: the gradient of a split is one concatenation.
+    z = jnp.split(conv_valid(padded, side_by_side, 1), 4, axis=-1)
+    return [[z[2 * ry + rx][:, ry:ry + h, rx:rx + w] for rx in (0, 1)] for ry in (0, 1)]
+
+
+def parities_as_four(padded: jax.Array, kernel: jax.Array) -> list[list[jax.Array]]:
+    """The same parities as ``parities_as_one``, one 2x2 convolution each over the
+    (H+1, W+1) pixels it reads: one output row and column fewer than one convolution
+    computes per parity, which matters on small inputs (up to 2.25x the arithmetic)."""
+    h, w = padded.shape[1] - 2, padded.shape[2] - 2
+    kernels = parity_kernels(kernel)
+    return [[conv_valid(padded[:, ry:ry + h + 1, rx:rx + w + 1], kernels[ry][rx], 1)
+             for rx in (0, 1)] for ry in (0, 1)]
 
 
 def parity_kernels(kernel: jax.Array) -> list[list[jax.Array]]:
