@@ -94,8 +94,9 @@ def test_the_experiment_folder_holds_everything(run):
     assert load_config(folder / "train1_config.json") == config
     assert sorted(p.name for p in result.experiment.checkpoints.iterdir()) == ["10", "5"]
     assert str(folder.resolve()) in summary and "loss_log.json" in summary
-    assert re.search(r"checkpoints/<epoch> \(epochs \[5, 10\]: \d+\.\d MB each, the newest 3 "
-                     r"kept\)", summary), summary
+    # Orbax compresses: the sizes depend on the values and may round apart (a range).
+    assert re.search(r"checkpoints/<epoch> \(epochs \[5, 10\]: \d+\.\d(-\d+\.\d)? MB each, "
+                     r"the newest 3 kept\)", summary), summary
     assert "compiling the training step ...\ncompiled the training step in" in summary
     # The summary names the example files as they are on disk.
     assert "examples/ epoch_0005.png, epoch_0010.png" in summary, summary
