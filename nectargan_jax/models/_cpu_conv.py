@@ -10,8 +10,8 @@ TPU the plain operations, which XLA and cuDNN tune, are the better choice.
   64x64x128 -> 64 channels). ``conv_transpose_4x4`` computes the 4x4 stride-2 one from
   2x2 stride-1 convolutions, one per output-pixel parity, interleaved: on inputs of at
   least ``PARITIES_AS_ONE`` pixels per image as one convolution giving all four
-  parities as channels (forward and both gradients 0.64-0.93x the time of four at the
-  U-Net's 32x32 to 128x128 layers, batch 1 and 16; about even at 16x16), on smaller
+  parities as channels (forward and both gradients 0.65-0.93x the time of four at the
+  U-Net's 32x32 and 64x64 layers, batch 1 and 16; about even at 16x16), on smaller
   ones as four (where one's extra row and column of outputs cost up to 2.25x the
   arithmetic: 1.3-1.6x the time at 8x8);
   ``conv_transpose_1x1`` the 1x1 one as a 1x1 convolution placed on the even pixels.
