@@ -1,4 +1,4 @@
-"""``conv_nhwc``: PyTorch's convolution and its two gradients, from canonical convolutions."""
+"""``conv_nhwc`` and ``conv_winograd``: PyTorch's convolution and its two gradients."""
 
 import jax
 import jax.numpy as jnp
@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from nectargan_jax.models._cpu_conv import PARITIES_AS_ONE, conv_nhwc, conv_transpose_4x4
+from nectargan_jax.models._cpu_conv import PARITIES_AS_ONE, conv_method, conv_nhwc
+from nectargan_jax.models._cpu_conv import conv_transpose_4x4, conv_winograd
 
 
 @pytest.mark.parametrize("n, h, w, c, o, k, stride", [
@@ -16,14 +17,31 @@ from nectargan_jax.models._cpu_conv import PARITIES_AS_ONE, conv_nhwc, conv_tran
     (3, 8, 8, 5, 2, 2, 1),
 ])
 def test_values_and_gradients_match_pytorch(n, h, w, c, o, k, stride):
-    rng = np.random.default_rng(k * 10 + stride)
-    x = rng.normal(size=(n, h, w, c)).astype(np.float32)
-    kernel = rng.normal(size=(k, k, c, o)).astype(np.float32)
-    weights = rng.normal(size=(n, (h - k) // stride + 1, (w - k) // stride + 1, o))
+    _check_against_pytorch(lambda x, kernel: conv_nhwc(x, kernel, stride), (n, h, w, c),
+                           (k, k, c, o), stride, seed=k * 10 + stride)
+
+
+@pytest.mark.parametrize("n, h, w, c, o, kh, kw", [
+    (2, 9, 7, 3, 5, 4, 4),  # 6x4 outputs
+    (1, 10, 11, 2, 3, 6, 4),  # 5x8: a row of tiles half past the output
+    (2, 8, 8, 4, 4, 4, 6),  # 5x3
+    (1, 5, 4, 1, 1, 4, 4),  # 2x1
+])
+def test_winograd_values_and_gradients_match_pytorch(n, h, w, c, o, kh, kw):
+    _check_against_pytorch(conv_winograd, (n, h, w, c), (kh, kw, c, o), 1, seed=kh + kw)
+
+
+def _check_against_pytorch(conv, x_shape, kernel_shape, stride, seed):
+    """``conv(x, kernel)``, its input and kernel gradients against ``torch``'s conv2d."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=x_shape).astype(np.float32)
+    kernel = rng.normal(size=kernel_shape).astype(np.float32)
+    (n, h, w, _), (kh, kw, _, o) = x_shape, kernel_shape
+    weights = rng.normal(size=(n, (h - kh) // stride + 1, (w - kw) // stride + 1, o))
     weights = weights.astype(np.float32)
 
     def loss(x, kernel):
-        return jnp.sum(conv_nhwc(x, kernel, stride) * weights)
+        return jnp.sum(conv(x, kernel) * weights)
 
     value, (dx, dkernel) = jax.value_and_grad(loss, argnums=(0, 1))(x, kernel)
 
@@ -36,6 +54,22 @@ def test_values_and_gradients_match_pytorch(n, h, w, c, o, k, stride):
     np.testing.assert_allclose(dx, tx.grad.numpy().transpose(0, 2, 3, 1), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(dkernel, tk.grad.numpy().transpose(2, 3, 1, 0), rtol=1e-4,
                                atol=1e-4)
+
+
+@pytest.mark.parametrize("x_shape, kernel_shape, stride, method", [
+    ((3, 35, 35, 64), (4, 4, 64, 8), 1, "winograd"),  # 3 x 32 x 32 = 3072 output pixels
+    ((3, 34, 34, 64), (4, 4, 64, 8), 1, "canonical"),  # 3 x 31 x 31
+    ((3, 35, 35, 63), (4, 4, 63, 8), 1, "canonical"),  # 63 channels in
+    ((3, 35, 35, 64), (3, 3, 64, 8), 1, "canonical"),  # odd sides
+    ((3, 35, 35, 64), (2, 2, 64, 8), 1, "canonical"),  # 2x2
+    ((3, 35, 35, 64), (4, 4, 64, 7), 1, "few_outputs"),
+    ((12, 35, 35, 64), (4, 4, 64, 8), 2, "space_to_depth"),
+])
+def test_winograd_takes_the_large_stride_one_convolutions(x_shape, kernel_shape, stride,
+                                                          method):
+    """From 3072 output pixels in the batch and 64 channels in, at stride 1 with even
+    kernel sides of 4 or more (measured: faster there, slower below)."""
+    assert conv_method(x_shape, kernel_shape, stride) == method
 
 
 def test_the_gradients_are_convolutions_in_the_canonical_form():
