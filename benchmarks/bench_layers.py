@@ -6,9 +6,11 @@ CPU forms compute) is built with ``conv_impl='xla'`` (``lax``'s convolutions) an
 jitted call computes the forward pass and the gradients with respect to the input and
 the parameters (a vjp of a fixed cotangent). The two forms' results are checked to agree
 first. On a CPU the U-Net's output layer is also timed with its kernel taps sliced out
-of one product instead of split (``tap_responses``' reason), and its transposed
+of one product instead of split (``tap_responses``' reason), its transposed
 convolutions from 8x8 to 64x64 pixels with their four output-pixel parities computed by
-four convolutions and by one (``PARITIES_AS_ONE``' reason).
+four convolutions and by one (``PARITIES_AS_ONE``' reason), and stride-1 4x4
+convolutions of the PatchGAN's sizes as one convolution and by Winograd's F(2x2, 2x2)
+(``WINOGRAD_PIXELS``' and ``WINOGRAD_CHANNELS``' reason).
 
 Every timed call gets inputs of its own (made before timing), the forms alternating;
 prints median milliseconds and xla / cpu (> 1: the CPU forms are faster) from this one
@@ -16,6 +18,7 @@ run, on whatever backend JAX runs. On a CPU it applies the XLA flags of the
 ``nectargan-jax train`` command first (``--xla-defaults`` leaves XLA_FLAGS alone).
 
     python benchmarks/bench_layers.py [--batch 1] [--repeats 7] [--xla-defaults]
+        [--sections forms taps parities winograd]
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from nectargan_jax._xla_flags import apply_cpu_flags
-from nectargan_jax.models._cpu_conv import interleave, parities_as_four, parities_as_one
+from nectargan_jax.models._cpu_conv import conv_nhwc, conv_winograd, interleave
+from nectargan_jax.models._cpu_conv import parities_as_four, parities_as_one
 from nectargan_jax.models._layers import ReflectConv, StridedConv1x1, TransposedConv4x4
 from nectargan_jax.models._layers import ZeroInterleave1x1
 
@@ -79,6 +83,12 @@ def transposed_sliced(x: jax.Array, kernel: jax.Array) -> jax.Array:
 
 # U-Net up-sampling layers (features 64, n_downs 8): (input side, in, out channels).
 UP_LAYERS = [(8, 1024, 512), (16, 1024, 256), (32, 512, 128), (64, 256, 64)]
+
+
+# Stride-1 4x4 convolutions (the PatchGAN's last block, 256 and 128 px pairs, n_layers 3
+# and 4): (input side before the reflection padding, in, out channels).
+STRIDE_1_LAYERS = [(64, 128, 256), (32, 128, 256), (32, 256, 512), (16, 256, 512)]
+SECTIONS = ["forms", "taps", "parities", "winograd"]
 
 
 def transposed_parities(parities):
@@ -137,6 +147,10 @@ def main():
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--xla-defaults", action="store_true")
+    parser.add_argument("--sections", nargs="+", default=SECTIONS, choices=SECTIONS,
+                        help="forms: every layer in both forms; on a CPU also taps: the "
+                        "output layer's taps sliced or split; parities: four or one "
+                        "convolution; winograd: stride-1 4x4 layers direct or by Winograd")
     args = parser.parse_args()
     if not args.xla_defaults:
         apply_cpu_flags()  # before the backend starts: XLA reads XLA_FLAGS once
@@ -146,13 +160,16 @@ def main():
     print(f"jax {jax.__version__} on {platform} ({jax.devices()[0].device_kind}), "
           f"batch {args.batch}, {flags}")
     rng = np.random.default_rng(0)
-    print(f"  {'layer':<44} {'xla ms':>8} {'cpu ms':>8}  xla / cpu")
-    for label, make, side, channels in LAYERS:
-        fns, params, x_shape, y_shape = forms(make, args.batch, side, channels)
-        ms = median_ms(fns, params, x_shape, y_shape, args.repeats, rng)
-        print(f"  {label:<44} {ms['xla']:8.2f} {ms['cpu']:8.2f}  {ms['xla'] / ms['cpu']:9.2f}",
-              flush=True)
-    if platform == "cpu":
+    if "forms" in args.sections:
+        print(f"  {'layer':<44} {'xla ms':>8} {'cpu ms':>8}  xla / cpu")
+        for label, make, side, channels in LAYERS:
+            fns, params, x_shape, y_shape = forms(make, args.batch, side, channels)
+            ms = median_ms(fns, params, x_shape, y_shape, args.repeats, rng)
+            print(f"  {label:<44} {ms['xla']:8.2f} {ms['cpu']:8.2f}  "
+                  f"{ms['xla'] / ms['cpu']:9.2f}", flush=True)
+    if platform != "cpu":
+        return
+    if "taps" in args.sections:
         [(label, make, side, channels)] = [case for case in LAYERS if "final_up" in case[0]]
         fns, params, x_shape, y_shape = forms(make, args.batch, side, channels)
         fns = {"sliced": forward_and_gradients(
@@ -162,6 +179,7 @@ def main():
         ms = median_ms(fns, params, x_shape, y_shape, args.repeats, rng)
         print(f"  {label}, cpu form with its taps sliced: {ms['sliced']:.2f} ms, split: "
               f"{ms['split']:.2f} ms, sliced / split {ms['sliced'] / ms['split']:.2f}")
+    if "parities" in args.sections:
         for side, inputs, outputs in UP_LAYERS:
             def make(impl, rngs, c=(inputs, outputs)):
                 return TransposedConv4x4(*c, use_bias=False, rngs=rngs, conv_impl=impl)
@@ -173,6 +191,17 @@ def main():
             print(f"  4x4 s2^T {inputs}->{outputs} at {side}, parities as four convolutions: "
                   f"{ms['four']:.2f} ms, as one: {ms['one']:.2f} ms, four / one "
                   f"{ms['four'] / ms['one']:.2f}", flush=True)
+    if "winograd" in args.sections:
+        for side, inputs, outputs in STRIDE_1_LAYERS:
+            kernel = jnp.asarray(rng.standard_normal((4, 4, inputs, outputs), np.float32)
+                                 / np.sqrt(16 * inputs))
+            fns = {"direct": forward_and_gradients(lambda x, p: conv_nhwc(x, p["kernel"], 1)),
+                   "winograd": forward_and_gradients(lambda x, p: conv_winograd(x, p["kernel"]))}
+            ms = median_ms(fns, {"kernel": kernel}, (args.batch, side + 2, side + 2, inputs),
+                           (args.batch, side - 1, side - 1, outputs), args.repeats, rng)
+            print(f"  4x4 s1 {inputs}->{outputs} at {side}, direct: {ms['direct']:.2f} ms, "
+                  f"Winograd: {ms['winograd']:.2f} ms, direct / Winograd "
+                  f"{ms['direct'] / ms['winograd']:.2f}", flush=True)
 
 
 if __name__ == "__main__":
