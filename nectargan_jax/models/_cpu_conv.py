@@ -29,10 +29,11 @@ TPU the plain operations, which XLA and cuDNN tune, are the better choice.
 - Large stride-1 convolutions with even kernel sides of at least 4 (the PatchGAN's
   stride-1 block: 128 -> 256 channels on 63x63 pixels, the default config's largest
   layer) run as Winograd's F(2x2, 2x2) on 2x2 kernel blocks (``conv_winograd``): 9
-  multiplications in place of 16, forward and both gradients 1.3-1.45x faster from
+  multiplications in place of 16; forward and both gradients 1.15-1.45x faster from
   ``WINOGRAD_PIXELS`` output pixels in the batch and ``WINOGRAD_CHANNELS`` input
-  channels (measured at 1-16 images of 31x31 to 127x127 pixels, 64-256 channels in);
-  below either, the transforms cost more than the products save (0.77-0.91x).
+  channels (measured with 128 -> 256 and 256 -> 512 channels, batch 1-16, 15x15 to
+  63x63 pixels); below either, the transforms cost more than the products save
+  (0.33-0.91x).
 - Strided convolutions (the 4x4 stride-2 layers) run as stride-1 convolutions over 2x2
   pixel blocks (``conv_space_to_depth``): with convolutions off YNNPACK (the training
   command's XLA flags) their forward pass and both gradients run 1.3-3.2x faster at
