@@ -8,9 +8,11 @@ the parameters (a vjp of a fixed cotangent). The two forms' results are checked 
 first. On a CPU the U-Net's output layer is also timed with its kernel taps sliced out
 of one product instead of split (``tap_responses``' reason), its transposed
 convolutions from 8x8 to 64x64 pixels with their four output-pixel parities computed by
-four convolutions and by one (``PARITIES_AS_ONE``' reason), and stride-1 4x4
-convolutions of the PatchGAN's sizes as one convolution and by Winograd's F(2x2, 2x2)
-(``WINOGRAD_PIXELS``' and ``WINOGRAD_CHANNELS``' reason).
+four convolutions and by one (``PARITIES_AS_ONE``' reason), and stride-1 convolutions
+of the models' sizes (the PatchGAN's 4x4 one, the 2x2 ones the U-Net's strided and
+transposed convolutions become) as one convolution and by Winograd's F(2x2, 2x2)
+(``WINOGRAD_PIXELS``' and ``WINOGRAD_WIDTH``' reason; "taken" marks those
+``conv_method`` gives to it).
 
 Every timed call gets inputs of its own (made before timing), the forms alternating;
 prints median milliseconds and xla / cpu (> 1: the CPU forms are faster) from this one
@@ -33,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from nectargan_jax._xla_flags import apply_cpu_flags
-from nectargan_jax.models._cpu_conv import conv_nhwc, conv_winograd, interleave
+from nectargan_jax.models._cpu_conv import conv_method, conv_nhwc, conv_winograd, interleave
 from nectargan_jax.models._cpu_conv import parities_as_four, parities_as_one
 from nectargan_jax.models._layers import ReflectConv, StridedConv1x1, TransposedConv4x4
 from nectargan_jax.models._layers import ZeroInterleave1x1
@@ -85,9 +87,14 @@ def transposed_sliced(x: jax.Array, kernel: jax.Array) -> jax.Array:
 UP_LAYERS = [(8, 1024, 512), (16, 1024, 256), (32, 512, 128), (64, 256, 64)]
 
 
-# Stride-1 4x4 convolutions (the PatchGAN's last block, 256 and 128 px pairs, n_layers 3
-# and 4): (input side before the reflection padding, in, out channels).
-STRIDE_1_LAYERS = [(64, 128, 256), (32, 128, 256), (32, 256, 512), (16, 256, 512)]
+# Stride-1 convolutions: (input side, kernel side, in, out channels). 4x4: the PatchGAN's
+# stride-1 block (256 and 128 px pairs, n_layers 3 and 4). 2x2: at 256 px, the U-Net's
+# strided convolutions over 2x2 pixel blocks (down 64 -> 128 at 128 px, as the PatchGAN's
+# second layer; 128 -> 256 at 64; 256 -> 512 at 32) and its transposed ones' four
+# parities as one (up 256 -> 64 at 64 px, 512 -> 128 at 32, 1024 -> 256 at 16).
+STRIDE_1_LAYERS = [(66, 4, 128, 256), (34, 4, 128, 256), (34, 4, 256, 512), (18, 4, 256, 512),
+                   (65, 2, 256, 128), (33, 2, 512, 256), (17, 2, 1024, 512),
+                   (66, 2, 256, 256), (34, 2, 512, 512), (18, 2, 1024, 1024)]
 SECTIONS = ["forms", "taps", "parities", "winograd"]
 
 
@@ -192,16 +199,18 @@ def main():
                   f"{ms['four']:.2f} ms, as one: {ms['one']:.2f} ms, four / one "
                   f"{ms['four'] / ms['one']:.2f}", flush=True)
     if "winograd" in args.sections:
-        for side, inputs, outputs in STRIDE_1_LAYERS:
-            kernel = jnp.asarray(rng.standard_normal((4, 4, inputs, outputs), np.float32)
-                                 / np.sqrt(16 * inputs))
+        for side, k, inputs, outputs in STRIDE_1_LAYERS:
+            kernel = jnp.asarray(rng.standard_normal((k, k, inputs, outputs), np.float32)
+                                 / np.sqrt(k * k * inputs))
             fns = {"direct": forward_and_gradients(lambda x, p: conv_nhwc(x, p["kernel"], 1)),
                    "winograd": forward_and_gradients(lambda x, p: conv_winograd(x, p["kernel"]))}
-            ms = median_ms(fns, {"kernel": kernel}, (args.batch, side + 2, side + 2, inputs),
-                           (args.batch, side - 1, side - 1, outputs), args.repeats, rng)
-            print(f"  4x4 s1 {inputs}->{outputs} at {side}, direct: {ms['direct']:.2f} ms, "
-                  f"Winograd: {ms['winograd']:.2f} ms, direct / Winograd "
-                  f"{ms['direct'] / ms['winograd']:.2f}", flush=True)
+            ms = median_ms(fns, {"kernel": kernel}, (args.batch, side, side, inputs),
+                           (args.batch, side - k + 1, side - k + 1, outputs), args.repeats, rng)
+            taken = conv_method((args.batch, side, side, inputs), kernel.shape, 1) == "winograd"
+            print(f"  {k}x{k} s1 {inputs}->{outputs} on {side}x{side}, direct: "
+                  f"{ms['direct']:.2f} ms, Winograd: {ms['winograd']:.2f} ms, direct / "
+                  f"Winograd {ms['direct'] / ms['winograd']:.2f}"
+                  f"{' (taken)' if taken else ''}", flush=True)
 
 
 if __name__ == "__main__":

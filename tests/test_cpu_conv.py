@@ -1,13 +1,16 @@
 """``conv_nhwc`` and ``conv_winograd``: PyTorch's convolution and its two gradients."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
 
-from nectargan_jax.models._cpu_conv import PARITIES_AS_ONE, conv_method, conv_nhwc
-from nectargan_jax.models._cpu_conv import conv_transpose_4x4, conv_winograd
+from nectargan_jax.models import _cpu_conv
+from nectargan_jax.models._cpu_conv import NHWC, PARITIES_AS_ONE, conv_method, conv_nhwc
+from nectargan_jax.models._cpu_conv import conv_transpose_4x4, conv_valid, conv_winograd
 
 
 @pytest.mark.parametrize("n, h, w, c, o, k, stride", [
@@ -26,6 +29,7 @@ def test_values_and_gradients_match_pytorch(n, h, w, c, o, k, stride):
     (1, 10, 11, 2, 3, 6, 4),  # 5x8: a row of tiles half past the output
     (2, 8, 8, 4, 4, 4, 6),  # 5x3
     (1, 5, 4, 1, 1, 4, 4),  # 2x1
+    (2, 9, 8, 3, 4, 2, 2),  # 8x7, 1x1 blocks: each product a 1x1 convolution
 ])
 def test_winograd_values_and_gradients_match_pytorch(n, h, w, c, o, kh, kw):
     _check_against_pytorch(conv_winograd, (n, h, w, c), (kh, kw, c, o), 1, seed=kh + kw)
@@ -57,19 +61,65 @@ def _check_against_pytorch(conv, x_shape, kernel_shape, stride, seed):
 
 
 @pytest.mark.parametrize("x_shape, kernel_shape, stride, method", [
-    ((3, 35, 35, 64), (4, 4, 64, 8), 1, "winograd"),  # 3 x 32 x 32 = 3072 output pixels
-    ((3, 34, 34, 64), (4, 4, 64, 8), 1, "canonical"),  # 3 x 31 x 31
-    ((3, 35, 35, 63), (4, 4, 63, 8), 1, "canonical"),  # 63 channels in
-    ((3, 35, 35, 64), (3, 3, 64, 8), 1, "canonical"),  # odd sides
-    ((3, 35, 35, 64), (2, 2, 64, 8), 1, "canonical"),  # 2x2
+    ((3, 35, 35, 64), (4, 4, 64, 64), 1, "winograd"),  # 3 x 32 x 32 = 3072 pixels, 4 x 64
+    ((3, 34, 34, 64), (4, 4, 64, 64), 1, "canonical"),  # 3 x 31 x 31
+    ((3, 35, 35, 63), (4, 4, 63, 64), 1, "canonical"),  # 4 blocks x 63 channels in
+    ((3, 35, 35, 64), (4, 4, 64, 63), 1, "canonical"),  # 4 blocks x 63 channels out
+    ((3, 37, 35, 48), (6, 4, 48, 64), 1, "winograd"),  # 6 blocks x 48
+    ((3, 37, 35, 42), (6, 4, 42, 64), 1, "canonical"),  # 6 blocks x 42
+    ((3, 33, 33, 256), (2, 2, 256, 256), 1, "winograd"),  # 1 block x 256
+    ((3, 33, 33, 256), (2, 2, 256, 255), 1, "canonical"),
+    ((3, 33, 33, 255), (2, 2, 255, 512), 1, "canonical"),
+    ((3, 35, 35, 256), (3, 3, 256, 256), 1, "canonical"),  # odd sides
     ((3, 35, 35, 64), (4, 4, 64, 7), 1, "few_outputs"),
     ((12, 35, 35, 64), (4, 4, 64, 8), 2, "space_to_depth"),
 ])
 def test_winograd_takes_the_large_stride_one_convolutions(x_shape, kernel_shape, stride,
                                                           method):
-    """From 3072 output pixels in the batch and 64 channels in, at stride 1 with even
-    kernel sides of 4 or more (measured: faster there, slower below)."""
+    """From 3072 output pixels in the batch and 256 for the kernel's 2x2 blocks times the
+    smaller channel count, at stride 1 with even kernel sides (measured: faster there,
+    slower below)."""
     assert conv_method(x_shape, kernel_shape, stride) == method
+
+
+@pytest.mark.parametrize("layer", ["strided", "transposed"])
+def test_strided_and_transposed_convolutions_run_their_2x2_ones_as_winograd(layer,
+                                                                            monkeypatch):
+    """A 4x4 stride-2 convolution is a 2x2 one over 2x2 pixel blocks, a 4x4 stride-2
+    transposed one a 2x2 one per output-pixel parity: those take ``conv_winograd`` as
+    any stride-1 convolution would (thresholds at 1 here), and the values and gradients
+    stay PyTorch's (``lax``'s for the transposed one, which other tests hold to PyTorch's)."""
+    monkeypatch.setattr(_cpu_conv, "WINOGRAD_PIXELS", 1)
+    monkeypatch.setattr(_cpu_conv, "WINOGRAD_WIDTH", 1)
+    if layer == "strided":
+        conv = functools.partial(conv_valid, stride=2)
+        x_shape, kernel_shape = (2, 20, 19, 3), (4, 4, 3, 8)  # 9x8 outputs
+        _check_against_pytorch(conv, x_shape, kernel_shape, 2, seed=7)
+    else:
+        conv = conv_transpose_4x4
+        x_shape, kernel_shape = (2, 9, 8, 3), (4, 4, 3, 8)  # 9x8 per parity
+        _check_against_lax_transpose(x_shape, kernel_shape)
+    jaxpr = jax.make_jaxpr(conv)(jnp.zeros(x_shape), jnp.zeros(kernel_shape))
+    assert str(jaxpr).count("conv_general_dilated") == (9 if layer == "strided" else 36)
+
+
+def _check_against_lax_transpose(x_shape, kernel_shape):
+    """``conv_transpose_4x4`` and its gradients against ``lax.conv_transpose``'s."""
+    rng = np.random.default_rng(3)
+    x, kernel = (jnp.asarray(rng.normal(size=shape).astype(np.float32))
+                 for shape in (x_shape, kernel_shape))
+    weights = jnp.asarray(rng.normal(size=(x_shape[0], 2 * x_shape[1], 2 * x_shape[2],
+                                           kernel_shape[-1])).astype(np.float32))
+
+    def plain(x, kernel):
+        return jax.lax.conv_transpose(x, kernel, (2, 2), ((2, 2), (2, 2)),
+                                      dimension_numbers=NHWC)
+
+    ours, theirs = (jax.value_and_grad(lambda x, k, f=f: jnp.sum(f(x, k) * weights),
+                                       argnums=(0, 1))(x, kernel)
+                    for f in (conv_transpose_4x4, plain))
+    for got, want in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs)):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
 def test_the_gradients_are_convolutions_in_the_canonical_form():

@@ -22,6 +22,7 @@ from nectargan_jax.models import PatchGANDiscriminator
 from nectargan_jax.models import UnetGenerator
 from nectargan_jax.models import build_models
 from nectargan_jax.models import select_conv_impl
+from nectargan_jax.models import _cpu_conv
 from nectargan_jax.models._cpu_conv import FEW_OUTPUTS, PARITIES_AS_ONE
 from nectargan_jax.models._cpu_conv import conv_method
 from nectargan_jax.models._layers import InstanceNorm
@@ -565,7 +566,32 @@ def _output_and_grads(model, x, w):
 def test_both_forms_compute_the_same_model_from_the_same_weights(name):
     """'cpu' and 'xla' models hold the same parameter tree, drawn alike from a seed, and
     either takes the other's weights: then the outputs and every gradient agree."""
-    build, shape = MODELS[name]
+    _check_both_forms(*MODELS[name])
+
+
+def test_both_forms_agree_where_every_2x2_convolution_runs_as_winograd(monkeypatch):
+    """With ``conv_winograd``'s thresholds at 1, the U-Net's strided convolutions (over
+    2x2 pixel blocks) and transposed ones (their output-pixel parities) run their 2x2
+    convolutions as Winograd's F(2x2, 2x2), as the default config's larger layers do at
+    batch 16; the model is still the 'xla' one."""
+    def build(impl, seed):
+        return UnetGenerator(3, 3, features=8, n_downs=2, n_dropout=0, rngs=rngs(seed),
+                             conv_impl=impl)
+
+    def convolutions(model):
+        jaxpr = jax.make_jaxpr(lambda x: model(x))(jnp.zeros(shape))
+        return str(jaxpr).count("conv_general_dilated")
+
+    shape = (2, 64, 64, 3)
+    direct = convolutions(build("cpu", 0))
+    monkeypatch.setattr(_cpu_conv, "WINOGRAD_PIXELS", 1)
+    monkeypatch.setattr(_cpu_conv, "WINOGRAD_WIDTH", 1)
+    assert convolutions(build("cpu", 0)) >= direct + 8 * 6  # 9 in place of 1, 6 times
+    _check_both_forms(build, shape)
+
+
+def _check_both_forms(build, shape):
+    """The check of ``test_both_forms_compute_the_same_model_from_the_same_weights``."""
     cpu, xla_same_seed, xla = build("cpu", 0), build("xla", 0), build("xla", 1)
     assert (cpu.conv_impl, xla.conv_impl) == ("cpu", "xla")
     weights = flat_params(cpu)

@@ -26,16 +26,19 @@ TPU the plain operations, which XLA and cuDNN tune, are the better choice.
   on 4x4 pixels, batch 1); as one matrix product of the input's patches
   (``conv_as_matmul``) they take 5-10 ms, the gradients being matrix products too. 1x1
   convolutions (the residual shortcuts) are such a product whatever their size.
-- Large stride-1 convolutions with even kernel sides of at least 4 (the PatchGAN's
-  stride-1 block: 128 -> 256 channels on 63x63 pixels, the default config's largest
-  layer) run as Winograd's F(2x2, 2x2) on 2x2 kernel blocks (``conv_winograd``): 9
-  multiplications in place of 16; forward and both gradients 1.15-1.45x faster from
-  ``WINOGRAD_PIXELS`` output pixels in the batch and ``WINOGRAD_CHANNELS`` input
-  channels (measured with 128 -> 256 and 256 -> 512 channels, batch 1-16, 15x15 to
-  63x63 pixels); below either, the transforms cost more than the products save
-  (0.33-0.91x).
+- Large stride-1 convolutions with even kernel sides run as Winograd's F(2x2, 2x2) on
+  2x2 kernel blocks (``conv_winograd``): 9 multiplications in place of 16. The
+  transforms cost memory traffic in proportion to the channels in and out, the products
+  arithmetic in proportion to their product times the blocks, so it pays from
+  ``WINOGRAD_PIXELS`` output pixels in the batch and ``WINOGRAD_WIDTH`` blocks times
+  the smaller of the channel counts. It takes the PatchGAN's stride-1 block (4x4,
+  128 -> 256 channels on 63x63 pixels, the default config's largest layer; forward and
+  both gradients 1.15-1.45x faster at batch 1-16) and the 2x2 convolutions the U-Net's
+  larger layers become below (up to 1.3x at batch 16, even at batch 1); below either
+  threshold the transforms cost more than the products save (0.33-0.91x).
 - Strided convolutions (the 4x4 stride-2 layers) run as stride-1 convolutions over 2x2
-  pixel blocks (``conv_space_to_depth``): with convolutions off YNNPACK (the training
+  pixel blocks (``conv_space_to_depth``, which computes that one as ``conv_valid``
+  does): with convolutions off YNNPACK (the training
   command's XLA flags) their forward pass and both gradients run 1.3-3.2x faster at
   batch 1 and 1.2-1.7x faster at batch 16 (about the same with XLA's defaults).
 - Gradients inside a loop: XLA's CPU backend runs a convolution on its fast (Eigen) path
@@ -64,10 +67,11 @@ NHWC = ("NHWC", "HWIO", "NHWC")
 FEW_OUTPUTS = 8
 # Convolutions with at most this many output pixels per image use ``conv_as_matmul``.
 SMALL_OUTPUT = 64
-# Stride-1 convolutions with even kernel sides of at least 4 use ``conv_winograd`` from
-# this many output pixels in the batch (images x rows x columns) and input channels.
+# Stride-1 convolutions with even kernel sides use ``conv_winograd`` from this many
+# output pixels in the batch (images x rows x columns) and this many 2x2 kernel blocks
+# times the smaller of the input and output channel counts.
 WINOGRAD_PIXELS = 3072
-WINOGRAD_CHANNELS = 64
+WINOGRAD_WIDTH = 256
 # 4x4 transposed convolutions of inputs with at least this many pixels per image run
 # their four output-pixel parities as one convolution.
 PARITIES_AS_ONE = 1024
@@ -159,7 +163,8 @@ def conv_space_to_depth(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Arr
     stride`` pixel blocks (kernel sides multiples of ``stride``).
 
     Each block becomes one pixel of ``stride ** 2 * C`` channels and the kernel is
-    regrouped to match. Trailing rows and columns that no output reads are dropped first.
+    regrouped to match; that convolution is computed as ``conv_valid`` computes it.
+    Trailing rows and columns that no output reads are dropped first.
     """
     kh, kw, c, o = kernel.shape
     n, h, w, _ = x.shape
@@ -171,7 +176,7 @@ def conv_space_to_depth(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Arr
     grouped = (kernel.reshape(kh // stride, stride, kw // stride, stride, c, o)
                .transpose(0, 2, 1, 3, 4, 5)
                .reshape(kh // stride, kw // stride, stride * stride * c, o))
-    return conv_nhwc(blocks, grouped, 1)
+    return conv_valid(blocks, grouped, 1)
 
 
 def conv_winograd(x: jax.Array, kernel: jax.Array) -> jax.Array:
@@ -240,9 +245,9 @@ def conv_method(x_shape: tuple[int, ...], kernel_shape: tuple[int, ...], stride:
       ``'few_outputs'`` (``conv_few_outputs``) for fewer than ``FEW_OUTPUTS`` output
       channels at stride 1, ``'matmul'`` (``conv_as_matmul``) for a 1x1 kernel or at
       most ``SMALL_OUTPUT`` output pixels per image, ``'winograd'``
-      (``conv_winograd``) at stride 1 for even kernel sides of at least 4, at least
-      ``WINOGRAD_PIXELS`` output pixels in the batch and ``WINOGRAD_CHANNELS`` input
-      channels, ``'space_to_depth'``
+      (``conv_winograd``) at stride 1 for even kernel sides, at least
+      ``WINOGRAD_PIXELS`` output pixels in the batch and at least ``WINOGRAD_WIDTH``
+      2x2 kernel blocks times the smaller channel count, ``'space_to_depth'``
       (``conv_space_to_depth``) for a stride that divides both kernel sides, otherwise
       ``'canonical'`` (``conv_nhwc``).
 
@@ -255,6 +260,10 @@ def conv_method(x_shape: tuple[int, ...], kernel_shape: tuple[int, ...], stride:
       'winograd'
       >>> conv_method((1, 34, 34, 256), (4, 4, 256, 512), 1)
       'canonical'
+      >>> conv_method((16, 33, 33, 512), (2, 2, 512, 512), 1)
+      'winograd'
+      >>> conv_method((16, 65, 65, 256), (2, 2, 256, 128), 1)
+      'canonical'
     """
     kh, kw, c, o = kernel_shape
     out_h, out_w = (x_shape[1] - kh) // stride + 1, (x_shape[2] - kw) // stride + 1
@@ -262,8 +271,9 @@ def conv_method(x_shape: tuple[int, ...], kernel_shape: tuple[int, ...], stride:
         return "few_outputs"
     if kh * kw == 1 or out_h * out_w <= SMALL_OUTPUT:
         return "matmul"
-    if (stride == 1 and kh % 2 == 0 and kw % 2 == 0 and min(kh, kw) >= 4
-            and x_shape[0] * out_h * out_w >= WINOGRAD_PIXELS and c >= WINOGRAD_CHANNELS):
+    if (stride == 1 and kh % 2 == 0 and kw % 2 == 0
+            and x_shape[0] * out_h * out_w >= WINOGRAD_PIXELS
+            and kh * kw // 4 * min(c, o) >= WINOGRAD_WIDTH):
         return "winograd"
     if stride > 1 and kh % stride == 0 and kw % stride == 0:
         return "space_to_depth"
