@@ -34,13 +34,14 @@ TPU the plain operations, which XLA and cuDNN tune, are the better choice.
   the smaller of the channel counts. It takes the PatchGAN's stride-1 block (4x4,
   128 -> 256 channels on 63x63 pixels, the default config's largest layer; forward and
   both gradients 1.15-1.45x faster at batch 1-16) and the 2x2 convolutions the U-Net's
-  larger layers become below (up to 1.3x at batch 16, even at batch 1); below either
-  threshold the transforms cost more than the products save (0.33-0.91x).
+  larger layers become below (those layers 1.18-1.33x faster at batch 16, 0.98-1.08x at
+  batch 1); below either threshold the transforms cost more than the products save
+  (0.33-0.91x).
 - Strided convolutions (the 4x4 stride-2 layers) run as stride-1 convolutions over 2x2
   pixel blocks (``conv_space_to_depth``, which computes that one as ``conv_valid``
-  does): with convolutions off YNNPACK (the training
-  command's XLA flags) their forward pass and both gradients run 1.3-3.2x faster at
-  batch 1 and 1.2-1.7x faster at batch 16 (about the same with XLA's defaults).
+  does): with convolutions off YNNPACK (the training command's XLA flags) their forward
+  pass and both gradients run 1.3-3.2x faster at batch 1 and 1.2-1.7x faster at batch 16
+  (about the same with XLA's defaults).
 - Gradients inside a loop: XLA's CPU backend runs a convolution on its fast (Eigen) path
   only in the canonical form (input NHWC, kernel HWIO, output NHWC). Autodiff's
   transpose rules give the input gradient a kernel in HWOI order and the kernel gradient
