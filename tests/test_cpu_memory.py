@@ -21,23 +21,25 @@ from nectargan_jax._xla_flags import SWITCH
 ROOT = Path(__file__).resolve().parents[1]
 LINUX_GLIBC = sys.platform == "linux" and _cpu_memory.platform.libc_ver()[0] == "glibc"
 
-# A jitted function whose first product is a 64 MiB temporary (16,384 pages of 4 KiB):
-# the minor page faults of its last 8 of 32 calls (with the settings the heap grows by a
-# few such buffers over the first calls, as small allocations split freed ones, and
-# then stays). The first argument is "script" (a script calls keep_freed_memory first)
+# A jitted function whose first product is a rows x columns temporary: the minor page
+# faults of its last ``measured`` calls after ``warm`` ones (with the settings the heap
+# grows by a few such buffers over the first calls, as small allocations split freed
+# ones, and then stays); ``PROBE_SIZES`` is "rows,columns,warm,measured". The first argument is "script" (a script calls keep_freed_memory first)
 # or "command" (``nectargan-jax`` run as a program with its ``train`` replaced by the
 # probe, taking the remaining arguments).
 PROBE = """
 import json, resource, sys
 
 def faults(applied=None):
+    import os
     import jax, jax.numpy as jnp
+    rows, columns, warm, measured = map(int, os.environ["PROBE_SIZES"].split(","))
     f = jax.jit(lambda x, w, v: (x @ w) @ v)
-    x, w, v = jnp.ones((4096, 8)), jnp.ones((8, 4096)), jnp.ones((4096, 1))
-    for _ in range(24):
+    x, w, v = jnp.ones((rows, 8)), jnp.ones((8, columns)), jnp.ones((columns, 1))
+    for _ in range(warm):
         f(x, w, v).block_until_ready()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(8):
+    for _ in range(measured):
         f(x, w, v).block_until_ready()
     print(json.dumps({"applied": applied,
                       "faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before}))
@@ -52,11 +54,18 @@ if mode == "command":
 from nectargan_jax._cpu_memory import keep_freed_memory
 faults(keep_freed_memory())
 """
+# 64 MiB (16,384 pages of 4 KiB), 32 calls of which the last 8 are counted.
+SMALL = (4096, 4096, 24, 8)
 BUFFER_PAGES = 64 * 2**20 // 4096
+# 2.125 GiB, above any threshold glibc's M_TRIM_THRESHOLD can be given but -1 (off): the
+# default config's training step at batch 16 has a 2.57 GB temporary buffer.
+LARGE = (16384, 34816, 3, 3)
+LARGE_PAGES = 16384 * 34816 * 4 // 4096
 
 
-def probe(*args):
+def probe(*args, sizes=SMALL):
     env = {k: v for k, v in os.environ.items() if k not in (SWITCH, "GLIBC_TUNABLES")}
+    env["PROBE_SIZES"] = ",".join(map(str, sizes))
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     env["JAX_PLATFORMS"] = "cpu"
     out = subprocess.run([sys.executable, "-c", PROBE, *args], env=env, capture_output=True,
@@ -73,6 +82,14 @@ def test_a_calls_temporary_buffer_is_reused_by_the_next_call_in_the_command_and_
     assert probe("command", "train")["faults"] < BUFFER_PAGES // 4
     # Without the settings glibc maps the buffer afresh and the kernel faults it in.
     assert probe("command", "train", "--no-xla-cpu-flags")["faults"] > 6 * BUFFER_PAGES
+
+
+@pytest.mark.skipif(not LINUX_GLIBC, reason="the settings are glibc's (Linux)")
+def test_a_temporary_buffer_over_2_gib_is_reused_too():
+    """glibc hands the top of its heap back to the system once it is over the trim
+    threshold, which takes at most 2**31 - 1 as a number: a 2 GiB threshold let the
+    batch-16 step's buffer be unmapped and faulted in again on every step."""
+    assert probe("script", sizes=LARGE)["faults"] < LARGE_PAGES // 4
 
 
 @pytest.mark.parametrize("platforms, expected", [
