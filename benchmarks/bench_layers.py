@@ -10,8 +10,8 @@ of one product instead of split (``tap_responses``' reason), its transposed
 convolutions from 8x8 to 64x64 pixels with their four output-pixel parities computed by
 four convolutions and by one (``PARITIES_AS_ONE``' reason), and stride-1 convolutions
 of the models' sizes (the PatchGAN's 4x4 one, the 2x2 ones the U-Net's strided and
-transposed convolutions become) as one convolution and by Winograd's F(2x2, 2x2)
-(``WINOGRAD_PIXELS``' and ``WINOGRAD_WIDTH``' reason; "taken" marks those
+transposed convolutions become) as one convolution and by Winograd's F(3x3, 4x4) or
+F(3x3, 2x2) (``WINOGRAD_PIXELS``' and ``WINOGRAD_WIDTH``' reason; "taken" marks those
 ``conv_method`` gives to it).
 
 Every timed call gets inputs of its own (made before timing), the forms alternating;
@@ -157,7 +157,7 @@ def main():
     parser.add_argument("--sections", nargs="+", default=SECTIONS, choices=SECTIONS,
                         help="forms: every layer in both forms; on a CPU also taps: the "
                         "output layer's taps sliced or split; parities: four or one "
-                        "convolution; winograd: stride-1 4x4 layers direct or by Winograd")
+                        "convolution; winograd: stride-1 4x4 and 2x2 layers direct or by Winograd")
     args = parser.parse_args()
     if not args.xla_defaults:
         apply_cpu_flags()  # before the backend starts: XLA reads XLA_FLAGS once

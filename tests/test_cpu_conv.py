@@ -11,6 +11,7 @@ import torch
 from nectargan_jax.models import _cpu_conv
 from nectargan_jax.models._cpu_conv import NHWC, PARITIES_AS_ONE, conv_method, conv_nhwc
 from nectargan_jax.models._cpu_conv import conv_transpose_4x4, conv_valid, conv_winograd
+from nectargan_jax.models._cpu_conv import winograd_matrices
 
 
 @pytest.mark.parametrize("n, h, w, c, o, k, stride", [
@@ -25,14 +26,23 @@ def test_values_and_gradients_match_pytorch(n, h, w, c, o, k, stride):
 
 
 @pytest.mark.parametrize("n, h, w, c, o, kh, kw", [
-    (2, 9, 7, 3, 5, 4, 4),  # 6x4 outputs
-    (1, 10, 11, 2, 3, 6, 4),  # 5x8: a row of tiles half past the output
-    (2, 8, 8, 4, 4, 4, 6),  # 5x3
-    (1, 5, 4, 1, 1, 4, 4),  # 2x1
-    (2, 9, 8, 3, 4, 2, 2),  # 8x7, 1x1 blocks: each product a 1x1 convolution
+    (2, 9, 7, 3, 5, 4, 4),  # 6x4 outputs: 2x2 tiles of 3x3, the last column of tiles
+    (1, 10, 11, 2, 3, 2, 4),  # 9x8: a column of tiles two thirds past the output
+    (2, 8, 8, 4, 4, 4, 2),  # 5x7
+    (1, 5, 4, 1, 1, 4, 4),  # 2x1: one tile
+    (2, 9, 8, 3, 4, 2, 2),  # 8x7
 ])
 def test_winograd_values_and_gradients_match_pytorch(n, h, w, c, o, kh, kw):
     _check_against_pytorch(conv_winograd, (n, h, w, c), (kh, kw, c, o), 1, seed=kh + kw)
+
+
+def test_winograd_has_points_for_kernel_sides_up_to_4_only():
+    """F(3, 6) would need 7 points; past +-2 the next are +-1/2, whose transforms lose
+    precision in float32, so kernel sides past 4 are refused (``conv_method`` never
+    picks them)."""
+    assert [winograd_matrices(r)[2].shape for r in (2, 4)] == [(4, 4), (6, 6)]
+    with pytest.raises(ValueError, match="needs 7 points"):
+        winograd_matrices(6)
 
 
 def _check_against_pytorch(conv, x_shape, kernel_shape, stride, seed):
@@ -61,23 +71,24 @@ def _check_against_pytorch(conv, x_shape, kernel_shape, stride, seed):
 
 
 @pytest.mark.parametrize("x_shape, kernel_shape, stride, method", [
-    ((3, 35, 35, 64), (4, 4, 64, 64), 1, "winograd"),  # 3 x 32 x 32 = 3072 pixels, 4 x 64
-    ((3, 34, 34, 64), (4, 4, 64, 64), 1, "canonical"),  # 3 x 31 x 31
-    ((3, 35, 35, 63), (4, 4, 63, 64), 1, "canonical"),  # 4 blocks x 63 channels in
-    ((3, 35, 35, 64), (4, 4, 64, 63), 1, "canonical"),  # 4 blocks x 63 channels out
-    ((3, 37, 35, 48), (6, 4, 48, 64), 1, "winograd"),  # 6 blocks x 48
-    ((3, 37, 35, 42), (6, 4, 42, 64), 1, "canonical"),  # 6 blocks x 42
-    ((3, 33, 33, 256), (2, 2, 256, 256), 1, "winograd"),  # 1 block x 256
-    ((3, 33, 33, 256), (2, 2, 256, 255), 1, "canonical"),
-    ((3, 33, 33, 255), (2, 2, 255, 512), 1, "canonical"),
+    ((3, 35, 35, 32), (4, 4, 32, 32), 1, "winograd"),  # 3 x 32 x 32 = 3072 pixels, 16 x 32
+    ((3, 34, 34, 32), (4, 4, 32, 32), 1, "canonical"),  # 3 x 31 x 31
+    ((3, 35, 35, 31), (4, 4, 31, 64), 1, "canonical"),  # 16 taps x 31 channels in
+    ((3, 35, 35, 64), (4, 4, 64, 31), 1, "canonical"),  # 16 taps x 31 channels out
+    ((3, 35, 34, 64), (4, 2, 64, 64), 1, "winograd"),  # 8 taps x 64
+    ((3, 35, 34, 63), (4, 2, 63, 64), 1, "canonical"),  # 8 taps x 63
+    ((3, 33, 33, 128), (2, 2, 128, 128), 1, "winograd"),  # 4 taps x 128
+    ((3, 33, 33, 128), (2, 2, 128, 127), 1, "canonical"),
+    ((3, 33, 33, 127), (2, 2, 127, 512), 1, "canonical"),
+    ((3, 37, 35, 256), (6, 4, 256, 256), 1, "canonical"),  # a side past 4
     ((3, 35, 35, 256), (3, 3, 256, 256), 1, "canonical"),  # odd sides
     ((3, 35, 35, 64), (4, 4, 64, 7), 1, "few_outputs"),
     ((12, 35, 35, 64), (4, 4, 64, 8), 2, "space_to_depth"),
 ])
 def test_winograd_takes_the_large_stride_one_convolutions(x_shape, kernel_shape, stride,
                                                           method):
-    """From 3072 output pixels in the batch and 256 for the kernel's 2x2 blocks times the
-    smaller channel count, at stride 1 with even kernel sides (measured: faster there,
+    """From 3072 output pixels in the batch and 512 for the kernel's taps times the smaller
+    channel count, at stride 1 with kernel sides of 2 or 4 (measured: faster there,
     slower below)."""
     assert conv_method(x_shape, kernel_shape, stride) == method
 
@@ -100,7 +111,8 @@ def test_strided_and_transposed_convolutions_run_their_2x2_ones_as_winograd(laye
         x_shape, kernel_shape = (2, 9, 8, 3), (4, 4, 3, 8)  # 9x8 per parity
         _check_against_lax_transpose(x_shape, kernel_shape)
     jaxpr = jax.make_jaxpr(conv)(jnp.zeros(x_shape), jnp.zeros(kernel_shape))
-    assert str(jaxpr).count("conv_general_dilated") == (9 if layer == "strided" else 36)
+    # F(3x3, 2x2): 16 products per 2x2 convolution, one of them strided, four transposed.
+    assert str(jaxpr).count("conv_general_dilated") == (16 if layer == "strided" else 64)
 
 
 def _check_against_lax_transpose(x_shape, kernel_shape):

@@ -26,17 +26,20 @@ TPU the plain operations, which XLA and cuDNN tune, are the better choice.
   on 4x4 pixels, batch 1); as one matrix product of the input's patches
   (``conv_as_matmul``) they take 5-10 ms, the gradients being matrix products too. 1x1
   convolutions (the residual shortcuts) are such a product whatever their size.
-- Large stride-1 convolutions with even kernel sides run as Winograd's F(2x2, 2x2) on
-  2x2 kernel blocks (``conv_winograd``): 9 multiplications in place of 16. The
-  transforms cost memory traffic in proportion to the channels in and out, the products
-  arithmetic in proportion to their product times the blocks, so it pays from
-  ``WINOGRAD_PIXELS`` output pixels in the batch and ``WINOGRAD_WIDTH`` blocks times
-  the smaller of the channel counts. It takes the PatchGAN's stride-1 block (4x4,
-  128 -> 256 channels on 63x63 pixels, the default config's largest layer; forward and
-  both gradients 1.15-1.45x faster at batch 1-16) and the 2x2 convolutions the U-Net's
-  larger layers become below (those layers 1.18-1.33x faster at batch 16, 0.98-1.08x at
-  batch 1); below either threshold the transforms cost more than the products save
-  (0.33-0.91x).
+- Large stride-1 convolutions with kernel sides of 2 or 4 run as Winograd's
+  F(3x3, r x r) (``conv_winograd``): per 3x3 output tile 16 multiplications in place of
+  36 for a 2x2 kernel, 36 in place of 144 for a 4x4 one. The transforms cost memory
+  traffic in proportion to the channels in and out, the products arithmetic in
+  proportion to their product times the taps, so it pays from ``WINOGRAD_PIXELS``
+  output pixels in the batch and ``WINOGRAD_WIDTH`` kernel taps times the smaller of the
+  channel counts. It takes the PatchGAN's stride-1 block (4x4, 128 -> 256 channels on
+  63x63 pixels, the default config's largest layer) and the 2x2 convolutions the
+  U-Net's strided and transposed layers become below. In those layers (forward and both
+  gradients) it is 1.3-2.3x faster than one convolution at batch 16 and 1.3-1.8x at
+  batch 1 where it is taken; below either threshold the transforms cost more than the
+  products save (0.3-0.9x). F(2x2, 2x2) on the kernel's 2x2 blocks, the form before,
+  was 1.0-1.6x slower at batch 16; F(4x4, r x r) was slower than F(3x3, r x r) at
+  most of the layers (its larger tiles' transforms cost more than their products save).
 - Strided convolutions (the 4x4 stride-2 layers) run as stride-1 convolutions over 2x2
   pixel blocks (``conv_space_to_depth``, which computes that one as ``conv_valid``
   does): with convolutions off YNNPACK (the training command's XLA flags) their forward
@@ -62,17 +65,22 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 NHWC = ("NHWC", "HWIO", "NHWC")
 # Convolutions with fewer output channels than this use ``conv_few_outputs``.
 FEW_OUTPUTS = 8
 # Convolutions with at most this many output pixels per image use ``conv_as_matmul``.
 SMALL_OUTPUT = 64
-# Stride-1 convolutions with even kernel sides use ``conv_winograd`` from this many
-# output pixels in the batch (images x rows x columns) and this many 2x2 kernel blocks
-# times the smaller of the input and output channel counts.
+# Stride-1 convolutions with kernel sides of 2 or 4 use ``conv_winograd`` from this many
+# output pixels in the batch (images x rows x columns) and this many kernel taps times
+# the smaller of the input and output channel counts.
 WINOGRAD_PIXELS = 3072
-WINOGRAD_WIDTH = 256
+WINOGRAD_WIDTH = 512
+# ``conv_winograd``'s output tile side, and the finite points its transforms interpolate
+# at (kernel sides up to 4 need 3 + 4 - 2 of them).
+WINOGRAD_TILE = 3
+_WINOGRAD_POINTS = (0.0, 1.0, -1.0, 2.0, -2.0)
 # 4x4 transposed convolutions of inputs with at least this many pixels per image run
 # their four output-pixel parities as one convolution.
 PARITIES_AS_ONE = 1024
@@ -181,62 +189,107 @@ def conv_space_to_depth(x: jax.Array, kernel: jax.Array, stride: int) -> jax.Arr
 
 
 def conv_winograd(x: jax.Array, kernel: jax.Array) -> jax.Array:
-    """A stride-1 'VALID' convolution with even kernel sides as Winograd's F(2x2, 2x2)
-    on the kernel's 2x2 blocks: 9 multiplications per block and 2x2 output tile in place
-    of 16, in the forward pass and both gradients.
+    """A stride-1 'VALID' convolution with kernel sides of at most 4 as Winograd's
+    F(3x3, kh x kw): per 3x3 output tile, (kh + 2) x (kw + 2) multiplications in place of
+    9 kh kw (0.44x for 2x2 kernels, 0.25x for 4x4), in the forward pass and both gradients.
 
-    Along each axis, F(2, 2) gives the outputs 2t and 2t + 1 of a 2-tap kernel (g0, g1)
-    from the input tile (d0, d1, d2) = x[2t:2t + 3] as m0 + m1 and m1 + m2, where
-    (m0, m1, m2) = (d0 - d1, d1, d2 - d1) * (g0, g0 + g1, g1). Kernel block b sits 2b
-    pixels on, so it reads the tile t + b: each of the 9 products (3 per axis) summed
-    over the blocks is a stride-1 convolution over the tiles with a
-    (kh / 2, kw / 2) kernel, and the tiles' transforms are computed once.
+    Each axis is cut into tiles of ``WINOGRAD_TILE`` outputs, tile t reading the n = 3 + r
+    - 1 inputs from 3t (r the kernel's side on that axis). The input transform
+    (``winograd_matrices``' ``bt``) turns every tile into n numbers along each axis; the
+    products of those with the transformed kernel (``g``), one 1x1 convolution over the
+    tiles per coordinate pair, give each tile's outputs through the output transform
+    (``at``). The transforms along the two axes are computed once for all channels.
     """
     kh, kw = kernel.shape[:2]
     out_h, out_w = x.shape[1] - kh + 1, x.shape[2] - kw + 1
-    tiles = _input_tiles(x, kh, kw)
-    blocks = _kernel_blocks(kernel)
-    products = [[conv_nhwc(tiles[a][b], blocks[a, b], 1) for b in range(3)] for a in range(3)]
-    y = _tile_outputs([_tile_outputs(row, 2) for row in products], 1)
+    tiles_h, tiles_w = -(-out_h // WINOGRAD_TILE), -(-out_w // WINOGRAD_TILE)
+    # Zeros past the input to whole tiles (and whole groups of 3); their outputs are dropped.
+    rows, cols = _padded_length(tiles_h, kh), _padded_length(tiles_w, kw)
+    x = jnp.pad(x, ((0, 0), (0, rows - x.shape[1]), (0, cols - x.shape[2]), (0, 0)))
+    tiles = [_input_transform(part, 2, kw, tiles_w)
+             for part in _input_transform(x, 1, kh, tiles_h)]
+    g_h, g_w = (jnp.asarray(winograd_matrices(r)[1], kernel.dtype) for r in (kh, kw))
+    transformed = jnp.einsum("ar,bq,rqco->abco", g_h, g_w, kernel)
+    products = [[conv_nhwc(tile, transformed[a, b][None, None], 1) for b, tile in enumerate(row)]
+                for a, row in enumerate(tiles)]
+    y = _output_transform([_output_transform(row, 2, kw) for row in products], 1, kh)
     return y[:, :out_h, :out_w]
 
 
-def _input_tiles(x: jax.Array, kh: int, kw: int) -> list[list[jax.Array]]:
-    """F(2x2, 2x2)'s input transform of the tiles of ``x`` (spatial axes 1 and 2) a
-    (kh, kw) convolution reads: ``tiles[a][b]``, coordinate (a, b) of every tile."""
-    out_h, out_w = x.shape[1] - kh + 1, x.shape[2] - kw + 1
-    rows, cols = 2 * -(-out_h // 2) + kh, 2 * -(-out_w // 2) + kw
-    # Zeros past the input to a whole number of tiles; their outputs are dropped.
-    x = jnp.pad(x, ((0, 0), (0, rows - x.shape[1]), (0, cols - x.shape[2]), (0, 0)))
-    return [_tile_transform(part, 2) for part in _tile_transform(x, 1)]
+@functools.cache
+def winograd_matrices(r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """F(3, r)'s transforms, Toom-Cook's at the points 0, 1, -1, (2, -2,) infinity:
+    ``at`` (3, n), ``g`` (n, r) and ``bt`` (n, n), n = r + 2, such that
+    ``at @ ((g @ kernel) * (bt @ tile))`` is the correlation of an n-input tile with an
+    r-tap kernel. ``bt`` is integer; the points' normalisation sits in ``g``.
+
+    Examples:
+      >>> at, g, bt = winograd_matrices(2)
+      >>> bt.astype(int).tolist()
+      [[-1, 0, 1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, -1, 0, 1]]
+      >>> tile, kernel = np.array([1.0, 2.0, 4.0, 8.0]), np.array([1.0, 10.0])
+      >>> (at @ ((g @ kernel) * (bt @ tile))).tolist()
+      [21.0, 42.0, 84.0]
+    """
+    n = WINOGRAD_TILE + r - 1
+    points = np.array(_WINOGRAD_POINTS[:n - 1])
+    if len(points) < n - 1:
+        raise ValueError(f"F({WINOGRAD_TILE}, {r}) needs {n - 1} points, has {len(points)}")
+
+    def evaluation(degree: int) -> np.ndarray:
+        # A polynomial's values at the points from its `degree` coefficients; at infinity
+        # its leading coefficient.
+        e = np.zeros((n, degree))
+        e[:-1] = points[:, None] ** np.arange(degree)
+        e[-1, -1] = 1.0
+        return e
+
+    norms = np.array([np.prod(p - np.delete(points, j)) for j, p in enumerate(points)] + [1.0])
+    bt = np.rint(norms[:, None] * np.linalg.inv(evaluation(n)).T)
+    return evaluation(WINOGRAD_TILE).T, evaluation(r) / norms[:, None], bt
 
 
-def _kernel_blocks(kernel: jax.Array) -> jax.Array:
-    """(kh, kw, C, O) -> F(2x2, 2x2)'s kernel transform of each 2x2 block,
-    (3, 3, kh / 2, kw / 2, C, O): (g0, g1) -> (g0, g0 + g1, g1) along each axis."""
-    kh, kw, c, o = kernel.shape
-    g = jnp.array([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]], kernel.dtype)
-    return jnp.einsum("ar,bq,yrxqco->abyxco", g, g,
-                      kernel.reshape(kh // 2, 2, kw // 2, 2, c, o))
+def _padded_length(tiles: int, r: int) -> int:
+    """Input length along an axis for ``tiles`` tiles of an r-tap kernel, a multiple of
+    the tile side covering the last tile's inputs."""
+    return WINOGRAD_TILE * (tiles + -(-(r - 1) // WINOGRAD_TILE))
 
 
-def _tile_transform(x: jax.Array, axis: int) -> list[jax.Array]:
-    """F(2, 2)'s input transform along ``axis`` (length 2T, even): for the T - 1 tiles
-    (x[2t], x[2t + 1], x[2t + 2]), ``[x[2t] - x[2t + 1], x[2t + 1], x[2t + 2] - x[2t + 1]]``."""
-    pairs = x.shape[axis] // 2
-    even, odd = (part.squeeze(axis + 1) for part in jnp.split(
-        x.reshape(*x.shape[:axis], pairs, 2, *x.shape[axis + 1:]), 2, axis=axis + 1))
-    first = jax.lax.slice_in_dim(even, 0, pairs - 1, axis=axis)
-    middle = jax.lax.slice_in_dim(odd, 0, pairs - 1, axis=axis)
-    last = jax.lax.slice_in_dim(even, 1, pairs, axis=axis)
-    return [first - middle, middle, last - middle]
+def _input_transform(x: jax.Array, axis: int, r: int, tiles: int) -> list[jax.Array]:
+    """F(3, r)'s input transform along ``axis`` (length ``_padded_length``): coordinate k
+    of every tile, ``sum_j bt[k, j] * x[3t + j]`` over the tiles t."""
+    bt = winograd_matrices(r)[2]
+    side, groups = WINOGRAD_TILE, x.shape[axis] // WINOGRAD_TILE
+    # Input 3t + j is element j % 3 of group t + j // 3.
+    phases = [part.squeeze(axis + 1) for part in jnp.split(
+        x.reshape(*x.shape[:axis], groups, side, *x.shape[axis + 1:]), side, axis=axis + 1)]
+    inputs = [jax.lax.slice_in_dim(phases[j % side], j // side, j // side + tiles, axis=axis)
+              for j in range(bt.shape[1])]
+    return [_combination(row, inputs) for row in bt]
 
 
-def _tile_outputs(products: list[jax.Array], axis: int) -> jax.Array:
-    """F(2, 2)'s output transform along ``axis``: tile t's products (m0, m1, m2) -> the
-    outputs 2t = m0 + m1 and 2t + 1 = m1 + m2."""
-    pair = jnp.stack([products[0] + products[1], products[1] + products[2]], axis=axis + 1)
-    return pair.reshape(*pair.shape[:axis], 2 * pair.shape[axis], *pair.shape[axis + 2:])
+def _output_transform(products: list[jax.Array], axis: int, r: int) -> jax.Array:
+    """F(3, r)'s output transform along ``axis``: each tile's n products -> its 3 outputs,
+    ``sum_k at[i, k] * products[k]`` at 3t + i."""
+    outputs = jnp.stack([_combination(row, products) for row in winograd_matrices(r)[0]],
+                        axis=axis + 1)
+    return outputs.reshape(*outputs.shape[:axis], WINOGRAD_TILE * outputs.shape[axis],
+                           *outputs.shape[axis + 2:])
+
+
+def _combination(coefficients: np.ndarray, arrays: list[jax.Array]) -> jax.Array:
+    """``sum(c * a)`` over the nonzero coefficients, +-1 as additions and subtractions."""
+    total = None
+    for c, a in zip(coefficients.tolist(), arrays):
+        if c == 0:
+            continue
+        if total is None:
+            total = a if c == 1 else a * c
+        elif abs(c) == 1:
+            total = total + a if c > 0 else total - a
+        else:
+            total = total + a * c
+    return total
 
 
 def conv_method(x_shape: tuple[int, ...], kernel_shape: tuple[int, ...], stride: int) -> str:
@@ -246,9 +299,9 @@ def conv_method(x_shape: tuple[int, ...], kernel_shape: tuple[int, ...], stride:
       ``'few_outputs'`` (``conv_few_outputs``) for fewer than ``FEW_OUTPUTS`` output
       channels at stride 1, ``'matmul'`` (``conv_as_matmul``) for a 1x1 kernel or at
       most ``SMALL_OUTPUT`` output pixels per image, ``'winograd'``
-      (``conv_winograd``) at stride 1 for even kernel sides, at least
+      (``conv_winograd``) at stride 1 for kernel sides of 2 or 4, at least
       ``WINOGRAD_PIXELS`` output pixels in the batch and at least ``WINOGRAD_WIDTH``
-      2x2 kernel blocks times the smaller channel count, ``'space_to_depth'``
+      kernel taps times the smaller channel count, ``'space_to_depth'``
       (``conv_space_to_depth``) for a stride that divides both kernel sides, otherwise
       ``'canonical'`` (``conv_nhwc``).
 
@@ -264,6 +317,8 @@ def conv_method(x_shape: tuple[int, ...], kernel_shape: tuple[int, ...], stride:
       >>> conv_method((16, 33, 33, 512), (2, 2, 512, 512), 1)
       'winograd'
       >>> conv_method((16, 65, 65, 256), (2, 2, 256, 128), 1)
+      'winograd'
+      >>> conv_method((16, 129, 129, 24), (2, 2, 24, 64), 1)
       'canonical'
     """
     kh, kw, c, o = kernel_shape
@@ -272,9 +327,9 @@ def conv_method(x_shape: tuple[int, ...], kernel_shape: tuple[int, ...], stride:
         return "few_outputs"
     if kh * kw == 1 or out_h * out_w <= SMALL_OUTPUT:
         return "matmul"
-    if (stride == 1 and kh % 2 == 0 and kw % 2 == 0
+    if (stride == 1 and kh in (2, 4) and kw in (2, 4)
             and x_shape[0] * out_h * out_w >= WINOGRAD_PIXELS
-            and kh * kw // 4 * min(c, o) >= WINOGRAD_WIDTH):
+            and kh * kw * min(c, o) >= WINOGRAD_WIDTH):
         return "winograd"
     if stride > 1 and kh % stride == 0 and kw % stride == 0:
         return "space_to_depth"
