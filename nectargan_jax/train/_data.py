@@ -278,7 +278,8 @@ def prefetch(iterator: Iterator[Any], size: int = 2,
 
     The thread reads ``iterator`` and ``jax.device_put``s each item (a pytree of arrays,
     with ``sharding`` if given), keeping up to ``size`` items ready, so loading and the
-    host-to-device copy overlap the training step. A ``sharding`` over devices of other
+    host-to-device copy overlap the training step (on the CPU an item is handed over once
+    its copy is done, so the step runs on the calling thread). A ``sharding`` over devices of other
     processes too takes each item as this process's share of a global array
     (``jax.make_array_from_process_local_data``: its rows of the sharded axis). An
     exception in the iterator is raised here, at the item where it happened. Closing the
@@ -324,7 +325,14 @@ def _prefetch(iterator: Iterator[Any], size: int,
             _yield_to_compute()
         try:
             for item in iterator:
-                if not put(place(item)):
+                placed = place(item)
+                if on_cpu:
+                    # XLA's CPU runtime runs a computation whose inputs are still being
+                    # copied later, on a thread of its own, where glibc maps the step's
+                    # large buffers afresh each time (``_cpu_memory``): hand over copies
+                    # that are done, so the step runs on the thread that dispatches it.
+                    jax.block_until_ready(placed)
+                if not put(placed):
                     return
         except BaseException as err:  # handed to the consumer, raised there
             put((_DONE, err))
