@@ -193,8 +193,8 @@ def conv_winograd(x: jax.Array, kernel: jax.Array) -> jax.Array:
     F(3x3, kh x kw): per 3x3 output tile, (kh + 2) x (kw + 2) multiplications in place of
     9 kh kw (0.44x for 2x2 kernels, 0.25x for 4x4), in the forward pass and both gradients.
 
-    Each axis is cut into tiles of ``WINOGRAD_TILE`` outputs, tile t reading the n = 3 + r
-    - 1 inputs from 3t (r the kernel's side on that axis). The input transform
+    Each axis is cut into tiles of ``WINOGRAD_TILE`` outputs, tile t reading the n = r + 2
+    inputs from 3t (r the kernel's side on that axis). The input transform
     (``winograd_matrices``' ``bt``) turns every tile into n numbers along each axis; the
     products of those with the transformed kernel (``g``), one 1x1 convolution over the
     tiles per coordinate pair, give each tile's outputs through the output transform
