@@ -15,7 +15,7 @@ from glibc's main heap), and makes glibc never ``mmap`` an allocation from that 
 freed step buffer is reused by the next step without a page fault. The process keeps
 its peak memory, and its heap can grow by a few buffers over the first steps before it
 settles (a freed buffer does not fit the next, aligned, request once a small allocation
-takes the space beside it: a bare 2.125 GiB probe settled after 1 to 7 calls; the
+takes the space beside it: a bare 2.125 GiB probe settled after 2 to 7 calls; the
 command at batch 16 held 5.3 GB of heap, about two of its buffers). A trim threshold of 2 GiB, the largest number the option takes, was not
 enough: the default config's step at batch 16 has a 2.57 GB buffer, which went back to
 the system and was faulted in again every step (630,000 page faults, 1.2 s of a 7.5 s
