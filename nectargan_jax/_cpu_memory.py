@@ -16,14 +16,15 @@ freed step buffer is reused by the next step without a page fault. The process k
 its peak memory, and its heap can grow by a few buffers over the first steps before it
 settles (a freed buffer does not fit the next, aligned, request once a small allocation
 takes the space beside it: a bare 2.125 GiB probe settled after 2 to 7 calls; the
-command at batch 16 held 5.3 GB of heap, about two of its buffers). A trim threshold of 2 GiB, the largest number the option takes, was not
-enough: the default config's step at batch 16 has a 2.57 GB buffer, which went back to
-the system and was faulted in again every step (630,000 page faults, 1.2 s of a 7.5 s
-step). The step's inputs must also be ready when it is dispatched: XLA runs a call whose
-inputs are still being copied later, on a thread of its own, so the training loop's
-``prefetch`` hands over batches whose copies are done. (Serving every thread from the
-main heap instead, ``M_ARENA_MAX`` 1, made XLA's threads wait for each other's
-allocations: the embedded default's step ran 1.3-1.6x slower.)
+command at batch 16 held 5.3 GB of heap, about two of its buffers). A trim threshold of
+2 GiB, the largest number the option takes, was not enough: the default config's step
+at batch 16 has a 2.57 GB buffer, which went back to the system and was faulted in again
+every step (630,000 page faults, 1.2 s of a 7.5 s step). The step's inputs must also be
+ready when it is dispatched: XLA runs a call whose inputs are still being copied later,
+on a thread of its own, so the training loop's ``prefetch`` hands over batches whose
+copies are done. (Serving every thread from the main heap instead, ``M_ARENA_MAX`` 1,
+made XLA's threads wait for each other's allocations: the embedded default's step ran
+1.3-1.6x slower.)
 
 Like ``_xla_flags``, only the ``nectargan-jax train`` command run as a program applies it
 (``--no-xla-cpu-flags`` or ``NECTARGAN_JAX_XLA_CPU_FLAGS=0`` turns both off), and only

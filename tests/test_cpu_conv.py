@@ -26,8 +26,8 @@ def test_values_and_gradients_match_pytorch(n, h, w, c, o, k, stride):
 
 
 @pytest.mark.parametrize("n, h, w, c, o, kh, kw", [
-    (2, 9, 7, 3, 5, 4, 4),  # 6x4 outputs: 2x2 tiles of 3x3, the last column of tiles
-    (1, 10, 11, 2, 3, 2, 4),  # 9x8: a column of tiles two thirds past the output
+    (2, 9, 7, 3, 5, 4, 4),  # 6x4 outputs: 2x2 tiles of 3x3, the last column 2/3 past them
+    (1, 10, 11, 2, 3, 2, 4),  # 9x8: the last column of tiles 1/3 past the output
     (2, 8, 8, 4, 4, 4, 2),  # 5x7
     (1, 5, 4, 1, 1, 4, 4),  # 2x1: one tile
     (2, 9, 8, 3, 4, 2, 2),  # 8x7
@@ -37,9 +37,9 @@ def test_winograd_values_and_gradients_match_pytorch(n, h, w, c, o, kh, kw):
 
 
 def test_winograd_has_points_for_kernel_sides_up_to_4_only():
-    """F(3, 6) would need 7 points; past +-2 the next are +-1/2, whose transforms lose
-    precision in float32, so kernel sides past 4 are refused (``conv_method`` never
-    picks them)."""
+    """F(3, r) needs r + 1 finite points; the transforms have 5 (0, +-1, +-2), enough
+    for the kernel sides the models' layers give (2 and 4; ``conv_method`` picks no
+    other), and a larger side is refused with a clear error."""
     assert [winograd_matrices(r)[2].shape for r in (2, 4)] == [(4, 4), (6, 6)]
     with pytest.raises(ValueError, match="needs 7 points"):
         winograd_matrices(6)

@@ -279,9 +279,9 @@ def prefetch(iterator: Iterator[Any], size: int = 2,
     The thread reads ``iterator`` and ``jax.device_put``s each item (a pytree of arrays,
     with ``sharding`` if given), keeping up to ``size`` items ready, so loading and the
     host-to-device copy overlap the training step (on the CPU an item is handed over once
-    its copy is done, so the step runs on the calling thread). A ``sharding`` over devices of other
-    processes too takes each item as this process's share of a global array
-    (``jax.make_array_from_process_local_data``: its rows of the sharded axis). An
+    its copy is done, so the step runs on the calling thread). A ``sharding`` over
+    devices of other processes too takes each item as this process's share of a global
+    array (``jax.make_array_from_process_local_data``: its rows of the sharded axis). An
     exception in the iterator is raised here, at the item where it happened. Closing the
     returned generator early (``break``) stops the thread.
 
