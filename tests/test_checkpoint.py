@@ -7,6 +7,7 @@ from pathlib import Path
 import shutil
 import subprocess
 import sys
+import threading
 from typing import NamedTuple
 
 import jax
@@ -18,6 +19,7 @@ import pytest
 from helpers import count_compilations
 from nectargan_jax import LossLog, LossManager
 from nectargan_jax.losses import l1
+from nectargan_jax.train import _checkpoint
 from nectargan_jax.train._checkpoint import (CheckpointMismatchError, Checkpoints,
                                              CheckpointWriteError, config_fingerprint)
 from nectargan_jax.train._loop import train
@@ -246,6 +248,31 @@ def test_a_full_disk_during_a_save_is_one_line_and_keeps_the_earlier_checkpoints
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["1"]
     assert store.epochs() == [1] and int(store.restore(1, _small(0), "fp").step) == 1
     store.close()
+
+
+def test_a_write_landing_after_the_failed_save_is_removed_too(tmp_path, monkeypatch):
+    """A write orbax abandoned (tensorstore's, still in flight) recreates the temporary
+    folder after it was first removed: that is removed as well."""
+    store = Checkpoints(tmp_path)
+    partial = tmp_path / "2.orbax-checkpoint-tmp" / "state" / "d"
+
+    def late_write():
+        while partial.exists():
+            threading.Event().wait(0.001)
+        partial.mkdir(parents=True)
+
+    def full(self, *args, **kwargs):
+        partial.mkdir(parents=True)
+        writer.start()
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    writer = threading.Thread(target=late_write)
+    monkeypatch.setattr(ocp.CheckpointManager, "save", full)
+    monkeypatch.setattr(_checkpoint, "_QUIET_S", 1.0)
+    with pytest.raises(CheckpointWriteError):
+        store.save(2, _small(2), "fp")
+    writer.join()
+    assert list(tmp_path.iterdir()) == []
 
 
 _FILE_TOO_LARGE = """

@@ -15,6 +15,7 @@ import json
 import os
 from pathlib import Path
 import shutil
+import time
 from typing import Any
 
 import jax
@@ -30,6 +31,10 @@ _NOT_FINGERPRINTED = (("common",), ("save",), ("visualizer",), ("train", "load")
                       ("dataloader", "num_workers"), ("dataloader", "dataroot"),
                       ("train", "generator", "conv_impl"))
 _SHOWN_CHANGES = 6
+# A failed save's temporary folder is removed again until it has stayed gone this long:
+# tensorstore's writes that orbax abandoned still land for a moment and recreate it.
+_QUIET_S = 0.25
+_REMOVAL_LIMIT_S = 30.0
 
 
 def training_settings(config: TrainConfig) -> dict:
@@ -198,12 +203,24 @@ class Checkpoints:
             if code is None:
                 raise
             self.close()
-            for partial in self.directory.glob(f"{int(epoch)}.orbax-checkpoint-tmp*"):
-                shutil.rmtree(partial, ignore_errors=True)
+            self._remove_partial(int(epoch))
             raise CheckpointWriteError(
                 code, f"disk full (or file too large) writing checkpoint {int(epoch)} to "
                 f"{self.directory / str(int(epoch))}; nothing lost, resume with --resume"
             ) from None
+
+    def _remove_partial(self, epoch: int) -> None:
+        """Removes the temporary folders of a failed save of ``epoch``. The writes orbax
+        abandoned when the first one failed run on in tensorstore's threads, which nothing
+        can wait for, and a late one recreates the folder: removal repeats until no
+        folder has reappeared for ``_QUIET_S`` (at most ``_REMOVAL_LIMIT_S``)."""
+        pattern, deadline = f"{epoch}.orbax-checkpoint-tmp*", time.monotonic() + _REMOVAL_LIMIT_S
+        while True:
+            for partial in self.directory.glob(pattern):
+                shutil.rmtree(partial, ignore_errors=True)
+            time.sleep(_QUIET_S)
+            if not any(self.directory.glob(pattern)) or time.monotonic() > deadline:
+                return
 
     def restore(self, epoch: int, like: Any, fingerprint: str,
                 settings: dict | None = None) -> Any:
