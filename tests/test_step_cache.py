@@ -104,9 +104,9 @@ def test_the_key_is_the_same_for_steps_built_the_same_way_and_changes_with_the_p
         "GAN health checks on": step_key(*(lambda f, s: (f, (s, batch)))(
             *built(**{"train.health": {}}))),
     }
-    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_fast_math=true")
-    changed["other XLA flags"] = step_key(fns, (state, batch))
-    monkeypatch.delenv("XLA_FLAGS")
+    with monkeypatch.context() as patch:
+        patch.setenv("XLA_FLAGS", "--xla_cpu_enable_fast_math=true")
+        changed["other XLA flags"] = step_key(fns, (state, batch))
     with jax.default_matmul_precision("highest"):
         changed["another JAX setting"] = step_key(fns, (state, batch))
     assert key not in changed.values(), changed
