@@ -1,10 +1,12 @@
-"""Shared test helpers: counting XLA compilations, and the hypothesis settings."""
+"""Shared test helpers: counting XLA compilations, simulated CPU devices for subprocesses,
+and the hypothesis settings."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 from collections.abc import Iterator
+import os
 
 import hypothesis
 import jax
@@ -17,6 +19,13 @@ _BACKEND_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
 # Few examples, no deadline (the first example of each test compiles), and no example
 # database written into the shared working tree.
 HYPOTHESIS_SETTINGS = hypothesis.settings(max_examples=50, deadline=None, database=None)
+
+
+def simulated_devices_env(devices: int) -> dict[str, str]:
+    """This process's environment for a subprocess computing on ``devices`` simulated CPU
+    devices (the session's ``XLA_FLAGS`` kept, the device count added)."""
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}"
+    return {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": flags.strip()}
 
 
 @dataclasses.dataclass

@@ -3,10 +3,11 @@
 The device count must be set before jax is imported, so the check runs in a subprocess.
 """
 
-import os
 import subprocess
 import sys
 import textwrap
+
+from helpers import simulated_devices_env
 
 SCRIPT = textwrap.dedent("""
     import jax, jax.numpy as jnp, numpy as np
@@ -51,9 +52,8 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_data_parallel_on_eight_devices_matches_one_device():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
-               JAX_PLATFORMS="cpu")
-    out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
+    out = subprocess.run([sys.executable, "-c", SCRIPT], env=simulated_devices_env(8),
+                         capture_output=True,
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().endswith("OK")

@@ -22,6 +22,7 @@ import jax
 import numpy as np
 import pytest
 
+from helpers import simulated_devices_env
 from nectargan_jax.train import CheckpointMismatchError, load_config, train
 from nectargan_jax.train._distributed import LOST_PEER_STATUS
 from nectargan_jax.train._trained import load_trained
@@ -96,8 +97,7 @@ class _Run:
 
     def __init__(self, folder: Path, name: str, config: Path, processes: int, devices: int,
                  *flags: str, kill: int | None = None):
-        env = {**os.environ, "JAX_PLATFORMS": "cpu",
-               "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+        env = simulated_devices_env(devices)
         port = _free_port()
         self.records = [folder / f"{name}_writes_{i}.txt" for i in range(processes)]
         self.errors = [folder / f"{name}_stderr_{i}.txt" for i in range(processes)]

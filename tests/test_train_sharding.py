@@ -2,13 +2,14 @@
 step on 8, the scanned one on 1)."""
 
 import json
-import os
 from pathlib import Path
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+
+from helpers import simulated_devices_env
 
 TESTS = Path(__file__).parent
 
@@ -61,8 +62,7 @@ print(json.dumps(out))
     "train.loss.uncertainty_weighting": {"losses": ["G_L1", "G_SOBEL"]}}],
     ids=["fixed weights", "adaptive and uncertainty weights"])
 def test_eight_devices_match_one_device(tmp_path, rules):
-    env = {**os.environ, "JAX_PLATFORMS": "cpu",
-           "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
+    env = simulated_devices_env(8)
     child = subprocess.run(
         [sys.executable, "-c", _CHILD.format(tests=str(TESTS)), str(tmp_path),
          json.dumps(rules)],

@@ -33,7 +33,7 @@ _NOT_FINGERPRINTED = (("common",), ("save",), ("visualizer",), ("train", "load")
 _SHOWN_CHANGES = 6
 # A failed save's temporary folder is removed again until it has stayed gone this long:
 # tensorstore's writes that orbax abandoned still land for a moment and recreate it.
-_QUIET_S = 0.25
+_QUIET_S = 0.5
 _REMOVAL_LIMIT_S = 30.0
 
 
