@@ -24,8 +24,9 @@ HYPOTHESIS_SETTINGS = hypothesis.settings(max_examples=50, deadline=None, databa
 def simulated_devices_env(devices: int) -> dict[str, str]:
     """This process's environment for a subprocess computing on ``devices`` simulated CPU
     devices (the session's ``XLA_FLAGS`` kept, the device count added)."""
-    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}"
-    return {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": flags.strip()}
+    count = f"--xla_force_host_platform_device_count={devices}"
+    flags = f"{os.environ.get('XLA_FLAGS', '')} {count}".strip()
+    return {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": flags}
 
 
 @dataclasses.dataclass

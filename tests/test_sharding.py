@@ -53,7 +53,6 @@ SCRIPT = textwrap.dedent("""
 
 def test_data_parallel_on_eight_devices_matches_one_device():
     out = subprocess.run([sys.executable, "-c", SCRIPT], env=simulated_devices_env(8),
-                         capture_output=True,
-                         text=True, timeout=300)
+                         capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().endswith("OK")

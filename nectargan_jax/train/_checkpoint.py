@@ -214,7 +214,8 @@ class Checkpoints:
         abandoned when the first one failed run on in tensorstore's threads, which nothing
         can wait for, and a late one recreates the folder: removal repeats until no
         folder has reappeared for ``_QUIET_S`` (at most ``_REMOVAL_LIMIT_S``)."""
-        pattern, deadline = f"{epoch}.orbax-checkpoint-tmp*", time.monotonic() + _REMOVAL_LIMIT_S
+        pattern = f"{epoch}.orbax-checkpoint-tmp*"
+        deadline = time.monotonic() + _REMOVAL_LIMIT_S
         while True:
             for partial in self.directory.glob(pattern):
                 shutil.rmtree(partial, ignore_errors=True)
